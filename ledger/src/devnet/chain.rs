@@ -1,0 +1,264 @@
+//! The devnet's chains: one block log per channel, the world state rebuilt from them, and
+//! the one operation that changes them — committing a block.
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::block;
+use crate::canonical::{CanonicalError, Hash32};
+use crate::devnet::log::{BlockLog, BlockRef, Tail};
+use crate::devnet::state::{BlockCtx, ChannelIx, Overlay, Routing, WorldState};
+use crate::model::{channels, Block, Proposal, Receipt};
+use crate::signing::{KeyError, OrdererKey};
+
+/// How a devnet node is set up. The channel list follows from it.
+#[derive(Debug, Clone)]
+pub struct DevnetConfig {
+    /// States that get their own regional channel (`land-registry-region-<st>`); their
+    /// records go there instead of the primary channel.
+    pub regional_states: Vec<String>,
+    /// Blocks are cut at this many transactions…
+    pub max_txs: usize,
+    /// …or this long after the first pending proposal, whichever comes first.
+    pub batch_timeout: Duration,
+    /// Shards per (state, year) for new property IDs.
+    pub shards: u8,
+}
+
+impl Default for DevnetConfig {
+    fn default() -> Self {
+        Self {
+            regional_states: Vec::new(),
+            max_txs: 500,
+            batch_timeout: Duration::from_millis(50),
+            shards: 10,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DevnetError {
+    #[error("ledger data directory {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    #[error(transparent)]
+    Canonical(#[from] CanonicalError),
+    #[error("unknown channel {0:?}")]
+    UnknownChannel(String),
+    #[error("the node stopped writing after a storage failure; restart it")]
+    Failed,
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> DevnetError + '_ {
+    move |source| DevnetError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+pub(crate) struct Channel {
+    pub name: String,
+    pub log: BlockLog,
+    pub tip_hash: Hash32,
+    pub tip_time: i64,
+}
+
+impl Channel {
+    pub fn height(&self) -> u64 {
+        self.log.len()
+    }
+}
+
+/// All channels of a data directory and the state built from them.
+pub struct Chains {
+    pub(crate) key: OrdererKey,
+    pub(crate) channels: Vec<Channel>,
+    pub(crate) state: WorldState,
+    pub(crate) routing: Routing,
+    pub(crate) dir: PathBuf,
+    /// Sync each block before it counts as committed (the live node). The offline seeder
+    /// turns this off and syncs once at the end: nobody is told of its blocks before then.
+    pub(crate) durable: bool,
+}
+
+/// What opening a data directory found and did.
+#[derive(Debug, Clone, Default)]
+pub struct OpenReport {
+    pub blocks: u64,
+    pub transactions: u64,
+    /// (channel, bytes cut, why) for each log whose torn tail was cut off.
+    pub truncated: Vec<(String, u64, String)>,
+}
+
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl Chains {
+    /// Opens the data directory, creating it, the orderer key and each channel's genesis
+    /// block as needed, cutting torn log tails, and rebuilding the world state.
+    pub fn open(dir: &Path, cfg: &DevnetConfig) -> Result<(Self, OpenReport), DevnetError> {
+        Self::open_at(dir, cfg, now_ms())
+    }
+
+    /// [`Chains::open`], with `genesis_time` as the time of any genesis block it creates —
+    /// the offline seeder builds a chain whose history starts in the past.
+    pub fn open_at(
+        dir: &Path,
+        cfg: &DevnetConfig,
+        genesis_time: i64,
+    ) -> Result<(Self, OpenReport), DevnetError> {
+        let chan_dir = dir.join("channels");
+        fs::create_dir_all(&chan_dir).map_err(io_err(&chan_dir))?;
+        let key = OrdererKey::load_or_create(dir)?;
+        let mut names = vec![channels::PRIMARY.to_string(), channels::DOCS.to_string()];
+        let mut regional = HashMap::new();
+        let mut states = cfg.regional_states.clone();
+        states.sort();
+        states.dedup();
+        for st in states {
+            let st = st.to_ascii_uppercase();
+            regional.insert(st.clone(), names.len() as ChannelIx);
+            names.push(channels::regional(&st));
+        }
+        let routing = Routing {
+            primary: 0,
+            docs: 1,
+            regional,
+            shards: cfg.shards.clamp(1, 100),
+        };
+        let mut state = WorldState::default();
+        let mut report = OpenReport::default();
+        let mut chans = Vec::new();
+        for (ix, name) in names.into_iter().enumerate() {
+            let path = chan_dir.join(format!("{name}.log"));
+            let mut tip = (Hash32::ZERO, 0i64);
+            let (log, tail) = BlockLog::open(&path, |n, bytes| {
+                let b: Block = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+                if b.header.number != n || b.header.prev_hash != tip.0 || b.header.channel != name {
+                    return Err(format!(
+                        "block {} of {} does not follow block {} (hash {})",
+                        b.header.number,
+                        b.header.channel,
+                        n.wrapping_sub(1),
+                        tip.0
+                    ));
+                }
+                for (i, tx) in b.txs.iter().enumerate() {
+                    state.apply_committed(ix as ChannelIx, n, i as u32, tx)?;
+                }
+                report.transactions += b.txs.len() as u64;
+                tip = (b.header_hash, b.header.timestamp);
+                Ok(())
+            })
+            .map_err(io_err(&path))?;
+            if let Tail::Truncated { cut, why, .. } = tail {
+                tracing::warn!(channel = %name, cut_bytes = cut, reason = %why, "cut a torn tail off the block log");
+                report.truncated.push((name.clone(), cut, why));
+            }
+            report.blocks += log.len();
+            chans.push(Channel {
+                name,
+                log,
+                tip_hash: tip.0,
+                tip_time: tip.1,
+            });
+        }
+        let mut chains = Self {
+            key,
+            channels: chans,
+            state,
+            routing,
+            dir: dir.to_path_buf(),
+            durable: true,
+        };
+        for ix in 0..chains.channels.len() {
+            if chains.channels[ix].height() == 0 {
+                chains.commit(ix as ChannelIx, genesis_time, Vec::new())?;
+            }
+        }
+        Ok((chains, report))
+    }
+
+    pub fn channel_index(&self, name: &str) -> Option<ChannelIx> {
+        self.channels
+            .iter()
+            .position(|c| c.name == name)
+            .map(|i| i as ChannelIx)
+    }
+
+    pub fn channel_names(&self) -> Vec<String> {
+        self.channels.iter().map(|c| c.name.clone()).collect()
+    }
+
+    pub fn public_key_hex(&self) -> String {
+        self.key.public_hex()
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Executes `proposals` (already deduplicated by tx_id) as the next block of `channel`,
+    /// appends it to the log, syncs, and only then merges it into the world state.
+    /// Returns the receipts and the block.
+    pub(crate) fn commit(
+        &mut self,
+        channel: ChannelIx,
+        timestamp: i64,
+        proposals: Vec<(Hash32, Proposal)>,
+    ) -> Result<(Vec<Receipt>, Block), DevnetError> {
+        let ch = &self.channels[channel as usize];
+        let number = ch.height();
+        let timestamp = timestamp.max(ch.tip_time);
+        let ctx = BlockCtx {
+            channel,
+            number,
+            timestamp,
+            routing: &self.routing,
+        };
+        let mut overlay = Overlay::new(&self.state);
+        let mut txs = Vec::with_capacity(proposals.len());
+        let mut receipts = Vec::with_capacity(proposals.len());
+        for (i, (tx_id, p)) in proposals.into_iter().enumerate() {
+            let ex = overlay.execute(&ctx, i as u32, tx_id, p)?;
+            if let Some(why) = &ex.why {
+                tracing::debug!(tx_id = %tx_id, code = ex.receipt.validation.as_str(), reason = %why, "transaction invalid");
+            }
+            txs.push(ex.tx);
+            receipts.push(ex.receipt);
+        }
+        let changes = overlay.into_changes();
+        let block = block::seal(&ch.name, number, ch.tip_hash, timestamp, txs, &self.key)?;
+        let bytes = serde_json::to_vec(&block).map_err(CanonicalError::from)?;
+        let ch = &mut self.channels[channel as usize];
+        let path = ch.log.path().to_path_buf();
+        ch.log.append(&bytes, self.durable).map_err(io_err(&path))?;
+        ch.tip_hash = block.header_hash;
+        ch.tip_time = timestamp;
+        changes.merge_into(&mut self.state);
+        Ok((receipts, block))
+    }
+
+    /// Syncs every channel's log to disk.
+    pub fn sync_all(&self) -> Result<(), DevnetError> {
+        for c in &self.channels {
+            c.log.sync().map_err(io_err(c.log.path()))?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn block_ref(&self, channel: ChannelIx, number: u64) -> Option<BlockRef> {
+        self.channels.get(channel as usize)?.log.block(number)
+    }
+}

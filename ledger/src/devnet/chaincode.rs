@@ -1,0 +1,244 @@
+//! The registry chaincode: what each transaction kind may do, and the validation code it
+//! earns when it may not.
+//!
+//! Rules (the devnet's; a production chaincode may differ in detail):
+//! - `creator` is `registrar@<ST>` (may create, transfer, correct and link documents for
+//!   records of state ST), `verifier@<ST>` (may update verification status in ST) or `admin`
+//!   (may do anything). Anything else is `UNAUTHORIZED`.
+//! - Arguments that do not parse, name unknown fields, or break a rule below are
+//!   `BAD_ARGUMENT`: owners need a non-empty `owner_ref` and `name`, shares of 1–100 that add
+//!   up to 100 and no owner twice; areas are positive, market values not negative; survey
+//!   numbers are 1–64 characters; document hashes are 64 lower-case hex digits.
+//! - A parcel is the state, district, mandal, village and survey number, compared without
+//!   case, spaces or the `-`/`/` difference; registering one twice is `DUPLICATE_PARCEL`.
+//! - Records live on the channel they were created on (primary, or the state's regional
+//!   channel); documents are linked on the docs channel to a record of any channel.
+//! - `expected_tx` on a transfer must be the tx_id of the record's current version, else
+//!   `VERSION_CONFLICT`.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::canonical::Hash32;
+use crate::id::PropertyId;
+use crate::model::{Owner, Proposal, Record, TxKind, Validation, VerificationStatus};
+
+/// Arguments of `CreateLandRecord`: the record's fields except ID, status and times.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateArgs {
+    pub request_id: String,
+    pub state: String,
+    pub district: String,
+    pub mandal: String,
+    pub village: String,
+    pub survey_no: String,
+    #[serde(default)]
+    pub khata_no: Option<String>,
+    pub owners: Vec<Owner>,
+    pub area_sq_m: i64,
+    pub area_text: String,
+    pub land_type: String,
+    pub market_value: i64,
+}
+
+/// Arguments of `TransferLandRecord`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransferArgs {
+    pub property_id: PropertyId,
+    pub owners: Vec<Owner>,
+    #[serde(default)]
+    pub expected_tx: Option<Hash32>,
+}
+
+/// Arguments of `UpdateVerificationStatus`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerificationArgs {
+    pub property_id: PropertyId,
+    pub status: VerificationStatus,
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// Arguments of `CorrectLandRecord`: the property and any of the correctable fields.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CorrectArgs {
+    pub property_id: Option<PropertyId>,
+    pub district: Option<String>,
+    pub mandal: Option<String>,
+    pub village: Option<String>,
+    pub survey_no: Option<String>,
+    pub khata_no: Option<String>,
+    pub owners: Option<Vec<Owner>>,
+    pub area_sq_m: Option<i64>,
+    pub area_text: Option<String>,
+    pub land_type: Option<String>,
+    pub market_value: Option<i64>,
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// Arguments of `LinkDocumentHash`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkArgs {
+    pub property_id: PropertyId,
+    pub doc_hash: String,
+    pub doc_type: String,
+}
+
+/// A refusal: the validation code and, for logs, why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub code: Validation,
+    pub why: String,
+}
+
+pub(crate) fn refuse<T>(code: Validation, why: impl Into<String>) -> Result<T, Refusal> {
+    Err(Refusal {
+        code,
+        why: why.into(),
+    })
+}
+
+pub(crate) fn bad<T>(why: impl Into<String>) -> Result<T, Refusal> {
+    refuse(Validation::BadArgument, why)
+}
+
+pub(crate) fn parse_args<T: for<'de> Deserialize<'de>>(p: &Proposal) -> Result<T, Refusal> {
+    T::deserialize(&p.args).or_else(|e| bad(format!("{} arguments: {e}", p.kind.as_str())))
+}
+
+/// Who may do what (see the module docs).
+pub(crate) fn authorize(creator: &str, kind: TxKind, state: &str) -> Result<(), Refusal> {
+    if creator == "admin" {
+        return Ok(());
+    }
+    let ok = match creator.split_once('@') {
+        Some(("registrar", st)) => st == state,
+        Some(("verifier", st)) => st == state && kind == TxKind::UpdateVerificationStatus,
+        _ => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        refuse(
+            Validation::Unauthorized,
+            format!("{creator} may not {} in state {state}", kind.as_str()),
+        )
+    }
+}
+
+pub(crate) fn check_text(field: &str, value: &str, max: usize) -> Result<(), Refusal> {
+    let n = value.chars().count();
+    if value.trim().is_empty() || n > max || value.chars().any(char::is_control) {
+        return bad(format!(
+            "{field} must be 1 to {max} printable characters, found {value:?}"
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) fn check_owners(owners: &[Owner]) -> Result<(), Refusal> {
+    if owners.is_empty() || owners.len() > 50 {
+        return bad("owners must list 1 to 50 owners");
+    }
+    let mut total = 0;
+    for (i, o) in owners.iter().enumerate() {
+        check_text("owner_ref", &o.owner_ref, 128)?;
+        check_text("owner name", &o.name, 200)?;
+        if let Some(f) = &o.father_name {
+            check_text("father_name", f, 200)?;
+        }
+        if !(1..=100).contains(&o.share_pct) {
+            return bad(format!("share_pct of {} must be 1 to 100", o.name));
+        }
+        if owners[..i].iter().any(|p| p.owner_ref == o.owner_ref) {
+            return bad(format!("owner {} is listed twice", o.owner_ref));
+        }
+        total += o.share_pct;
+    }
+    if total != 100 {
+        return bad(format!("owner shares add up to {total}, not 100"));
+    }
+    Ok(())
+}
+
+/// The states whose records this registry keeps (two-letter codes as in vehicle plates).
+pub const STATE_CODES: &[&str] = &[
+    "AN", "AP", "AR", "AS", "BR", "CH", "CG", "DD", "DL", "DN", "GA", "GJ", "HP", "HR", "JH", "JK",
+    "KA", "KL", "LA", "LD", "MH", "ML", "MN", "MP", "MZ", "NL", "OD", "PB", "PY", "RJ", "SK", "TN",
+    "TR", "TS", "UK", "UP", "WB",
+];
+
+/// The normalised identity of a parcel, for duplicate detection.
+pub(crate) fn parcel_key(r: &Record) -> String {
+    let norm = |s: &str| -> String {
+        s.chars()
+            .filter(|c| !c.is_whitespace() && *c != '.')
+            .map(|c| if c == '-' { '/' } else { c })
+            .flat_map(char::to_lowercase)
+            .collect()
+    };
+    format!(
+        "{}|{}|{}|{}|{}",
+        r.state,
+        norm(&r.district),
+        norm(&r.mandal),
+        norm(&r.village),
+        norm(&r.survey_no)
+    )
+}
+
+/// Checks every field of a record that a create or correction can set.
+pub(crate) fn check_record(r: &Record) -> Result<(), Refusal> {
+    if !STATE_CODES.contains(&r.state.as_str()) {
+        return bad(format!("state {:?} is not a known state code", r.state));
+    }
+    check_text("district", &r.district, 100)?;
+    check_text("mandal", &r.mandal, 100)?;
+    check_text("village", &r.village, 100)?;
+    check_text("survey_no", &r.survey_no, 64)?;
+    if let Some(k) = &r.khata_no {
+        check_text("khata_no", k, 64)?;
+    }
+    check_owners(&r.owners)?;
+    // Numbers are JSON numbers read as doubles by verifiers (JCS); keep them exact.
+    const MAX_EXACT: i64 = 1 << 53;
+    if r.area_sq_m > MAX_EXACT || r.market_value > MAX_EXACT {
+        return bad("area_sq_m and market_value must be below 2^53");
+    }
+    if r.area_sq_m <= 0 {
+        return bad(format!("area_sq_m must be positive, found {}", r.area_sq_m));
+    }
+    check_text("area_text", &r.area_text, 100)?;
+    check_text("land_type", &r.land_type, 60)?;
+    if r.market_value < 0 {
+        return bad(format!(
+            "market_value must not be negative, found {}",
+            r.market_value
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) fn check_doc_hash(h: &str) -> Result<(), Refusal> {
+    if h.len() == 64 && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        Ok(())
+    } else {
+        bad(format!(
+            "doc_hash must be 64 lower-case hex digits, found {h:?}"
+        ))
+    }
+}
+
+/// The string form of the args' `property_id`, for receipts of invalid transactions.
+pub(crate) fn named_property(args: &Value) -> Option<String> {
+    args.get("property_id")
+        .and_then(Value::as_str)
+        .and_then(|s| s.parse::<PropertyId>().ok())
+        .map(|id| id.to_string())
+}

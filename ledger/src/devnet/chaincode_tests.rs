@@ -1,0 +1,356 @@
+//! Every rule and validation code of the chaincode, exercised through real blocks.
+
+use serde_json::{json, Value};
+
+use crate::canonical::Hash32;
+use crate::devnet::chain::{Chains, DevnetConfig};
+use crate::devnet::state::tx_id;
+use crate::model::{Proposal, Receipt, Record, TxKind, Validation, VerificationStatus};
+
+/// 2026-01-01, before "now", so that block times are the ones the tests give.
+const T0: i64 = 1_767_225_600_000;
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    chains: Chains,
+    nonce: u64,
+}
+
+fn create_args(survey: &str) -> Value {
+    json!({
+        "request_id": format!("req-{survey}"), "state": "TS", "district": "K.V.Rangareddy",
+        "mandal": "Saroornagar", "village": "Balapur", "survey_no": survey, "khata_no": "1045",
+        "owners": [{"owner_ref": "o1", "name": "Ravi Kumar", "father_name": "Venkata Rao", "share_pct": 100}],
+        "area_sq_m": 201, "area_text": "240 sq.yds", "land_type": "Residential", "market_value": 4500000
+    })
+}
+
+impl Fixture {
+    fn new(cfg: DevnetConfig) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let (chains, _) = Chains::open_at(dir.path(), &cfg, T0).unwrap();
+        Self {
+            _dir: dir,
+            chains,
+            nonce: 0,
+        }
+    }
+
+    fn run(&mut self, channel: &str, kind: TxKind, creator: &str, args: Value) -> Receipt {
+        self.nonce += 1;
+        let p = Proposal {
+            kind,
+            creator: creator.into(),
+            nonce: self.nonce.to_string(),
+            args,
+        };
+        let ch = self.chains.channel_index(channel).unwrap();
+        let id = tx_id(&p, channel).unwrap();
+        let (mut r, _) = self
+            .chains
+            .commit(ch, 1_767_225_600_000, vec![(id, p)])
+            .unwrap();
+        r.pop().unwrap()
+    }
+
+    fn primary(&mut self, kind: TxKind, creator: &str, args: Value) -> Receipt {
+        self.run("land-registry-primary", kind, creator, args)
+    }
+
+    fn record(&self, id: &str) -> Record {
+        serde_json::from_str(&self.chains.state.current(id).unwrap().value).unwrap()
+    }
+
+    fn current_tx(&self, id: &str) -> Hash32 {
+        self.chains.state.current(id).unwrap().loc.tx_id
+    }
+}
+
+#[test]
+fn create_issues_sharded_ids_and_refuses_duplicate_parcels() {
+    let mut f = Fixture::new(DevnetConfig::default());
+    let r = f.primary(
+        TxKind::CreateLandRecord,
+        "registrar@TS",
+        create_args("123/A"),
+    );
+    assert_eq!(r.validation, Validation::Valid);
+    let id = r.property_id.unwrap();
+    assert!(id.starts_with("LRI-IND-TS-2026-"), "{id}");
+    let rec = f.record(&id);
+    assert_eq!(rec.verification_status, VerificationStatus::Pending);
+    assert_eq!(rec.created_at, 1_767_225_600_000);
+    // Same parcel written differently: case, spaces and -/ do not make it new.
+    let mut again = create_args("123 - a");
+    again["request_id"] = json!("other");
+    let r = f.primary(TxKind::CreateLandRecord, "registrar@TS", again);
+    assert_eq!(r.validation, Validation::DuplicateParcel);
+    // Sequences per shard are dense: a refusal burns no number.
+    let mut ids = vec![id.parse::<crate::PropertyId>().unwrap()];
+    for i in 0..30 {
+        let r = f.primary(
+            TxKind::CreateLandRecord,
+            "registrar@TS",
+            create_args(&format!("{i}")),
+        );
+        ids.push(r.property_id.unwrap().parse().unwrap());
+    }
+    for shard in 0..10u8 {
+        let mut seqs: Vec<u64> = ids
+            .iter()
+            .filter(|i| i.shard() == Some(shard))
+            .map(|i| i.sequence())
+            .collect();
+        seqs.sort();
+        assert_eq!(
+            seqs,
+            (1..=seqs.len() as u64).collect::<Vec<_>>(),
+            "shard {shard}"
+        );
+    }
+}
+
+#[test]
+fn bad_arguments_are_refused_with_bad_argument() {
+    let mut f = Fixture::new(DevnetConfig::default());
+    let mut cases: Vec<Value> = Vec::new();
+    let mut a = create_args("1");
+    a["owners"][0]["share_pct"] = json!(60);
+    cases.push(a);
+    let mut a = create_args("2");
+    a["area_sq_m"] = json!(-5);
+    cases.push(a);
+    let mut a = create_args("3");
+    a["state"] = json!("XX");
+    cases.push(a);
+    let mut a = create_args("4");
+    a["unexpected"] = json!(1);
+    cases.push(a);
+    let mut a = create_args("5");
+    a["survey_no"] = json!("");
+    cases.push(a);
+    let mut a = create_args("6");
+    a["owners"] = json!([]);
+    cases.push(a);
+    let mut a = create_args("7");
+    a["market_value"] = json!(1.5);
+    cases.push(a);
+    let mut a = create_args("8");
+    a["owners"] = json!([{"owner_ref": "o1", "name": "A", "share_pct": 50}, {"owner_ref": "o1", "name": "A", "share_pct": 50}]);
+    cases.push(a);
+    for (i, args) in cases.into_iter().enumerate() {
+        let r = f.primary(TxKind::CreateLandRecord, "registrar@TS", args);
+        assert_eq!(r.validation, Validation::BadArgument, "case {i}");
+    }
+    // Records do not go on the docs channel, documents not on the primary.
+    let r = f.run(
+        "land-registry-docs",
+        TxKind::CreateLandRecord,
+        "registrar@TS",
+        create_args("9"),
+    );
+    assert_eq!(r.validation, Validation::BadArgument);
+    let r = f.primary(
+        TxKind::TransferLandRecord,
+        "registrar@TS",
+        json!({"property_id": "LRI-IND-TS-2026-1"}),
+    );
+    assert_eq!(r.validation, Validation::BadArgument);
+}
+
+#[test]
+fn transfer_verification_correction_and_every_refusal() {
+    let mut f = Fixture::new(DevnetConfig::default());
+    let id = f
+        .primary(TxKind::CreateLandRecord, "registrar@TS", create_args("77"))
+        .property_id
+        .unwrap();
+    let created_tx = f.current_tx(&id);
+    let owners = json!([{"owner_ref": "o2", "name": "Lakshmi Devi", "share_pct": 50},
+                        {"owner_ref": "o3", "name": "Srinivas Reddy", "share_pct": 50}]);
+
+    // UNAUTHORIZED: another state's registrar, a verifier transferring, a stranger.
+    for who in ["registrar@AP", "verifier@TS", "citizen", "admin@TS"] {
+        let r = f.primary(
+            TxKind::TransferLandRecord,
+            who,
+            json!({"property_id": id, "owners": owners}),
+        );
+        assert_eq!(r.validation, Validation::Unauthorized, "{who}");
+    }
+    // PROPERTY_NOT_FOUND.
+    let r = f.primary(
+        TxKind::TransferLandRecord,
+        "registrar@TS",
+        json!({"property_id": "LRI-IND-TS-2026-09-99999", "owners": owners}),
+    );
+    assert_eq!(r.validation, Validation::PropertyNotFound);
+    assert_eq!(r.property_id.as_deref(), Some("LRI-IND-TS-2026-09-99999"));
+    // A valid transfer with the right expected version.
+    let r = f.primary(
+        TxKind::TransferLandRecord,
+        "registrar@TS",
+        json!({"property_id": id, "owners": owners, "expected_tx": created_tx}),
+    );
+    assert_eq!(r.validation, Validation::Valid);
+    assert_eq!(f.record(&id).owners.len(), 2);
+    // VERSION_CONFLICT: the same expected version again is now stale.
+    let r = f.primary(
+        TxKind::TransferLandRecord,
+        "registrar@TS",
+        json!({"property_id": id, "owners": owners, "expected_tx": created_tx}),
+    );
+    assert_eq!(r.validation, Validation::VersionConflict);
+    // Verification by the state's verifier.
+    let r = f.primary(
+        TxKind::UpdateVerificationStatus,
+        "verifier@TS",
+        json!({"property_id": id, "status": "verified", "note": "field visit"}),
+    );
+    assert_eq!(r.validation, Validation::Valid);
+    assert_eq!(
+        f.record(&id).verification_status,
+        VerificationStatus::Verified
+    );
+    let r = f.primary(
+        TxKind::UpdateVerificationStatus,
+        "verifier@TS",
+        json!({"property_id": id, "status": "approved"}),
+    );
+    assert_eq!(r.validation, Validation::BadArgument);
+    // Correction of a misspelt name, and a correction onto another registered parcel.
+    let fixed = json!([{"owner_ref": "o2", "name": "Laxmi Devi", "share_pct": 50},
+                       {"owner_ref": "o3", "name": "Srinivas Reddy", "share_pct": 50}]);
+    let r = f.primary(
+        TxKind::CorrectLandRecord,
+        "registrar@TS",
+        json!({"property_id": id, "owners": fixed}),
+    );
+    assert_eq!(r.validation, Validation::Valid);
+    assert_eq!(f.record(&id).owners[0].name, "Laxmi Devi");
+    let other = f
+        .primary(TxKind::CreateLandRecord, "registrar@TS", create_args("78"))
+        .property_id
+        .unwrap();
+    let r = f.primary(
+        TxKind::CorrectLandRecord,
+        "registrar@TS",
+        json!({"property_id": other, "survey_no": "77"}),
+    );
+    assert_eq!(r.validation, Validation::DuplicateParcel);
+    let r = f.primary(
+        TxKind::CorrectLandRecord,
+        "registrar@TS",
+        json!({"property_id": id}),
+    );
+    assert_eq!(r.validation, Validation::BadArgument);
+    // Moving a parcel frees its old number.
+    let r = f.primary(
+        TxKind::CorrectLandRecord,
+        "registrar@TS",
+        json!({"property_id": other, "survey_no": "79"}),
+    );
+    assert_eq!(r.validation, Validation::Valid);
+    let r = f.primary(TxKind::CreateLandRecord, "registrar@TS", create_args("78"));
+    assert_eq!(r.validation, Validation::Valid);
+    // History: create, transfer, verification, correction.
+    assert_eq!(f.chains.state.values[id.as_str()].len(), 4);
+}
+
+#[test]
+fn documents_link_across_channels() {
+    let mut f = Fixture::new(DevnetConfig::default());
+    let id = f
+        .primary(TxKind::CreateLandRecord, "registrar@TS", create_args("5"))
+        .property_id
+        .unwrap();
+    let h = "ab".repeat(32);
+    let r = f.run(
+        "land-registry-docs",
+        TxKind::LinkDocumentHash,
+        "registrar@TS",
+        json!({"property_id": id, "doc_hash": h, "doc_type": "sale_deed"}),
+    );
+    assert_eq!(r.validation, Validation::Valid);
+    assert!(f.chains.state.current(&format!("DOC:{id}:{h}")).is_some());
+    let r = f.run(
+        "land-registry-docs",
+        TxKind::LinkDocumentHash,
+        "registrar@TS",
+        json!({"property_id": id, "doc_hash": "AB".repeat(32), "doc_type": "sale_deed"}),
+    );
+    assert_eq!(r.validation, Validation::BadArgument);
+    let r = f.run(
+        "land-registry-docs",
+        TxKind::LinkDocumentHash,
+        "registrar@TS",
+        json!({"property_id": "LRI-IND-TS-2026-00-00042", "doc_hash": h, "doc_type": "x"}),
+    );
+    assert_eq!(r.validation, Validation::PropertyNotFound);
+    let r = f.primary(
+        TxKind::LinkDocumentHash,
+        "registrar@TS",
+        json!({"property_id": id, "doc_hash": h, "doc_type": "sale_deed"}),
+    );
+    assert_eq!(r.validation, Validation::BadArgument);
+}
+
+#[test]
+fn regional_channels_keep_their_states_records() {
+    let mut f = Fixture::new(DevnetConfig {
+        regional_states: vec!["TS".into()],
+        ..DevnetConfig::default()
+    });
+    assert!(f.chains.channel_index("land-registry-region-ts").is_some());
+    let r = f.primary(TxKind::CreateLandRecord, "registrar@TS", create_args("1"));
+    assert_eq!(r.validation, Validation::BadArgument);
+    let r = f.run(
+        "land-registry-region-ts",
+        TxKind::CreateLandRecord,
+        "registrar@TS",
+        create_args("1"),
+    );
+    assert_eq!(r.validation, Validation::Valid);
+    let id = r.property_id.unwrap();
+    // The record lives on its regional channel only.
+    let r = f.primary(
+        TxKind::UpdateVerificationStatus,
+        "verifier@TS",
+        json!({"property_id": id, "status": "verified"}),
+    );
+    assert_eq!(r.validation, Validation::PropertyNotFound);
+}
+
+#[test]
+fn state_rebuilds_identically_after_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = DevnetConfig::default();
+    let (mut chains, _) = Chains::open_at(dir.path(), &cfg, T0).unwrap();
+    let mut ids = Vec::new();
+    for i in 0..20 {
+        let p = Proposal {
+            kind: TxKind::CreateLandRecord,
+            creator: "registrar@TS".into(),
+            nonce: i.to_string(),
+            args: create_args(&i.to_string()),
+        };
+        let id = tx_id(&p, "land-registry-primary").unwrap();
+        let (r, _) = chains
+            .commit(0, 1_767_225_600_000 + i, vec![(id, p)])
+            .unwrap();
+        ids.push(r[0].property_id.clone().unwrap());
+    }
+    let snapshot: Vec<(String, Hash32)> = ids
+        .iter()
+        .map(|id| (id.clone(), chains.state.current(id).unwrap().hash))
+        .collect();
+    let counters = chains.state.counters.clone();
+    drop(chains);
+    let (chains, report) = Chains::open(dir.path(), &cfg).unwrap();
+    assert_eq!(report.transactions, 20);
+    for (id, h) in snapshot {
+        assert_eq!(chains.state.current(&id).unwrap().hash, h);
+    }
+    assert_eq!(chains.state.counters, counters);
+    assert_eq!(chains.state.parcels.len(), 20);
+}

@@ -1,0 +1,314 @@
+//! The values that live on the chain: records, documents, proposals, committed transactions,
+//! events and blocks — field for field as ledger.md defines them.
+//!
+//! Fields are declared in sorted order and free-form values serialise through
+//! [`crate::canonical::value`], so that serde_json's output of these types is RFC 8785
+//! canonical JSON (see [`crate::canonical`]); keep it so when adding fields.
+//!
+//! Hashes are never taken over these structs re-serialised from parsed input: a verifier
+//! hashes the JSON it was given (see [`crate::proof`]), and the node hashes what it writes.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::canonical::Hash32;
+use crate::id::PropertyId;
+
+/// The value written under a property ID.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    pub area_sq_m: i64,
+    pub area_text: String,
+    pub created_at: i64,
+    pub district: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub khata_no: Option<String>,
+    pub land_type: String,
+    pub mandal: String,
+    pub market_value: i64,
+    pub owners: Vec<Owner>,
+    pub property_id: PropertyId,
+    pub state: String,
+    pub survey_no: String,
+    pub updated_at: i64,
+    pub verification_status: VerificationStatus,
+    pub village: String,
+}
+
+/// One owner of a record. `owner_ref` is stable across all the parcels a person owns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Owner {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub father_name: Option<String>,
+    pub name: String,
+    pub owner_ref: String,
+    pub share_pct: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VerificationStatus {
+    Pending,
+    Verified,
+    Disputed,
+    Rejected,
+}
+
+impl VerificationStatus {
+    pub const ALL: [VerificationStatus; 4] = [
+        Self::Pending,
+        Self::Verified,
+        Self::Disputed,
+        Self::Rejected,
+    ];
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Verified => "verified",
+            Self::Disputed => "disputed",
+            Self::Rejected => "rejected",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+}
+
+/// A document linked to a property, stored under `DOC:<property_id>:<doc_hash>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Document {
+    pub doc_hash: String,
+    pub doc_type: String,
+    pub linked_at: i64,
+    pub property_id: PropertyId,
+}
+
+impl Document {
+    pub fn key(property_id: &PropertyId, doc_hash: &str) -> String {
+        format!("DOC:{property_id}:{doc_hash}")
+    }
+}
+
+/// The five transaction kinds of the registry chaincode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum TxKind {
+    CreateLandRecord,
+    TransferLandRecord,
+    UpdateVerificationStatus,
+    CorrectLandRecord,
+    LinkDocumentHash,
+}
+
+impl TxKind {
+    pub const ALL: [TxKind; 5] = [
+        Self::CreateLandRecord,
+        Self::TransferLandRecord,
+        Self::UpdateVerificationStatus,
+        Self::CorrectLandRecord,
+        Self::LinkDocumentHash,
+    ];
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::CreateLandRecord => "CreateLandRecord",
+            Self::TransferLandRecord => "TransferLandRecord",
+            Self::UpdateVerificationStatus => "UpdateVerificationStatus",
+            Self::CorrectLandRecord => "CorrectLandRecord",
+            Self::LinkDocumentHash => "LinkDocumentHash",
+        }
+    }
+    /// The event a valid transaction of this kind emits.
+    pub fn event_type(&self) -> EventType {
+        match self {
+            Self::CreateLandRecord => EventType::PropertyCreated,
+            Self::TransferLandRecord => EventType::PropertyTransferred,
+            Self::UpdateVerificationStatus => EventType::VerificationUpdated,
+            Self::CorrectLandRecord => EventType::PropertyCorrected,
+            Self::LinkDocumentHash => EventType::DocumentLinked,
+        }
+    }
+}
+
+/// What a client submits to a channel.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Proposal {
+    #[serde(serialize_with = "crate::canonical::value")]
+    pub args: Value,
+    pub creator: String,
+    pub kind: TxKind,
+    pub nonce: String,
+}
+
+/// A transaction as committed inside a block, valid or not.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Transaction {
+    #[serde(serialize_with = "crate::canonical::value")]
+    pub args: Value,
+    pub creator: String,
+    pub event: Option<Event>,
+    pub kind: TxKind,
+    pub timestamp: i64,
+    pub tx_id: Hash32,
+    pub validation: Validation,
+    pub writes: Vec<Write>,
+}
+
+impl Transaction {
+    pub fn is_valid(&self) -> bool {
+        self.validation == Validation::Valid
+    }
+}
+
+/// One key written by a transaction; `value` is a [`Record`] or a [`Document`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Write {
+    pub key: String,
+    #[serde(serialize_with = "crate::canonical::value")]
+    pub value: Value,
+}
+
+/// The small event a valid transaction carries; the full value is in `writes`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    pub id: String,
+    pub t: i64,
+    pub tx: Hash32,
+    #[serde(rename = "type")]
+    pub kind: EventType,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum EventType {
+    PropertyCreated,
+    PropertyTransferred,
+    VerificationUpdated,
+    PropertyCorrected,
+    DocumentLinked,
+}
+
+/// The validation code of a committed transaction. Only `VALID` ones change state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Validation {
+    Valid,
+    PropertyNotFound,
+    DuplicateParcel,
+    BadArgument,
+    VersionConflict,
+    Unauthorized,
+}
+
+impl Validation {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Valid => "VALID",
+            Self::PropertyNotFound => "PROPERTY_NOT_FOUND",
+            Self::DuplicateParcel => "DUPLICATE_PARCEL",
+            Self::BadArgument => "BAD_ARGUMENT",
+            Self::VersionConflict => "VERSION_CONFLICT",
+            Self::Unauthorized => "UNAUTHORIZED",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockHeader {
+    pub channel: String,
+    pub number: u64,
+    pub prev_hash: Hash32,
+    pub timestamp: i64,
+    pub tx_count: u64,
+    pub tx_root: Hash32,
+}
+
+/// The orderer's signature over the 32 raw bytes of `header_hash`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Signature {
+    pub alg: String,
+    /// The orderer's Ed25519 public key, 64 hex digits.
+    pub key: String,
+    /// The 64-byte signature, 128 hex digits.
+    pub sig: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Block {
+    pub header: BlockHeader,
+    pub header_hash: Hash32,
+    pub signature: Signature,
+    pub txs: Vec<Transaction>,
+}
+
+/// Where a value was written: the version that ledger.md's record answers carry.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Version {
+    pub block_number: u64,
+    pub channel: String,
+    pub tx_id: Hash32,
+    pub tx_index: u64,
+}
+
+/// `GET /v1/records/{id}`: a value, its hash and its version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordVersion {
+    pub record: Value,
+    pub record_hash: Hash32,
+    pub version: Version,
+}
+
+/// What `POST /v1/channels/{ch}/transactions` answers for each proposal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Receipt {
+    pub block_number: u64,
+    pub property_id: Option<String>,
+    pub tx_id: Hash32,
+    pub tx_index: u64,
+    pub validation: Validation,
+}
+
+/// The proof document of `GET /v1/transactions/{tx_id}/proof`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Proof {
+    pub audit_path: Vec<Hash32>,
+    pub block_number: u64,
+    pub channel: String,
+    pub header: BlockHeader,
+    pub header_hash: Hash32,
+    pub signature: Signature,
+    pub tree_size: u64,
+    pub tx: Transaction,
+    pub tx_index: u64,
+}
+
+/// Channel names of ledger.md.
+pub mod channels {
+    pub const PRIMARY: &str = "land-registry-primary";
+    pub const DOCS: &str = "land-registry-docs";
+
+    /// The regional channel of a state (`land-registry-region-ts`).
+    pub fn regional(state: &str) -> String {
+        format!("land-registry-region-{}", state.to_ascii_lowercase())
+    }
+}
+
+/// One channel in `GET /v1/info`. `height` is the number of the last block + 1.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChannelInfo {
+    pub height: u64,
+    pub name: String,
+    pub tip_hash: Hash32,
+    pub tip_time: i64,
+}
+
+/// `GET /v1/info`: the chain's channels and the orderer's public key (64 hex digits).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainInfo {
+    pub channels: Vec<ChannelInfo>,
+    pub orderer_public_key: String,
+}
+
+impl ChainInfo {
+    pub fn channel(&self, name: &str) -> Option<&ChannelInfo> {
+        self.channels.iter().find(|c| c.name == name)
+    }
+}

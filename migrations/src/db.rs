@@ -1,0 +1,128 @@
+//! Connecting to the read model's databases and bringing them to the current schema.
+//!
+//! The primary takes the sync worker's writes; replicas (one per region) serve the API.
+//! Migrations are embedded at compile time from `migrations/sql/`, so the binary carries
+//! its schema and a fresh clone builds without a database (no checked `query!` macros).
+
+use std::time::Duration;
+
+use sqlx::migrate::{MigrateError, Migrator};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::PgPool;
+
+/// The read model's migrations, embedded from `migrations/sql/`.
+pub static MIGRATOR: Migrator = sqlx::migrate!("./sql");
+
+/// How long to wait for a pooled connection before giving up: long enough to ride out a
+/// busy moment, short enough that a request fails inside its deadline when the database
+/// is gone.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Why connecting or migrating failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// The URL does not parse as a PostgreSQL connection URL.
+    #[error("invalid database URL {url}: {source}")]
+    InvalidUrl {
+        /// The URL with any password masked.
+        url: String,
+        /// The parse error.
+        source: sqlx::Error,
+    },
+    /// The database did not answer.
+    #[error("cannot connect to {url}: {source}")]
+    Connect {
+        /// The URL with any password masked.
+        url: String,
+        /// The connection error.
+        source: sqlx::Error,
+    },
+    /// Applying the migrations failed (the failed one is rolled back).
+    #[error("migrating the read model failed: {0}")]
+    Migrate(#[from] MigrateError),
+}
+
+/// The pool settings landql uses; start from these to change one.
+pub fn pool_options() -> PgPoolOptions {
+    PgPoolOptions::new()
+        .max_connections(16)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        // A pooled connection that died with a restarted server is noticed before use.
+        .test_before_acquire(true)
+}
+
+/// Connects to the primary (`DATABASE_URL`), failing now if it cannot be reached.
+pub async fn connect(url: &str) -> Result<PgPool, DbError> {
+    connect_with(url, pool_options()).await
+}
+
+/// [`connect`] with explicit pool settings.
+pub async fn connect_with(url: &str, options: PgPoolOptions) -> Result<PgPool, DbError> {
+    let connect_options: PgConnectOptions = url.parse().map_err(|source| DbError::InvalidUrl {
+        url: redact(url),
+        source,
+    })?;
+    let pool = options
+        .connect_with(connect_options)
+        .await
+        .map_err(|source| DbError::Connect {
+            url: redact(url),
+            source,
+        })?;
+    tracing::debug!(url = %redact(url), "connected");
+    Ok(pool)
+}
+
+/// Connects to each read replica (`--replica-url`), in order; fails on the first that
+/// cannot be reached, naming it.
+pub async fn connect_replicas<S: AsRef<str>>(urls: &[S]) -> Result<Vec<PgPool>, DbError> {
+    let mut pools = Vec::with_capacity(urls.len());
+    for url in urls {
+        pools.push(connect(url.as_ref()).await?);
+    }
+    Ok(pools)
+}
+
+/// Brings the database to the current schema. Safe to run again (applied migrations are
+/// skipped) and from several processes at once (sqlx holds an advisory lock meanwhile).
+pub async fn migrate(pool: &PgPool) -> Result<(), DbError> {
+    MIGRATOR.run(pool).await?;
+    Ok(())
+}
+
+/// The URL with its password (in the user info or a `password=` parameter) replaced by
+/// `***`, for errors and logs.
+fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let (before_query, query) = match rest.split_once('?') {
+        Some((before, query)) => (before, Some(query)),
+        None => (rest, None),
+    };
+    let (authority, path) =
+        before_query.split_at(before_query.find('/').unwrap_or(before_query.len()));
+    let authority = match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _password)) => format!("{user}:***@{host}"),
+            None => authority.to_string(),
+        },
+        None => authority.to_string(),
+    };
+    let mut redacted = format!("{scheme}://{authority}{path}");
+    if let Some(query) = query {
+        let params: Vec<String> = query
+            .split('&')
+            .map(|param| match param.split_once('=') {
+                Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
+                _ => param.to_string(),
+            })
+            .collect();
+        redacted.push('?');
+        redacted.push_str(&params.join("&"));
+    }
+    redacted
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,450 @@
+//! `landql`: command-line wiring only. Each subcommand parses its flags and calls into the
+//! crates; behaviour lives there.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[derive(Parser)]
+#[command(
+    name = "landql",
+    version,
+    about = "The read side of a land registry kept on a permissioned ledger"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the devnet ledger node: chaincode, block log and its HTTP API.
+    Ledger(LedgerArgs),
+    /// Build a realistic ledger offline, deterministically, into a new data directory.
+    Seed(SeedArgs),
+    /// Submit a live, realistic load to a ledger at a fixed rate and report what it achieved.
+    Load(LoadArgs),
+    /// Project the ledger into PostgreSQL, exactly once, following the tip.
+    Sync(SyncArgs),
+    /// Bring the database named by DATABASE_URL to the current read-model schema.
+    Migrate(MigrateArgs),
+    /// Run a benchmark and write its figures into BENCHMARKS.md.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+    /// Check a proof document offline: exit 0 when it holds, 1 (naming the failing step)
+    /// when it does not, 2 when the input cannot be read.
+    VerifyProof(VerifyProofArgs),
+}
+
+#[derive(clap::Args)]
+struct LedgerArgs {
+    /// Data directory (block logs, orderer key).
+    #[arg(long, env = "LANDQL_LEDGER_DATA")]
+    data: PathBuf,
+    /// Address of the HTTP API.
+    #[arg(long, env = "LANDQL_LEDGER_LISTEN", default_value = "127.0.0.1:7050")]
+    listen: SocketAddr,
+    #[command(flatten)]
+    devnet: DevnetFlags,
+}
+
+/// How the devnet cuts blocks and routes records.
+#[derive(clap::Args, Clone)]
+struct DevnetFlags {
+    /// Cut a block at this many transactions…
+    #[arg(long, env = "LANDQL_MAX_TXS", default_value_t = 500)]
+    max_txs: usize,
+    /// …or this many milliseconds after the first pending proposal.
+    #[arg(long, env = "LANDQL_BATCH_TIMEOUT_MS", default_value_t = 50)]
+    batch_timeout_ms: u64,
+    /// Shards per state and year for new property IDs.
+    #[arg(long, env = "LANDQL_SHARDS", default_value_t = 10)]
+    shards: u8,
+    /// States whose records go to their own regional channel, e.g. `TS,KA`.
+    #[arg(long, env = "LANDQL_REGIONAL", value_delimiter = ',')]
+    regional: Vec<String>,
+}
+
+impl DevnetFlags {
+    fn config(&self) -> ledger::devnet::DevnetConfig {
+        ledger::devnet::DevnetConfig {
+            regional_states: self.regional.clone(),
+            max_txs: self.max_txs,
+            batch_timeout: Duration::from_millis(self.batch_timeout_ms),
+            shards: self.shards,
+        }
+    }
+}
+
+#[derive(clap::Args)]
+struct SeedArgs {
+    /// Data directory of the new ledger.
+    #[arg(long, env = "LANDQL_LEDGER_DATA")]
+    data: PathBuf,
+    /// Records to create (history transactions come on top).
+    #[arg(long, default_value_t = 20_000)]
+    records: u64,
+    /// Seed of the generator: the same seed gives the same ledger.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Follow-up transactions (transfers, corrections, documents…) per record.
+    #[arg(long, default_value_t = 0.5)]
+    follow_ups: f64,
+    #[command(flatten)]
+    devnet: DevnetFlags,
+}
+
+#[derive(clap::Args)]
+struct LoadArgs {
+    /// The ledger's HTTP API.
+    #[arg(long, env = "LANDQL_LEDGER", default_value = "http://127.0.0.1:7050")]
+    ledger: String,
+    /// Proposals per second.
+    #[arg(long, default_value_t = 1000.0)]
+    rate: f64,
+    /// How long to run, in seconds.
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+    /// Seed of the generator.
+    #[arg(long, default_value_t = 2)]
+    seed: u64,
+    /// Batches waiting for their block at once, at most.
+    #[arg(long, default_value_t = 256)]
+    max_in_flight: usize,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args)]
+struct SyncArgs {
+    /// The ledger's HTTP API.
+    #[arg(long, env = "LANDQL_LEDGER", default_value = "http://127.0.0.1:7050")]
+    ledger: String,
+    /// The primary database.
+    #[arg(long, env = "DATABASE_URL")]
+    database_url: String,
+    /// The orderer public key to trust; by default the key seen on first sync is pinned.
+    #[arg(long, env = "LANDQL_ORDERER_KEY")]
+    orderer_key: Option<String>,
+    /// Write a batch when it holds this many events…
+    #[arg(long, env = "LANDQL_BATCH_MAX_EVENTS", default_value_t = 5000)]
+    batch_max_events: usize,
+    /// …or this many milliseconds after its first block arrived.
+    #[arg(long, env = "LANDQL_BATCH_WINDOW_MS", default_value_t = 50)]
+    batch_window_ms: u64,
+    /// Serve Prometheus metrics on this address.
+    #[arg(long, env = "LANDQL_METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
+}
+
+#[derive(clap::Args)]
+struct MigrateArgs {
+    #[arg(long, env = "DATABASE_URL")]
+    database_url: String,
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// The devnet: offline seeding and live submission, against raw-write and fsync baselines.
+    Ledger {
+        #[arg(long, default_value_t = 1_000_000)]
+        records: u64,
+        /// Load rates to try, tx/s.
+        #[arg(long, value_delimiter = ',', default_values_t = vec![1000.0, 5000.0, 8000.0])]
+        rates: Vec<f64>,
+        /// Seconds at each rate.
+        #[arg(long, default_value_t = 15.0)]
+        seconds: f64,
+        #[command(flatten)]
+        out: BenchOut,
+    },
+}
+
+#[derive(clap::Args)]
+struct BenchOut {
+    /// The file whose section for this benchmark is replaced with the new figures.
+    #[arg(long, default_value = "BENCHMARKS.md")]
+    out: PathBuf,
+}
+
+impl BenchOut {
+    /// Replaces (or appends) the section between `<!-- bench:NAME -->` markers.
+    fn write(&self, name: &str, title: &str, body: &str) -> anyhow::Result<()> {
+        let (start, end) = (
+            format!("<!-- bench:{name} -->"),
+            format!("<!-- /bench:{name} -->"),
+        );
+        let section = format!("{start}\n## {title}\n\n{body}\n{end}");
+        let old = std::fs::read_to_string(&self.out).unwrap_or_else(|_| "# Benchmarks\n".into());
+        let new = match (old.find(&start), old.find(&end)) {
+            (Some(a), Some(b)) if b > a => {
+                format!("{}{section}{}", &old[..a], &old[b + end.len()..])
+            }
+            _ => format!("{}\n{section}\n", old.trim_end()),
+        };
+        std::fs::write(&self.out, new)
+            .with_context(|| format!("writing {}", self.out.display()))?;
+        println!("{body}\nwritten to {}", self.out.display());
+        Ok(())
+    }
+}
+
+#[derive(clap::Args)]
+struct VerifyProofArgs {
+    /// The proof document (as `GET /v1/transactions/{tx_id}/proof` returns it); `-` for stdin.
+    file: PathBuf,
+    /// The orderer public key you trust, 64 hex digits.
+    #[arg(long)]
+    orderer_key: String,
+    /// The key whose write is checked (default: the property the transaction names).
+    #[arg(long)]
+    property_id: Option<String>,
+    /// The record hash the write must have (default: report the hash found).
+    #[arg(long)]
+    record_hash: Option<String>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match cli.command {
+        Command::VerifyProof(args) => return verify_proof(&args),
+        Command::Ledger(args) => run_async(run_ledger(args)),
+        Command::Seed(args) => run_seed(&args),
+        Command::Load(args) => run_async(run_load(args)),
+        Command::Sync(args) => run_async(run_sync(args)),
+        Command::Bench(BenchCommand::Ledger {
+            records,
+            rates,
+            seconds,
+            out,
+        }) => run_async(async move {
+            let opts = ledger::bench::LedgerBenchOptions {
+                records,
+                load_rates: rates,
+                load_seconds: seconds,
+            };
+            let body = ledger::bench::run(&opts)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            out.write("ledger", "Devnet ledger", &body)
+        }),
+        Command::Migrate(args) => run_async(async move {
+            let pool = migrations::connect(&args.database_url).await?;
+            migrations::migrate(&pool).await?;
+            println!("database is at the current schema");
+            Ok(())
+        }),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_async(fut: impl std::future::Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?
+        .block_on(fut)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {},
+                    _ = term.recv() => {},
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+async fn run_ledger(args: LedgerArgs) -> anyhow::Result<()> {
+    let data = args.data.clone();
+    let cfg = args.devnet.config();
+    let (node, report) =
+        tokio::task::spawn_blocking(move || ledger::devnet::Node::start(&data, cfg))
+            .await?
+            .with_context(|| format!("opening ledger data in {}", args.data.display()))?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    tracing::info!(
+        listen = %args.listen,
+        data = %args.data.display(),
+        blocks = report.blocks,
+        transactions = report.transactions,
+        torn_tails_cut = report.truncated.len(),
+        orderer_key = node.orderer_public_key(),
+        "devnet ledger ready"
+    );
+    ledger::devnet::serve(node, listener, shutdown_signal()).await?;
+    Ok(())
+}
+
+fn run_seed(args: &SeedArgs) -> anyhow::Result<()> {
+    use ledger::devnet::seed::{seed, SeedOptions};
+    let opts = SeedOptions {
+        records: args.records,
+        seed: args.seed,
+        follow_ups_per_record: args.follow_ups,
+        devnet: args.devnet.config(),
+    };
+    let step = (args.records / 20).max(1);
+    let mut next = step;
+    let report = seed(&args.data, &opts, |done| {
+        if done >= next {
+            eprintln!("seeded {done} of {} records", args.records);
+            next = done + step;
+        }
+    })
+    .with_context(|| format!("seeding {}", args.data.display()))?;
+    let secs = report.elapsed.as_secs_f64();
+    println!(
+        "seeded {} records in {} transactions ({} invalid) and {} blocks in {:.2}s: {:.0} records/s, {:.0} tx/s",
+        report.records,
+        report.transactions,
+        report.invalid,
+        report.blocks,
+        secs,
+        report.records as f64 / secs,
+        report.transactions as f64 / secs
+    );
+    Ok(())
+}
+
+async fn run_load(args: LoadArgs) -> anyhow::Result<()> {
+    let opts = ledger::loadgen::LoadOptions {
+        ledger: args.ledger.clone(),
+        rate: args.rate,
+        duration: Duration::from_secs_f64(args.duration),
+        seed: args.seed,
+        max_in_flight: args.max_in_flight,
+    };
+    let r = ledger::loadgen::run(&opts)
+        .await
+        .with_context(|| format!("loading {}", args.ledger))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+    } else {
+        println!(
+            "target {:.0} tx/s for {:.1}s: {} submitted, {} committed, achieved {:.0} tx/s; \
+             commit latency p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms; \
+             {} failed, {} ticks skipped; codes {:?}",
+            r.target_rate,
+            r.seconds,
+            r.submitted,
+            r.committed,
+            r.achieved_tx_per_s,
+            r.latency_ms_p50,
+            r.latency_ms_p90,
+            r.latency_ms_p99,
+            r.latency_ms_max,
+            r.errors,
+            r.skipped_ticks,
+            r.by_code
+        );
+    }
+    Ok(())
+}
+
+async fn run_sync(args: SyncArgs) -> anyhow::Result<()> {
+    let opts = sync::SyncOptions {
+        ledger_url: args.ledger,
+        database_url: args.database_url,
+        orderer_key: args.orderer_key,
+        batch_max_events: args.batch_max_events,
+        batch_window: Duration::from_millis(args.batch_window_ms),
+        metrics_listen: args.metrics_listen,
+    };
+    sync::run(opts, shutdown_signal()).await?;
+    Ok(())
+}
+
+fn verify_proof(args: &VerifyProofArgs) -> ExitCode {
+    use ledger::proof::{verify_proof, Expect};
+    let text = if args.file.as_os_str() == "-" {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s).map(|_| s)
+    } else {
+        std::fs::read_to_string(&args.file)
+    };
+    let text = match text {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: cannot read {}: {e}", args.file.display());
+            return ExitCode::from(2);
+        }
+    };
+    let key = match ledger::signing::parse_public_key(&args.orderer_key) {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("error: --orderer-key: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let record_hash = match args
+        .record_hash
+        .as_deref()
+        .map(str::parse::<ledger::Hash32>)
+    {
+        None => None,
+        Some(Ok(h)) => Some(h),
+        Some(Err(e)) => {
+            eprintln!("error: --record-hash: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let doc: serde_json::Value = match serde_json::from_str(&text) {
+        Ok(v) => v,
+        Err(e) => {
+            println!("INVALID: step 0 (document shape): the file is not JSON: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let expect = Expect {
+        key: args.property_id.clone(),
+        record_hash,
+    };
+    match verify_proof(&doc, &key, &expect) {
+        Ok(v) => {
+            println!(
+                "VALID: {} block {} tx {} wrote {} with record hash {}",
+                v.channel, v.block_number, v.tx_id, v.key, v.record_hash
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            println!("INVALID: {e}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,79 @@
+//! Helpers shared by the end-to-end tests: real `landql` processes on loopback.
+
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A free loopback port (bound and released; a tiny race the tests can live with).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("no free port")
+}
+
+pub fn landql() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_landql"))
+}
+
+/// A `landql ledger` process; killed when dropped.
+pub struct LedgerProcess {
+    pub child: Child,
+    pub url: String,
+    pub data: PathBuf,
+    pub port: u16,
+}
+
+impl LedgerProcess {
+    pub fn start(data: &Path, extra: &[&str]) -> Self {
+        Self::start_on(data, free_port(), extra)
+    }
+
+    pub fn start_on(data: &Path, port: u16, extra: &[&str]) -> Self {
+        let child = landql()
+            .args(["ledger", "--data"])
+            .arg(data)
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(extra)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start landql ledger");
+        let url = format!("http://127.0.0.1:{port}");
+        let p = Self {
+            child,
+            url,
+            data: data.to_path_buf(),
+            port,
+        };
+        p.wait_ready();
+        p
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("ledger on port {} did not come up", self.port);
+    }
+
+    /// SIGKILL: no chance to flush or say goodbye.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for LedgerProcess {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
