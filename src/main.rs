@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+mod dev;
+
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
@@ -25,6 +27,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the whole system on this machine: a private PostgreSQL, the devnet ledger with
+    /// demo records and its HTTP API, and the sync worker.
+    Dev(dev::DevArgs),
     /// Run the devnet ledger node: chaincode, block log and its HTTP API.
     Ledger(LedgerArgs),
     /// Build a realistic ledger offline, deterministically, into a new data directory.
@@ -166,6 +171,27 @@ enum BenchCommand {
         #[command(flatten)]
         out: BenchOut,
     },
+    /// The sync worker: catch-up against a raw COPY baseline, freshness under live load,
+    /// memory. Runs `landql sync` as a child process so its peak memory is its own.
+    Sync(SyncBenchArgs),
+}
+
+#[derive(clap::Args)]
+struct SyncBenchArgs {
+    #[arg(long, default_value_t = 1_000_000)]
+    records: u64,
+    /// Live load for the freshness phase, tx/s (0 skips it).
+    #[arg(long, default_value_t = 1000.0)]
+    live_rate: f64,
+    /// Seconds of live load.
+    #[arg(long, default_value_t = 20.0)]
+    live_seconds: f64,
+    #[arg(long, default_value_t = 5000)]
+    batch_max_events: usize,
+    #[arg(long, default_value_t = 50)]
+    batch_window_ms: u64,
+    #[command(flatten)]
+    out: BenchOut,
 }
 
 #[derive(clap::Args)]
@@ -222,6 +248,7 @@ fn main() -> ExitCode {
         .init();
     let result = match cli.command {
         Command::VerifyProof(args) => return verify_proof(&args),
+        Command::Dev(args) => run_async(dev::run(args, shutdown_signal())),
         Command::Ledger(args) => run_async(run_ledger(args)),
         Command::Seed(args) => run_seed(&args),
         Command::Load(args) => run_async(run_load(args)),
@@ -241,6 +268,29 @@ fn main() -> ExitCode {
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             out.write("ledger", "Devnet ledger", &body)
+        }),
+        Command::Bench(BenchCommand::Sync(args)) => run_async(async move {
+            let program = std::env::current_exe().context("finding the landql binary")?;
+            let opts = sync::bench::BenchOptions {
+                records: args.records,
+                live_rate: args.live_rate,
+                live_duration: Duration::from_secs_f64(args.live_seconds),
+                batch_max_events: args.batch_max_events,
+                batch_window: Duration::from_millis(args.batch_window_ms),
+                worker: sync::bench::WorkerMode::Command {
+                    program,
+                    args: vec!["sync".into()],
+                },
+                ..Default::default()
+            };
+            let report = sync::bench::run(&opts).await?;
+            let md = report.markdown();
+            let body = md
+                .lines()
+                .skip_while(|l| l.starts_with("## ") || l.trim().is_empty())
+                .collect::<Vec<_>>()
+                .join("\n");
+            args.out.write("sync", "Sync worker", &body)
         }),
         Command::Migrate(args) => run_async(async move {
             let pool = migrations::connect(&args.database_url).await?;

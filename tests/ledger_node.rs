@@ -359,3 +359,45 @@ async fn torn_log_tail_is_cut_on_restart() {
     let r = l.submit(PRIMARY, &[create(11, "torn")]).await.unwrap();
     assert_eq!(r[0].block_number, height);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blocks_are_cut_by_size_and_concurrent_proposals_share_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = LedgerProcess::start(
+        dir.path(),
+        &["--max-txs", "100", "--batch-timeout-ms", "200"],
+    );
+    let l = client(&node.url);
+    // One request of 250 proposals: cut at 100, 100, 50.
+    let receipts = l
+        .submit(
+            PRIMARY,
+            &(0..250).map(|i| create(i, "size")).collect::<Vec<_>>(),
+        )
+        .await
+        .unwrap();
+    let mut per_block: HashMap<u64, usize> = HashMap::new();
+    for r in &receipts {
+        *per_block.entry(r.block_number).or_default() += 1;
+    }
+    let mut sizes: Vec<usize> = per_block.values().copied().collect();
+    sizes.sort();
+    assert_eq!(sizes, vec![50, 100, 100]);
+
+    // Thirty clients proposing one transaction each at the same time share blocks.
+    let tasks: Vec<_> = (0..30)
+        .map(|i| {
+            let l = l.clone();
+            tokio::spawn(async move { l.submit(PRIMARY, &[create(i, "conc")]).await.unwrap() })
+        })
+        .collect();
+    let mut blocks = std::collections::HashSet::new();
+    for t in tasks {
+        blocks.insert(t.await.unwrap()[0].block_number);
+    }
+    assert!(
+        blocks.len() <= 3,
+        "30 concurrent proposals took {} blocks",
+        blocks.len()
+    );
+}

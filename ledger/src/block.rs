@@ -31,7 +31,27 @@ pub fn seal(
     txs: Vec<Transaction>,
     key: &OrdererKey,
 ) -> Result<Block, CanonicalError> {
-    let tx_root = merkle::root(&leaves(&txs)?);
+    Ok(seal_encoded(channel, number, prev_hash, timestamp, txs, key)?.0)
+}
+
+/// [`seal`], also returning the block's JSON. Each transaction is encoded once: its
+/// canonical bytes give both its Merkle leaf and its part of the block's JSON.
+pub fn seal_encoded(
+    channel: &str,
+    number: u64,
+    prev_hash: Hash32,
+    timestamp: i64,
+    txs: Vec<Transaction>,
+    key: &OrdererKey,
+) -> Result<(Block, Vec<u8>), CanonicalError> {
+    let encode = |tx: &Transaction| to_jcs(tx);
+    let encoded: Vec<Vec<u8>> = if txs.len() < PARALLEL_LEAVES {
+        txs.iter().map(encode).collect::<Result<_, _>>()?
+    } else {
+        txs.par_iter().map(encode).collect::<Result<_, _>>()?
+    };
+    let leaves: Vec<Hash32> = encoded.iter().map(|b| merkle::leaf_hash(b)).collect();
+    let tx_root = merkle::root(&leaves);
     let header = BlockHeader {
         channel: channel.to_string(),
         number,
@@ -42,12 +62,28 @@ pub fn seal(
     };
     let header_hash = hash_jcs(&header)?;
     let signature = key.sign(&header_hash);
-    Ok(Block {
+    let mut json = Vec::with_capacity(512 + encoded.iter().map(|e| e.len() + 1).sum::<usize>());
+    json.extend_from_slice(b"{\"header\":");
+    serde_json::to_writer(&mut json, &header)?;
+    json.extend_from_slice(b",\"header_hash\":");
+    serde_json::to_writer(&mut json, &header_hash)?;
+    json.extend_from_slice(b",\"signature\":");
+    serde_json::to_writer(&mut json, &signature)?;
+    json.extend_from_slice(b",\"txs\":[");
+    for (i, e) in encoded.iter().enumerate() {
+        if i > 0 {
+            json.push(b',');
+        }
+        json.extend_from_slice(e);
+    }
+    json.extend_from_slice(b"]}");
+    let block = Block {
         header,
         header_hash,
         signature,
         txs,
-    })
+    };
+    Ok((block, json))
 }
 
 /// Why a block received from a ledger cannot be trusted.
@@ -181,6 +217,18 @@ mod tests {
             writes: vec![],
             event: None,
             validation: Validation::BadArgument,
+        }
+    }
+
+    #[test]
+    fn encoded_block_is_the_blocks_json() {
+        let key = OrdererKey::generate();
+        for n in [0u8, 1, 3, 70] {
+            let (block, json) =
+                seal_encoded("c", 1, Hash32::ZERO, 2, (0..n).map(tx).collect(), &key).unwrap();
+            let parsed: Block = serde_json::from_slice(&json).unwrap();
+            assert_eq!(parsed, block);
+            assert_eq!(json, serde_json::to_vec(&block).unwrap());
         }
     }
 

@@ -239,8 +239,8 @@ impl Chains {
             receipts.push(ex.receipt);
         }
         let changes = overlay.into_changes();
-        let block = block::seal(&ch.name, number, ch.tip_hash, timestamp, txs, &self.key)?;
-        let bytes = serde_json::to_vec(&block).map_err(CanonicalError::from)?;
+        let (block, bytes) =
+            block::seal_encoded(&ch.name, number, ch.tip_hash, timestamp, txs, &self.key)?;
         let ch = &mut self.channels[channel as usize];
         let path = ch.log.path().to_path_buf();
         ch.log.append(&bytes, self.durable).map_err(io_err(&path))?;

@@ -1,0 +1,165 @@
+//! `landql dev`: the whole system in one process for a newcomer — a private PostgreSQL, the
+//! devnet ledger seeded with demo records and its HTTP API, and the sync worker — wired
+//! from the crates, with progress while it seeds and catches up.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
+
+#[derive(clap::Args)]
+pub struct DevArgs {
+    /// Demo records to seed into a new ledger.
+    #[arg(long, default_value_t = 20_000)]
+    records: u64,
+    /// Address of the GraphQL API (served once the API lands; see README).
+    #[arg(long, env = "LANDQL_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Address of the devnet ledger's HTTP API.
+    #[arg(long, env = "LANDQL_LEDGER_LISTEN", default_value = "127.0.0.1:7050")]
+    ledger_listen: SocketAddr,
+    /// Where the ledger and the private PostgreSQL keep their data.
+    #[arg(long, env = "LANDQL_DATA", default_value = ".landql")]
+    data: PathBuf,
+    /// A database to use instead of the private PostgreSQL.
+    #[arg(long, env = "DATABASE_URL")]
+    database_url: Option<String>,
+}
+
+fn bar(len: u64, what: &str) -> ProgressBar {
+    let pb = ProgressBar::new(len);
+    pb.set_style(
+        ProgressStyle::with_template("{msg:>12} [{bar:40}] {pos}/{len} ({per_sec}, {eta} left)")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    pb.set_message(what.to_string());
+    pb
+}
+
+pub async fn run(
+    args: DevArgs,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&args.data)
+        .with_context(|| format!("creating {}", args.data.display()))?;
+    let data = std::fs::canonicalize(&args.data)?;
+
+    // 1. PostgreSQL: the private one unless a database was named.
+    let mut private = None;
+    let database_url = match &args.database_url {
+        Some(url) => url.clone(),
+        None => {
+            eprintln!(
+                "starting a private PostgreSQL in {}",
+                data.join("pg").display()
+            );
+            let pg = migrations::PrivatePostgres::start(&data.join("pg")).await?;
+            let url = pg.database_url();
+            private = Some(pg);
+            url
+        }
+    };
+    let pool = migrations::connect(&database_url).await?;
+    migrations::migrate(&pool).await?;
+
+    // 2. The ledger: seeded once, then opened.
+    let ledger_dir = data.join("ledger");
+    let seeded = ledger_dir.join("channels").exists();
+    if !seeded {
+        let pb = bar(args.records, "seeding");
+        let opts = ledger::devnet::seed::SeedOptions {
+            records: args.records,
+            ..Default::default()
+        };
+        let dir = ledger_dir.clone();
+        let pb2 = pb.clone();
+        let report = tokio::task::spawn_blocking(move || {
+            ledger::devnet::seed::seed(&dir, &opts, |done| pb2.set_position(done))
+        })
+        .await??;
+        pb.finish_with_message("seeded");
+        eprintln!(
+            "seeded {} records in {} transactions ({} invalid, for realism)",
+            report.records, report.transactions, report.invalid
+        );
+    }
+    let dir = ledger_dir.clone();
+    let (node, _) = tokio::task::spawn_blocking(move || {
+        ledger::devnet::Node::start(&dir, ledger::devnet::DevnetConfig::default())
+    })
+    .await??;
+    let listener = tokio::net::TcpListener::bind(args.ledger_listen)
+        .await
+        .with_context(|| format!("listening on {} for the ledger", args.ledger_listen))?;
+    let ledger_url = format!("http://{}", args.ledger_listen);
+    let heights: u64 = node.info().channels.iter().map(|c| c.height).sum();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut stopped = stop_rx.clone();
+    let ledger_task = tokio::spawn(ledger::devnet::serve(node, listener, async move {
+        let _ = stopped.wait_for(|s| *s).await;
+    }));
+
+    // 3. The sync worker, with a bar until it has caught up.
+    let mut stopped = stop_rx.clone();
+    let sync_task = tokio::spawn(sync::run(
+        sync::SyncOptions {
+            ledger_url: ledger_url.clone(),
+            database_url: database_url.clone(),
+            orderer_key: None,
+            batch_max_events: 5000,
+            batch_window: Duration::from_millis(50),
+            metrics_listen: None,
+        },
+        async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        },
+    ));
+    let pb = bar(heights, "syncing");
+    loop {
+        let done: i64 = migrations::sqlx::query_scalar(
+            "SELECT coalesce(sum(block_number + 1), 0)::bigint FROM checkpoints",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap_or(0);
+        pb.set_position(done.max(0) as u64);
+        if done as u64 >= heights || sync_task.is_finished() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    pb.finish_with_message("in sync");
+
+    println!();
+    println!("landql dev is running (Ctrl-C stops it):");
+    println!("  ledger HTTP API   {ledger_url}/v1/info   (landql load --ledger {ledger_url})");
+    println!("  PostgreSQL        {database_url}");
+    println!(
+        "  GraphQL API       http://{}/graphql   — not built yet (issue 5)",
+        args.listen
+    );
+    println!();
+
+    tokio::select! {
+        () = shutdown => {}
+        r = sync_task => {
+            let _ = stop_tx.send(true);
+            let _ = ledger_task.await;
+            return match r {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(e.into()),
+                Err(e) => Err(e.into()),
+            };
+        }
+    }
+    eprintln!("stopping");
+    let _ = stop_tx.send(true);
+    let _ = ledger_task.await;
+    if let Some(mut pg) = private {
+        pg.stop().await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,656 @@
+//! The sync benchmark (design/targets.md): catch-up rate from a seeded ledger, the raw COPY
+//! rate of the same rows on the same PostgreSQL in the same run (the baseline ratio),
+//! freshness under live load, and the worker's peak RSS.
+//!
+//! One run:
+//! 1. seeds `records` records with the devnet seeder into a temporary directory and starts
+//!    the node in-process on 127.0.0.1:0;
+//! 2. starts a private PostgreSQL (durable: fsync on, as in production; `BENCH_NONDURABLE=1`
+//!    turns fsync off for comparison) and migrates it;
+//! 3. starts the worker — as a child process (so its peak RSS is its own: `VmHWM` of
+//!    `/proc/<pid>/status`) or in-process — and times the catch-up until every channel's
+//!    checkpoint is at the chain's tip: events/s = change-log rows / seconds;
+//! 4. submits a live load at `live_rate` tx/s with `ledger::loadgen` and, through
+//!    `LISTEN landql_changes`, timestamps when each property event becomes visible;
+//!    freshness = that moment − the transaction's ledger time (block cut, same clock);
+//! 5. server-side `COPY`s the final `properties` rows into an identically indexed copy of
+//!    the table and into a primary-key-only one, timing each.
+//!
+//! Wire it as `landql bench sync` by calling [`run`] with [`WorkerMode::Command`] naming
+//! the `landql` binary and `["sync"]`: the worker gets its configuration from the same
+//! environment variables `landql sync` reads (`LANDQL_LEDGER`, `DATABASE_URL`,
+//! `LANDQL_BATCH_MAX_EVENTS`, `LANDQL_BATCH_WINDOW_MS`) and is stopped with SIGTERM.
+
+use std::ffi::OsString;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use hdrhistogram::Histogram;
+use ledger::devnet::seed::{seed, SeedOptions};
+use ledger::devnet::{DevnetConfig, Node};
+use migrations::sqlx::postgres::PgListener;
+use migrations::sqlx::{self, PgPool};
+use migrations::{PgOptions, PrivatePostgres};
+
+/// How the worker under test runs.
+#[derive(Debug, Clone)]
+pub enum WorkerMode {
+    /// `sync::run` on this process's runtime; peak RSS then includes the node and the bench.
+    InProcess,
+    /// A child process configured through the environment (see the module docs), stopped
+    /// with SIGTERM; peak RSS is the child's own.
+    Command {
+        program: PathBuf,
+        args: Vec<OsString>,
+    },
+}
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    pub records: u64,
+    pub seed: u64,
+    pub batch_max_events: usize,
+    pub batch_window: Duration,
+    /// Live load for the freshness phase (proposals per second); 0 skips the phase.
+    pub live_rate: f64,
+    pub live_duration: Duration,
+    pub worker: WorkerMode,
+    /// Where the temporary ledger and database go (default: the system temp dir).
+    pub work_dir: Option<PathBuf>,
+}
+
+impl Default for BenchOptions {
+    fn default() -> Self {
+        Self {
+            records: 1_000_000,
+            seed: 1,
+            batch_max_events: 5_000,
+            batch_window: Duration::from_millis(50),
+            live_rate: 1_000.0,
+            live_duration: Duration::from_secs(20),
+            worker: WorkerMode::InProcess,
+            work_dir: None,
+        }
+    }
+}
+
+/// The figures of one run.
+#[derive(Debug, Clone, Default)]
+pub struct BenchReport {
+    pub machine: String,
+    pub postgres: String,
+    pub records: u64,
+    pub transactions: u64,
+    pub invalid: u64,
+    pub blocks: u64,
+    pub seed_secs: f64,
+    pub batch_max_events: usize,
+    pub batch_window_ms: u64,
+    /// Change-log rows written during catch-up (applied events).
+    pub events: u64,
+    pub properties: u64,
+    pub catchup_secs: f64,
+    pub events_per_s: f64,
+    pub copy_rows: u64,
+    pub copy_indexed_rows_per_s: f64,
+    pub copy_pk_rows_per_s: f64,
+    pub live_rate: f64,
+    pub live_achieved_tx_per_s: f64,
+    pub freshness_samples: u64,
+    pub freshness_ms_p50: f64,
+    pub freshness_ms_p90: f64,
+    pub freshness_ms_p99: f64,
+    pub freshness_ms_max: f64,
+    /// Peak RSS of the worker (KiB) and what it covers.
+    pub peak_rss_kib: u64,
+    pub peak_rss_of: &'static str,
+}
+
+impl BenchReport {
+    /// The catch-up rate as a fraction of raw COPY into the identically indexed table.
+    pub fn ratio(&self) -> f64 {
+        if self.copy_indexed_rows_per_s > 0.0 {
+            self.events_per_s / self.copy_indexed_rows_per_s
+        } else {
+            0.0
+        }
+    }
+
+    /// A markdown section for BENCHMARKS.md.
+    pub fn markdown(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "## Sync worker: catch-up, COPY baseline, freshness, memory\n"
+        );
+        let _ = writeln!(s, "Machine: {}. {}.", self.machine, self.postgres);
+        let _ = writeln!(
+            s,
+            "Ledger: {} records seeded in {} transactions ({} invalid) and {} blocks in {:.1} s. \
+             Worker: batches of ≤ {} events or {} ms.\n",
+            self.records,
+            self.transactions,
+            self.invalid,
+            self.blocks,
+            self.seed_secs,
+            self.batch_max_events,
+            self.batch_window_ms
+        );
+        let _ = writeln!(s, "| what | figure | target |");
+        let _ = writeln!(s, "|---|---|---|");
+        let _ = writeln!(
+            s,
+            "| catch-up | {} events ({} properties) in {:.1} s = **{:.0} events/s** | ≥ 50 000 events/s |",
+            self.events, self.properties, self.catchup_secs, self.events_per_s
+        );
+        let _ = writeln!(
+            s,
+            "| raw COPY of the {} final rows, identically indexed copy of `properties` | {:.0} rows/s | baseline |",
+            self.copy_rows, self.copy_indexed_rows_per_s
+        );
+        let _ = writeln!(
+            s,
+            "| raw COPY of the same rows, primary key only | {:.0} rows/s | |",
+            self.copy_pk_rows_per_s
+        );
+        let _ = writeln!(s, "| catch-up ÷ indexed COPY | {:.2} | |", self.ratio());
+        if self.freshness_samples > 0 {
+            let _ = writeln!(
+                s,
+                "| freshness at {:.0} tx/s offered ({:.0} achieved): ledger block time → row visible (NOTIFY seen), {} events | p50 {:.0} ms, p90 {:.0} ms, **p99 {:.0} ms**, max {:.0} ms | p99 < 250 ms |",
+                self.live_rate,
+                self.live_achieved_tx_per_s,
+                self.freshness_samples,
+                self.freshness_ms_p50,
+                self.freshness_ms_p90,
+                self.freshness_ms_p99,
+                self.freshness_ms_max
+            );
+        }
+        let _ = writeln!(
+            s,
+            "| peak RSS ({}) | {:.0} MiB | < 512 MiB |",
+            self.peak_rss_of,
+            self.peak_rss_kib as f64 / 1024.0
+        );
+        s
+    }
+}
+
+/// Why the benchmark could not run.
+#[derive(Debug, thiserror::Error)]
+#[error("sync benchmark: {0}")]
+pub struct BenchError(String);
+
+fn err(what: &str) -> impl FnOnce(String) -> BenchError + '_ {
+    move |e| BenchError(format!("{what}: {e}"))
+}
+
+/// Runs the benchmark (see the module docs); progress goes to the log.
+pub async fn run(opts: &BenchOptions) -> Result<BenchReport, BenchError> {
+    let mut report = BenchReport {
+        machine: machine(),
+        batch_max_events: opts.batch_max_events,
+        batch_window_ms: opts.batch_window.as_millis() as u64,
+        live_rate: opts.live_rate,
+        ..BenchReport::default()
+    };
+    let base = opts.work_dir.clone().unwrap_or_else(std::env::temp_dir);
+    let root = tempfile::Builder::new()
+        .prefix("landql-bench-sync-")
+        .tempdir_in(&base)
+        .map_err(|e| err("temporary directory")(e.to_string()))?;
+    // The postgres user must be able to reach its data directory inside.
+    set_mode(root.path(), 0o711);
+    let ledger_dir = root.path().join("ledger");
+
+    // 1. The ledger.
+    tracing::info!(records = opts.records, "seeding the ledger");
+    let seed_opts = SeedOptions {
+        records: opts.records,
+        seed: opts.seed,
+        ..SeedOptions::default()
+    };
+    let dir = ledger_dir.clone();
+    let seeded = tokio::task::spawn_blocking(move || seed(&dir, &seed_opts, |_| {}))
+        .await
+        .map_err(|e| err("seeding")(e.to_string()))?
+        .map_err(|e| err("seeding")(e.to_string()))?;
+    report.records = seeded.records;
+    report.transactions = seeded.transactions;
+    report.invalid = seeded.invalid;
+    report.blocks = seeded.blocks;
+    report.seed_secs = seeded.elapsed.as_secs_f64();
+    let dir = ledger_dir.clone();
+    let (node, _) = tokio::task::spawn_blocking(move || Node::start(&dir, DevnetConfig::default()))
+        .await
+        .map_err(|e| err("starting the node")(e.to_string()))?
+        .map_err(|e| err("starting the node")(e.to_string()))?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| err("binding the ledger")(e.to_string()))?;
+    let ledger_url = format!(
+        "http://{}",
+        listener
+            .local_addr()
+            .map_err(|e| err("ledger address")(e.to_string()))?
+    );
+    let (ledger_stop, ledger_stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(ledger::devnet::serve(node.clone(), listener, async move {
+        let _ = ledger_stopped.await;
+    }));
+
+    // 2. PostgreSQL.
+    let mut pg = PrivatePostgres::start_with(
+        &root.path().join("pg"),
+        PgOptions {
+            durable: std::env::var_os("BENCH_NONDURABLE").is_none(),
+            ..PgOptions::from_env()
+        },
+    )
+    .await
+    .map_err(|e| err("starting PostgreSQL")(e.to_string()))?;
+    let url = pg.database_url();
+    let pool = migrations::connect(&url)
+        .await
+        .map_err(|e| err("connecting")(e.to_string()))?;
+    migrations::migrate(&pool)
+        .await
+        .map_err(|e| err("migrating")(e.to_string()))?;
+    report.postgres = sqlx::query_scalar::<_, String>("SELECT split_part(version(), ' on ', 1)")
+        .fetch_one(&pool)
+        .await
+        .map_err(|e| err("version")(e.to_string()))?;
+
+    // 3. Catch-up.
+    let started = Instant::now();
+    let mut worker = Worker::start(opts, &ledger_url, &url)?;
+    tracing::info!("catching up");
+    wait_caught_up(&node, &pool, &mut worker, Duration::from_secs(3600)).await?;
+    report.catchup_secs = started.elapsed().as_secs_f64();
+    report.events = count(&pool, "SELECT count(*) FROM change_log").await?;
+    report.properties = count(&pool, "SELECT count(*) FROM properties").await?;
+    report.events_per_s = report.events as f64 / report.catchup_secs;
+    tracing::info!(
+        events = report.events,
+        secs = report.catchup_secs,
+        events_per_s = report.events_per_s as u64,
+        "caught up"
+    );
+
+    // 4. Freshness under live load.
+    if opts.live_rate > 0.0 {
+        let (achieved, hist) =
+            freshness(opts, &ledger_url, &url, &node, &pool, &mut worker).await?;
+        report.live_achieved_tx_per_s = achieved;
+        report.freshness_samples = hist.len();
+        let q = |p: f64| hist.value_at_quantile(p) as f64 / 1000.0;
+        report.freshness_ms_p50 = q(0.50);
+        report.freshness_ms_p90 = q(0.90);
+        report.freshness_ms_p99 = q(0.99);
+        report.freshness_ms_max = hist.max() as f64 / 1000.0;
+    }
+    let (rss, of) = worker.stop().await;
+    report.peak_rss_kib = rss;
+    report.peak_rss_of = of;
+
+    // 5. The COPY baseline, with the worker gone.
+    let (rows, indexed, pk) = copy_baseline(&pool, pg.data_dir()).await?;
+    report.copy_rows = rows;
+    report.copy_indexed_rows_per_s = indexed;
+    report.copy_pk_rows_per_s = pk;
+
+    pool.close().await;
+    let _ = pg.stop().await;
+    let _ = ledger_stop.send(());
+    let _ = server.await;
+    Ok(report)
+}
+
+/// The worker under test.
+enum Worker {
+    InProcess {
+        stop: Option<tokio::sync::oneshot::Sender<()>>,
+        task: tokio::task::JoinHandle<Result<(), crate::SyncError>>,
+    },
+    Child(tokio::process::Child),
+}
+
+impl Worker {
+    fn start(
+        opts: &BenchOptions,
+        ledger_url: &str,
+        database_url: &str,
+    ) -> Result<Self, BenchError> {
+        match &opts.worker {
+            WorkerMode::InProcess => {
+                let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+                let sync_opts = crate::SyncOptions {
+                    ledger_url: ledger_url.to_string(),
+                    database_url: database_url.to_string(),
+                    orderer_key: None,
+                    batch_max_events: opts.batch_max_events,
+                    batch_window: opts.batch_window,
+                    metrics_listen: None,
+                };
+                let task = tokio::spawn(crate::run(sync_opts, async move {
+                    let _ = rx.await;
+                }));
+                Ok(Worker::InProcess {
+                    stop: Some(tx),
+                    task,
+                })
+            }
+            WorkerMode::Command { program, args } => {
+                let child = tokio::process::Command::new(program)
+                    .args(args)
+                    .env("LANDQL_LEDGER", ledger_url)
+                    .env("DATABASE_URL", database_url)
+                    .env("LANDQL_BATCH_MAX_EVENTS", opts.batch_max_events.to_string())
+                    .env(
+                        "LANDQL_BATCH_WINDOW_MS",
+                        opts.batch_window.as_millis().to_string(),
+                    )
+                    .kill_on_drop(true)
+                    .spawn()
+                    .map_err(|e| err("starting the worker")(e.to_string()))?;
+                Ok(Worker::Child(child))
+            }
+        }
+    }
+
+    /// Fails when the worker has ended on its own.
+    fn check(&mut self) -> Result<(), BenchError> {
+        match self {
+            Worker::InProcess { task, .. } if task.is_finished() => {
+                Err(BenchError("the in-process worker stopped".into()))
+            }
+            Worker::Child(c) => match c.try_wait() {
+                Ok(Some(status)) => Err(BenchError(format!("the worker exited: {status}"))),
+                _ => Ok(()),
+            },
+            _ => Ok(()),
+        }
+    }
+
+    /// Stops the worker; its peak RSS in KiB and what that figure covers.
+    async fn stop(self) -> (u64, &'static str) {
+        match self {
+            Worker::InProcess { mut stop, task } => {
+                let rss = vm_hwm_kib("/proc/self/status");
+                if let Some(s) = stop.take() {
+                    let _ = s.send(());
+                }
+                let _ = task.await;
+                (rss, "whole bench process: worker + in-process node + bench")
+            }
+            Worker::Child(mut c) => {
+                let rss = c
+                    .id()
+                    .map(|pid| vm_hwm_kib(&format!("/proc/{pid}/status")))
+                    .unwrap_or(0);
+                if let Some(pid) = c.id() {
+                    // SIGTERM: the worker's graceful shutdown.
+                    let _ = std::process::Command::new("kill")
+                        .args(["-TERM", &pid.to_string()])
+                        .status();
+                }
+                if tokio::time::timeout(Duration::from_secs(10), c.wait())
+                    .await
+                    .is_err()
+                {
+                    let _ = c.kill().await;
+                }
+                (rss, "the sync worker process alone")
+            }
+        }
+    }
+}
+
+/// Waits until every channel's checkpoint is at the node's tip.
+async fn wait_caught_up(
+    node: &Node,
+    pool: &PgPool,
+    worker: &mut Worker,
+    limit: Duration,
+) -> Result<(), BenchError> {
+    let started = Instant::now();
+    let mut last_log = Instant::now();
+    loop {
+        worker.check()?;
+        let info = node.info();
+        let cps: Vec<(String, i64)> =
+            sqlx::query_as("SELECT channel, block_number FROM checkpoints")
+                .fetch_all(pool)
+                .await
+                .map_err(|e| err("reading checkpoints")(e.to_string()))?;
+        let behind: u64 = info
+            .channels
+            .iter()
+            .map(|c| {
+                let at = cps
+                    .iter()
+                    .find(|(n, _)| *n == c.name)
+                    .map_or(-1, |(_, b)| *b);
+                (c.height as i64 - 1 - at).max(0) as u64
+            })
+            .sum();
+        if behind == 0 {
+            return Ok(());
+        }
+        if last_log.elapsed() > Duration::from_secs(10) {
+            tracing::info!(blocks_behind = behind, "catching up");
+            last_log = Instant::now();
+        }
+        if started.elapsed() > limit {
+            return Err(BenchError(format!("not caught up after {limit:?}")));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Live load and visibility timestamps: (achieved tx/s, freshness histogram in µs).
+async fn freshness(
+    opts: &BenchOptions,
+    ledger_url: &str,
+    database_url: &str,
+    node: &Node,
+    pool: &PgPool,
+    worker: &mut Worker,
+) -> Result<(f64, Histogram<u64>), BenchError> {
+    let mut listener = PgListener::connect(database_url)
+        .await
+        .map_err(|e| err("LISTEN")(e.to_string()))?;
+    listener
+        .listen(crate::NOTIFY_CHANNEL)
+        .await
+        .map_err(|e| err("LISTEN")(e.to_string()))?;
+    let mut last: i64 = sqlx::query_scalar("SELECT coalesce(max(seq), 0) FROM change_log")
+        .fetch_one(pool)
+        .await
+        .map_err(|e| err("max seq")(e.to_string()))?;
+    let load_opts = ledger::loadgen::LoadOptions {
+        ledger: ledger_url.to_string(),
+        rate: opts.live_rate,
+        duration: opts.live_duration,
+        seed: opts.seed + 1000,
+        max_in_flight: 256,
+    };
+    tracing::info!(
+        rate = opts.live_rate,
+        secs = opts.live_duration.as_secs_f64(),
+        "live load"
+    );
+    let load = tokio::spawn(async move { ledger::loadgen::run(&load_opts).await });
+    let mut hist = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3)
+        .map_err(|e| err("histogram")(e.to_string()))?;
+    let mut load = Some(load);
+    let mut achieved = 0.0;
+    let mut drain_until: Option<Instant> = None;
+    loop {
+        if let Some(l) = &load {
+            if l.is_finished() {
+                if let Some(l) = load.take() {
+                    let r = l
+                        .await
+                        .map_err(|e| err("load")(e.to_string()))?
+                        .map_err(|e| err("load")(e.to_string()))?;
+                    achieved = r.achieved_tx_per_s;
+                }
+                drain_until = Some(Instant::now() + Duration::from_secs(5));
+            }
+        }
+        if let Some(until) = drain_until {
+            if Instant::now() > until {
+                break;
+            }
+            let caught_up = {
+                let info = node.info();
+                let cps: Vec<(String, i64)> =
+                    sqlx::query_as("SELECT channel, block_number FROM checkpoints")
+                        .fetch_all(pool)
+                        .await
+                        .map_err(|e| err("checkpoints")(e.to_string()))?;
+                info.channels.iter().all(|c| {
+                    cps.iter()
+                        .any(|(n, b)| *n == c.name && *b + 1 >= c.height as i64)
+                })
+            };
+            if caught_up {
+                break;
+            }
+        }
+        worker.check()?;
+        let note = match tokio::time::timeout(Duration::from_millis(200), listener.recv()).await {
+            Err(_) => continue,
+            Ok(Err(e)) => return Err(err("notification")(e.to_string())),
+            Ok(Ok(n)) => n,
+        };
+        let seen = now_ms();
+        let upto: i64 = note.payload().parse().unwrap_or(i64::MAX);
+        let rows: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT c.seq, (extract(epoch FROM v.committed_at) * 1000)::bigint
+             FROM change_log c JOIN property_versions v ON v.property_id = c.property_id
+                AND v.block_number = c.block_number AND v.tx_index = c.tx_index
+                AND v.channel = c.channel
+             WHERE c.seq > $1 AND c.seq <= $2 ORDER BY c.seq",
+        )
+        .bind(last)
+        .bind(upto)
+        .fetch_all(pool)
+        .await
+        .map_err(|e| err("change log")(e.to_string()))?;
+        for (seq, committed) in rows {
+            last = last.max(seq);
+            let lag_us = (seen - committed).max(0) as u64 * 1000;
+            let _ = hist.record(lag_us.max(1));
+        }
+        last = last.max(upto.min(i64::MAX - 1));
+    }
+    Ok((achieved, hist))
+}
+
+/// Server-side COPY of `properties` into an identically indexed copy and a primary-key-only
+/// copy: (rows, indexed rows/s, pk-only rows/s).
+async fn copy_baseline(pool: &PgPool, data_dir: &Path) -> Result<(u64, f64, f64), BenchError> {
+    let file = data_dir.join("bench_properties.copy");
+    let file = file.display().to_string().replace('\'', "''");
+    let exec = |sql: String| async move {
+        sqlx::raw_sql(&sql)
+            .execute(pool)
+            .await
+            .map_err(|e| err("COPY baseline")(format!("{sql}: {e}")))
+    };
+    exec("DROP TABLE IF EXISTS bench_copy_indexed, bench_copy_pk".into()).await?;
+    exec(
+        "CREATE TABLE bench_copy_indexed (LIKE properties INCLUDING ALL) WITH (fillfactor = 90)"
+            .into(),
+    )
+    .await?;
+    exec("CREATE TABLE bench_copy_pk (LIKE properties INCLUDING DEFAULTS, PRIMARY KEY (id)) WITH (fillfactor = 90)".into()).await?;
+    exec(format!("COPY (SELECT * FROM properties) TO '{file}'")).await?;
+    let mut rates = Vec::new();
+    let mut rows = 0;
+    for table in ["bench_copy_indexed", "bench_copy_pk"] {
+        exec("CHECKPOINT".into()).await?;
+        let t = Instant::now();
+        let r = exec(format!("COPY {table} FROM '{file}'")).await?;
+        let secs = t.elapsed().as_secs_f64();
+        rows = r.rows_affected();
+        rates.push(rows as f64 / secs);
+        tracing::info!(table, rows, secs, "COPY baseline");
+    }
+    exec("DROP TABLE bench_copy_indexed, bench_copy_pk".into()).await?;
+    let _ = std::fs::remove_file(data_dir.join("bench_properties.copy"));
+    Ok((rows, rates[0], rates[1]))
+}
+
+async fn count(pool: &PgPool, sql: &str) -> Result<u64, BenchError> {
+    let n: i64 = sqlx::query_scalar(sql)
+        .fetch_one(pool)
+        .await
+        .map_err(|e| err("counting")(e.to_string()))?;
+    Ok(n.max(0) as u64)
+}
+
+/// `VmHWM` (peak resident set) in KiB from a `/proc/<pid>/status` file; 0 if unknown.
+pub fn vm_hwm_kib(status_path: &str) -> u64 {
+    std::fs::read_to_string(status_path)
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("model name"))
+                .map(|v| v.trim_start_matches([' ', '\t', ':']).to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let mem_gib = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(0.0, |kib| kib as f64 / 1024.0 / 1024.0);
+    format!("{cores} cores ({cpu}), {mem_gib:.0} GiB")
+}
+
+#[cfg(unix)]
+fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode));
+}
+
+#[cfg(not(unix))]
+fn set_mode(_: &Path, _: u32) {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_vm_hwm() {
+        assert!(vm_hwm_kib("/proc/self/status") > 0);
+        assert_eq!(vm_hwm_kib("/nonexistent"), 0);
+    }
+}
