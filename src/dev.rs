@@ -1,6 +1,6 @@
 //! `landql dev`: the whole system in one process for a newcomer — a private PostgreSQL, the
-//! devnet ledger seeded with demo records and its HTTP API, and the sync worker — wired
-//! from the crates, with progress while it seeds and catches up.
+//! devnet ledger seeded with demo records and its HTTP API, the sync worker and the search
+//! index follower — wired from the crates, with progress while it seeds and catches up.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -133,10 +133,32 @@ pub async fn run(
     }
     pb.finish_with_message("in sync");
 
+    // 4. The search index follower: rebuilds from `properties` when needed, then follows
+    //    the change log.
+    let index_dir = data.join("index");
+    let index = std::sync::Arc::new(
+        search_index::follower::open_or_reset(&index_dir)
+            .with_context(|| format!("opening the search index in {}", index_dir.display()))?,
+    );
+    let mut stopped = stop_rx.clone();
+    let follower = tokio::spawn(search_index::follower::follow(
+        index,
+        pool.clone(),
+        search_index::follower::FollowOptions::default(),
+        async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        },
+    ));
+
     println!();
     println!("landql dev is running (Ctrl-C stops it):");
     println!("  ledger HTTP API   {ledger_url}/v1/info   (landql load --ledger {ledger_url})");
     println!("  PostgreSQL        {database_url}");
+    println!(
+        "  search index      {}   (landql search \"ravi kumar\" --index-dir {})",
+        index_dir.display(),
+        index_dir.display()
+    );
     println!(
         "  GraphQL API       http://{}/graphql   — not built yet (issue 5)",
         args.listen
@@ -148,6 +170,7 @@ pub async fn run(
         r = sync_task => {
             let _ = stop_tx.send(true);
             let _ = ledger_task.await;
+            let _ = follower.await;
             return match r {
                 Ok(Ok(())) => Ok(()),
                 Ok(Err(e)) => Err(e.into()),
@@ -158,6 +181,9 @@ pub async fn run(
     eprintln!("stopping");
     let _ = stop_tx.send(true);
     let _ = ledger_task.await;
+    if let Ok(Err(e)) = follower.await {
+        eprintln!("search index follower: {e}");
+    }
     if let Some(mut pg) = private {
         pg.stop().await?;
     }

@@ -38,6 +38,9 @@ enum Command {
     Load(LoadArgs),
     /// Project the ledger into PostgreSQL, exactly once, following the tip.
     Sync(SyncArgs),
+    /// Search a local index from the shell: names in any script and spelling, places,
+    /// survey numbers, property IDs. Prints the hits as JSON.
+    Search(SearchArgs),
     /// Bring the database named by DATABASE_URL to the current read-model schema.
     Migrate(MigrateArgs),
     /// Run a benchmark and write its figures into BENCHMARKS.md.
@@ -151,6 +154,18 @@ struct SyncArgs {
 }
 
 #[derive(clap::Args)]
+struct SearchArgs {
+    /// What a citizen would type, e.g. "laxmi reddy balapur" or "123/A".
+    text: String,
+    /// The index directory (`landql dev` keeps one in .landql/index).
+    #[arg(long, env = "LANDQL_INDEX_DIR", default_value = ".landql/index")]
+    index_dir: PathBuf,
+    /// Hits to show.
+    #[arg(long, default_value_t = 10)]
+    first: usize,
+}
+
+#[derive(clap::Args)]
 struct MigrateArgs {
     #[arg(long, env = "DATABASE_URL")]
     database_url: String,
@@ -242,7 +257,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,tantivy=warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -292,6 +308,12 @@ fn main() -> ExitCode {
                 .join("\n");
             args.out.write("sync", "Sync worker", &body)
         }),
+        Command::Search(args) => (|| {
+            let hits = search_index::search::search_dir(&args.index_dir, &args.text, args.first)
+                .with_context(|| format!("searching the index in {}", args.index_dir.display()))?;
+            println!("{}", serde_json::to_string_pretty(&hits)?);
+            Ok(())
+        })(),
         Command::Migrate(args) => run_async(async move {
             let pool = migrations::connect(&args.database_url).await?;
             migrations::migrate(&pool).await?;

@@ -109,13 +109,7 @@ async fn sigkill_at_random_moments_loses_nothing_and_applies_nothing_twice() {
     let url = pg.database_url();
     let logs = tempfile::tempdir().unwrap();
     let log = log_path(logs.path(), "sync");
-    let total: i64 = devnet
-        .node
-        .info()
-        .channels
-        .iter()
-        .map(|c| c.height as i64)
-        .sum();
+    let total = total_blocks(&devnet.node);
 
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -170,24 +164,10 @@ async fn postgres_restart_mid_sync_is_waited_out() {
     let url = pg.database_url();
     let logs = tempfile::tempdir().unwrap();
     let log = log_path(logs.path(), "sync");
-    let total: i64 = devnet
-        .node
-        .info()
-        .channels
-        .iter()
-        .map(|c| c.height as i64)
-        .sum();
+    let total = total_blocks(&devnet.node);
 
     let mut child = spawn_sync(&devnet.url, &url, &log);
-    let started = Instant::now();
-    while applied(&pool).await < 2 {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "no progress:\n{}",
-            read_log(&log)
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for_progress(&pool, &log).await;
     let before = applied(&pool).await;
     pg.stop().await.expect("stopping PostgreSQL");
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -226,24 +206,10 @@ async fn standby_takes_over_when_the_leader_is_killed() {
     let url = pg.database_url();
     let logs = tempfile::tempdir().unwrap();
     let (log_a, log_b) = (log_path(logs.path(), "a"), log_path(logs.path(), "b"));
-    let total: i64 = devnet
-        .node
-        .info()
-        .channels
-        .iter()
-        .map(|c| c.height as i64)
-        .sum();
+    let total = total_blocks(&devnet.node);
 
     let mut a = spawn_sync(&devnet.url, &url, &log_a);
-    let started = Instant::now();
-    while applied(&pool).await < 2 {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "no progress:\n{}",
-            read_log(&log_a)
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for_progress(&pool, &log_a).await;
     let mut b = spawn_sync(&devnet.url, &url, &log_b);
     let started = Instant::now();
     while !std::fs::read_to_string(&log_b)
@@ -267,4 +233,22 @@ async fn standby_takes_over_when_the_leader_is_killed() {
     assert!(text_b.contains("leader lock taken"), "{}", read_log(&log_b));
     assert_matches_ledger(&devnet.node, &pool).await;
     terminate(&mut b, &log_b).await;
+}
+
+/// Blocks on all channels of the node: what a finished catch-up has applied.
+fn total_blocks(node: &ledger::devnet::Node) -> i64 {
+    node.info().channels.iter().map(|c| c.height as i64).sum()
+}
+
+/// Waits until the worker writing `log` has applied a couple of blocks.
+async fn wait_for_progress(pool: &PgPool, log: &Path) {
+    let started = Instant::now();
+    while applied(pool).await < 2 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no progress:\n{}",
+            read_log(log)
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

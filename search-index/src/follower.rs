@@ -1,0 +1,280 @@
+//! The index follower: keeps a [`SearchIndex`] a projection of PostgreSQL (design/system.md,
+//! invariant 4).
+//!
+//! It reads `change_log` rows with `seq > last` (gap-free in commit order, so `seq > last`
+//! misses nothing), takes each property's current row from `properties` (the change log
+//! says *what* changed, `properties.record` says what it is now, so replays are harmless),
+//! and commits the index at most every `commit_interval` with the last applied seq as the
+//! commit payload. It wakes on `LISTEN landql_changes` and also polls on the same interval,
+//! because notifications are lost while disconnected. It rebuilds from `properties` when
+//! the index is new, its payload unreadable, it is ahead of the database (a restored or
+//! reset database), or further behind than a rebuild costs.
+
+use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::TryStreamExt;
+use ledger::model::Record;
+use ledger::PropertyId;
+use migrations::sqlx::{self, postgres::PgListener, Row};
+use migrations::PgPool;
+
+use crate::{Error, SearchIndex};
+
+/// The sync worker's notification channel (`sync::NOTIFY_CHANNEL`; not imported, as this
+/// crate may not depend on `sync`). The payload is the highest committed seq.
+pub const NOTIFY_CHANNEL: &str = "landql_changes";
+
+/// Why the follower stopped or a step failed.
+#[derive(Debug, thiserror::Error)]
+pub enum FollowError {
+    #[error("index: {0}")]
+    Index(#[from] Error),
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("index task failed: {0}")]
+    Join(#[from] tokio::task::JoinError),
+}
+
+/// How the follower runs.
+#[derive(Debug, Clone)]
+pub struct FollowOptions {
+    /// Longest time between applying a change and making it searchable (≤ 1 s).
+    pub commit_interval: Duration,
+    /// Change-log rows read per query.
+    pub batch: i64,
+    /// Rebuild instead of replaying when the index is this many seqs behind.
+    pub rebuild_lag: i64,
+}
+
+impl Default for FollowOptions {
+    fn default() -> Self {
+        FollowOptions {
+            commit_interval: Duration::from_millis(500),
+            batch: 2000,
+            rebuild_lag: 1_000_000,
+        }
+    }
+}
+
+/// Opens the index in `dir`; when it is corrupt or has another schema, moves it aside and
+/// starts an empty one (the follower then rebuilds it from PostgreSQL).
+pub fn open_or_reset(dir: &Path) -> Result<SearchIndex, Error> {
+    match SearchIndex::open_or_create(dir) {
+        Ok(i) if i.last_seq().is_ok() => Ok(i),
+        Ok(i) => {
+            drop(i);
+            reset(dir)
+        }
+        // The directory itself cannot be used: moving it aside would not help.
+        Err(e @ (Error::Io(..) | Error::Directory(_))) => Err(e),
+        Err(e) => {
+            tracing::warn!(dir = %dir.display(), error = %e, "search index unusable; rebuilding");
+            reset(dir)
+        }
+    }
+}
+
+fn reset(dir: &Path) -> Result<SearchIndex, Error> {
+    let aside = dir.with_extension(format!("broken-{}", std::process::id()));
+    std::fs::rename(dir, &aside).map_err(|e| Error::Io(dir.display().to_string(), e))?;
+    SearchIndex::open_or_create(dir)
+}
+
+fn parse_record(id: &str, json: &str) -> Option<Record> {
+    match serde_json::from_str(json) {
+        Ok(r) => Some(r),
+        Err(e) => {
+            // The read model took what the ledger committed; skip rather than stall.
+            tracing::warn!(property_id = id, error = %e, "record not indexable; skipped");
+            None
+        }
+    }
+}
+
+/// Replaces the whole index with the `properties` table, read in one snapshot together
+/// with the change-log position it reflects. Returns that seq.
+pub async fn rebuild(index: &Arc<SearchIndex>, pool: &PgPool) -> Result<i64, FollowError> {
+    let started = Instant::now();
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *tx)
+        .await?;
+    let seq: i64 = sqlx::query_scalar("SELECT coalesce(max(seq), 0)::bigint FROM change_log")
+        .fetch_one(&mut *tx)
+        .await?;
+    index.clear()?;
+    let mut n = 0u64;
+    {
+        let mut rows =
+            sqlx::query("SELECT id, record::text AS record FROM properties").fetch(&mut *tx);
+        while let Some(row) = rows.try_next().await? {
+            let id: String = row.try_get("id")?;
+            let json: String = row.try_get("record")?;
+            if let Some(r) = parse_record(&id, &json) {
+                index.upsert(&r)?;
+                n += 1;
+            }
+        }
+    }
+    tx.commit().await?;
+    let idx = Arc::clone(index);
+    tokio::task::spawn_blocking(move || idx.commit(seq)).await??;
+    tracing::info!(
+        docs = n,
+        seq,
+        ms = started.elapsed().as_millis() as u64,
+        "search index rebuilt"
+    );
+    Ok(seq)
+}
+
+/// Applies change-log rows after `last` (at most `batch`); returns the new last seq and
+/// how many rows were read. Nothing is committed here.
+pub(crate) async fn apply_batch(
+    index: &SearchIndex,
+    pool: &PgPool,
+    last: i64,
+    batch: i64,
+) -> Result<(i64, usize), FollowError> {
+    let rows = sqlx::query(
+        "SELECT c.seq, c.property_id, p.record::text AS record \
+         FROM change_log c LEFT JOIN properties p ON p.id = c.property_id \
+         WHERE c.seq > $1 ORDER BY c.seq LIMIT $2",
+    )
+    .bind(last)
+    .bind(batch)
+    .fetch_all(pool)
+    .await?;
+    let mut new_last = last;
+    for row in &rows {
+        let seq: i64 = row.try_get("seq")?;
+        let id: String = row.try_get("property_id")?;
+        let json: Option<String> = row.try_get("record")?;
+        match json.as_deref().and_then(|j| parse_record(&id, j)) {
+            Some(r) => index.upsert(&r)?,
+            None => {
+                // No row: the property is gone from the read model; drop it here too.
+                if json.is_none() {
+                    if let Ok(pid) = id.parse::<PropertyId>() {
+                        index.delete(&pid)?;
+                    }
+                }
+            }
+        }
+        new_last = seq;
+    }
+    Ok((new_last, rows.len()))
+}
+
+async fn commit(index: &Arc<SearchIndex>, seq: i64) -> Result<(), FollowError> {
+    let idx = Arc::clone(index);
+    tokio::task::spawn_blocking(move || idx.commit(seq)).await??;
+    Ok(())
+}
+
+/// Where to start: the index's seq, or a rebuild when that cannot be trusted.
+async fn start_seq(
+    index: &Arc<SearchIndex>,
+    pool: &PgPool,
+    opts: &FollowOptions,
+) -> Result<i64, FollowError> {
+    let head: i64 = sqlx::query_scalar("SELECT coalesce(max(seq), 0)::bigint FROM change_log")
+        .fetch_one(pool)
+        .await?;
+    let last = match index.last_seq() {
+        Ok(Some(s)) if s <= head && head - s <= opts.rebuild_lag => return Ok(s),
+        Ok(Some(s)) => s,
+        Ok(None) => -1,
+        Err(e) => {
+            tracing::warn!(error = %e, "index payload unreadable");
+            -1
+        }
+    };
+    tracing::info!(index_seq = last, head, "search index needs a rebuild");
+    rebuild(index, pool).await
+}
+
+/// Follows the change log until `shutdown` completes, committing what it applied before
+/// returning. Database outages are waited out (retried every `commit_interval`).
+pub async fn follow(
+    index: Arc<SearchIndex>,
+    pool: PgPool,
+    opts: FollowOptions,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), FollowError> {
+    tokio::pin!(shutdown);
+    let mut last = loop {
+        match start_seq(&index, &pool, &opts).await {
+            Ok(s) => break s,
+            Err(FollowError::Db(e)) => {
+                tracing::warn!(error = %e, "follower cannot start yet; retrying");
+                tokio::select! {
+                    _ = &mut shutdown => return Ok(()),
+                    _ = tokio::time::sleep(opts.commit_interval) => {}
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    };
+    let mut committed = last;
+    let mut last_commit = Instant::now();
+    let mut listener: Option<PgListener> = None;
+    tracing::info!(seq = last, "index follower started");
+    loop {
+        if listener.is_none() {
+            match PgListener::connect_with(&pool).await {
+                Ok(mut l) => match l.listen(NOTIFY_CHANNEL).await {
+                    Ok(()) => listener = Some(l),
+                    Err(e) => tracing::warn!(error = %e, "LISTEN failed; polling"),
+                },
+                Err(e) => tracing::warn!(error = %e, "LISTEN connection failed; polling"),
+            }
+        }
+        let mut caught_up = false;
+        match apply_batch(&index, &pool, last, opts.batch).await {
+            Ok((l, n)) => {
+                last = l;
+                caught_up = (n as i64) < opts.batch;
+            }
+            Err(FollowError::Db(e)) => {
+                tracing::warn!(error = %e, seq = last, "change log read failed; retrying")
+            }
+            Err(e) => return Err(e),
+        }
+        if last != committed && (caught_up || last_commit.elapsed() >= opts.commit_interval) {
+            commit(&index, last).await?;
+            tracing::debug!(seq = last, "index follower committed");
+            committed = last;
+            last_commit = Instant::now();
+        }
+        if !caught_up {
+            continue;
+        }
+        let wait = tokio::time::sleep(opts.commit_interval);
+        tokio::select! {
+            _ = &mut shutdown => break,
+            _ = wait => {}
+            n = async {
+                match listener.as_mut() {
+                    Some(l) => l.try_recv().await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                // Ok(None): the connection dropped and will be re-made by the next call; the
+                // next pass reads the change log anyway, so nothing is missed.
+                if let Err(e) = n {
+                    tracing::warn!(error = %e, "LISTEN failed; polling");
+                    listener = None;
+                }
+            }
+        }
+    }
+    if last != committed {
+        commit(&index, last).await?;
+    }
+    tracing::info!(seq = last, "index follower stopped");
+    Ok(())
+}

@@ -1,0 +1,332 @@
+//! The tantivy schema and [`SearchIndex`]: one document per property, written by one
+//! long-lived writer, committed with the change-log seq in the commit payload so that a
+//! follower resumes exactly where it stopped (design/system.md, invariant 4).
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use ledger::model::Record;
+use ledger::{IdForm, PropertyId};
+use tantivy::directory::MmapDirectory;
+use tantivy::schema::{
+    Facet, FacetOptions, Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, STORED,
+    STRING,
+};
+use tantivy::{doc, Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
+
+use crate::analysis::{self, place_key, survey_key};
+use crate::Error;
+
+/// Writer heap: ≥ 15 MB per indexing thread (design/search.md); 64 MB serves up to 4.
+const WRITER_HEAP: usize = 64 << 20;
+
+/// The name groups, in ranking order (an owner match beats a father match beats a place).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) enum Group {
+    Owner,
+    Father,
+    Place,
+}
+
+impl Group {
+    pub const ALL: [Group; 3] = [Group::Owner, Group::Father, Group::Place];
+    fn name(self) -> &'static str {
+        match self {
+            Group::Owner => "owner",
+            Group::Father => "father",
+            Group::Place => "place",
+        }
+    }
+}
+
+/// The analysed fields of one name group.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct GroupFields {
+    pub orig: Field,
+    pub fold: Field,
+    pub phon: Field,
+    pub join: Field,
+    pub prefix: Field,
+}
+
+/// Every field of the schema.
+#[derive(Debug, Clone)]
+pub(crate) struct Fields {
+    /// The sharded-form ID string (legacy IDs: legacy form): one term per parcel.
+    pub key: Field,
+    /// Upper-case ID forms without dashes, for lookups typed any way.
+    pub id_terms: Field,
+    pub groups: [GroupFields; 3],
+    pub survey: Field,
+    pub khata: Field,
+    pub state: Field,
+    pub district: Field,
+    pub mandal: Field,
+    pub village: Field,
+    pub land_type: Field,
+    pub status: Field,
+    pub loc_facet: Field,
+    pub type_facet: Field,
+    pub status_facet: Field,
+    /// The record as JSON, for display, re-ranking and highlights.
+    pub record: Field,
+}
+
+impl Fields {
+    pub(crate) fn group(&self, g: Group) -> &GroupFields {
+        &self.groups[g as usize]
+    }
+}
+
+fn text(tokenizer: &str) -> TextOptions {
+    TextOptions::default().set_indexing_options(
+        TextFieldIndexing::default()
+            .set_tokenizer(tokenizer)
+            .set_index_option(IndexRecordOption::WithFreqs),
+    )
+}
+
+fn build_schema() -> (Schema, Fields) {
+    let mut b = Schema::builder();
+    let key = b.add_text_field("key", STRING | STORED);
+    let id_terms = b.add_text_field("id_terms", STRING);
+    let groups = Group::ALL.map(|g| {
+        let n = g.name();
+        GroupFields {
+            orig: b.add_text_field(&format!("{n}_orig"), text(analysis::ORIG)),
+            fold: b.add_text_field(&format!("{n}_fold"), text(analysis::FOLD)),
+            phon: b.add_text_field(&format!("{n}_phon"), text(analysis::PHON)),
+            join: b.add_text_field(&format!("{n}_join"), text(analysis::JOIN)),
+            prefix: b.add_text_field(&format!("{n}_prefix"), text(analysis::PREFIX)),
+        }
+    });
+    let f = Fields {
+        key,
+        id_terms,
+        groups,
+        survey: b.add_text_field("survey", STRING),
+        khata: b.add_text_field("khata", STRING),
+        state: b.add_text_field("state", STRING),
+        district: b.add_text_field("district", STRING),
+        mandal: b.add_text_field("mandal", STRING),
+        village: b.add_text_field("village", STRING),
+        land_type: b.add_text_field("land_type", STRING),
+        status: b.add_text_field("status", STRING),
+        loc_facet: b.add_facet_field("loc", FacetOptions::default()),
+        type_facet: b.add_facet_field("type", FacetOptions::default()),
+        status_facet: b.add_facet_field("status_f", FacetOptions::default()),
+        record: b.add_text_field("record", STORED),
+    };
+    (b.build(), f)
+}
+
+/// The term every spelling of an ID shares: its sharded form (legacy IDs stay legacy).
+pub(crate) fn id_key(id: &PropertyId) -> String {
+    id.in_form(IdForm::Sharded).to_string()
+}
+
+/// What a typed ID looks like with dashes and spaces removed, upper-case.
+pub(crate) fn squash_id(text: &str) -> String {
+    text.chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_uppercase())
+        .collect()
+}
+
+/// Normalised filter/facet value of a free-text field (land type, status).
+pub(crate) fn plain_key(s: &str) -> String {
+    analysis::words(s)
+        .iter()
+        .map(|w| w.fold.as_str())
+        .collect::<Vec<_>>()
+        .join("_")
+}
+
+/// The search index of one API node (see the module docs).
+pub struct SearchIndex {
+    pub(crate) index: Index,
+    pub(crate) fields: Fields,
+    /// `None` when opened read-only (another process owns the writer).
+    writer: Option<Mutex<IndexWriter>>,
+    pub(crate) reader: IndexReader,
+}
+
+impl SearchIndex {
+    /// Opens the index in `dir`, creating it (and the directory) when missing.
+    pub fn open_or_create(dir: &Path) -> Result<Self, Error> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::Io(dir.display().to_string(), e))?;
+        let (schema, fields) = build_schema();
+        let mmap = MmapDirectory::open(dir)?;
+        let index = Index::open_or_create(mmap, schema.clone())?;
+        if index.schema() != schema {
+            return Err(Error::SchemaMismatch(dir.display().to_string()));
+        }
+        analysis::register(&index);
+        let writer = index.writer(WRITER_HEAP)?;
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()?;
+        tracing::info!(dir = %dir.display(), docs = reader.searcher().num_docs(), "search index open");
+        Ok(SearchIndex {
+            index,
+            fields,
+            writer: Some(Mutex::new(writer)),
+            reader,
+        })
+    }
+
+    /// Opens an existing index for searching only, next to a process that writes it (the
+    /// API node's follower): no writer lock is taken, and the reader picks up that
+    /// process's commits by itself.
+    pub fn open_read_only(dir: &Path) -> Result<Self, Error> {
+        let (schema, fields) = build_schema();
+        let index = Index::open(MmapDirectory::open(dir)?)?;
+        if index.schema() != schema {
+            return Err(Error::SchemaMismatch(dir.display().to_string()));
+        }
+        analysis::register(&index);
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::OnCommitWithDelay)
+            .try_into()?;
+        Ok(SearchIndex {
+            index,
+            fields,
+            writer: None,
+            reader,
+        })
+    }
+
+    fn writer(&self) -> Result<std::sync::MutexGuard<'_, IndexWriter>, Error> {
+        let w = self.writer.as_ref().ok_or(Error::ReadOnly)?;
+        // A panic while holding the lock leaves the writer usable (tantivy keeps its own state).
+        Ok(w.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Builds the document of one record.
+    fn document(&self, r: &Record) -> Result<TantivyDocument, Error> {
+        let f = &self.fields;
+        let key = id_key(&r.property_id);
+        let mut d = doc!(f.key => key.clone(), f.record => serde_json::to_string(r)?);
+        let mut ids = vec![squash_id(&key), squash_id(&r.property_id.to_string())];
+        ids.push(squash_id(
+            &r.property_id.in_form(IdForm::Encoded).to_string(),
+        ));
+        ids.sort();
+        ids.dedup();
+        for t in ids {
+            d.add_text(f.id_terms, t);
+        }
+        let mut add = |g: Group, text: &str| {
+            let gf = f.group(g);
+            for field in [gf.orig, gf.fold, gf.phon, gf.join, gf.prefix] {
+                d.add_text(field, text);
+            }
+        };
+        for o in &r.owners {
+            add(Group::Owner, &o.name);
+            if let Some(fa) = &o.father_name {
+                add(Group::Father, fa);
+            }
+        }
+        for p in [&r.district, &r.mandal, &r.village] {
+            add(Group::Place, p);
+        }
+        d.add_text(f.survey, survey_key(&r.survey_no));
+        if let Some(k) = &r.khata_no {
+            d.add_text(f.khata, survey_key(k));
+        }
+        let (st, di, ma, vi) = (
+            r.state.to_ascii_uppercase(),
+            place_key(&r.district),
+            place_key(&r.mandal),
+            place_key(&r.village),
+        );
+        d.add_text(f.state, &st);
+        d.add_text(f.district, &di);
+        d.add_text(f.mandal, &ma);
+        d.add_text(f.village, &vi);
+        d.add_facet(f.loc_facet, Facet::from_path([st, di, ma, vi]));
+        let lt = plain_key(&r.land_type);
+        d.add_text(f.land_type, &lt);
+        d.add_facet(f.type_facet, Facet::from_path([lt]));
+        let vs = r.verification_status.as_str();
+        d.add_text(f.status, vs);
+        d.add_facet(f.status_facet, Facet::from_path([vs]));
+        Ok(d)
+    }
+
+    /// Adds or replaces the document of a record (visible after the next [`Self::commit`]).
+    pub fn upsert(&self, r: &Record) -> Result<(), Error> {
+        let d = self.document(r)?;
+        let w = self.writer()?;
+        w.delete_term(Term::from_field_text(
+            self.fields.key,
+            &id_key(&r.property_id),
+        ));
+        w.add_document(d)?;
+        Ok(())
+    }
+
+    /// Removes a property's document, whatever form `id` is written in.
+    pub fn delete(&self, id: &PropertyId) -> Result<(), Error> {
+        self.writer()?
+            .delete_term(Term::from_field_text(self.fields.key, &id_key(id)));
+        Ok(())
+    }
+
+    /// Removes every document (before a rebuild).
+    pub fn clear(&self) -> Result<(), Error> {
+        self.writer()?.delete_all_documents()?;
+        Ok(())
+    }
+
+    /// Commits everything written so far together with `last_seq`, the change-log sequence
+    /// number it reflects, and reloads the reader. Call on an interval (~1 s), never per
+    /// document: each commit makes a segment.
+    pub fn commit(&self, last_seq: i64) -> Result<(), Error> {
+        {
+            let mut w = self.writer()?;
+            let mut prepared = w.prepare_commit()?;
+            prepared.set_payload(&last_seq.to_string());
+            prepared.commit()?;
+        }
+        self.reader.reload()?;
+        tracing::debug!(last_seq, "search index committed");
+        Ok(())
+    }
+
+    /// The change-log seq of the last commit; `None` for a new index.
+    pub fn last_seq(&self) -> Result<Option<i64>, Error> {
+        let metas = self.index.load_metas()?;
+        match metas.payload {
+            None => Ok(None),
+            Some(p) => p
+                .parse()
+                .map(Some)
+                .map_err(|_| Error::BadPayload(p.clone())),
+        }
+    }
+
+    /// Number of documents visible to searches.
+    pub fn num_docs(&self) -> u64 {
+        self.reader.searcher().num_docs()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn id_forms_squash_alike() {
+        let a: PropertyId = "LRI-IND-TS-2026-03-00567".parse().unwrap();
+        let b: PropertyId = "lri-ind-ts-2026-0300567".parse().unwrap();
+        assert_eq!(id_key(&a), id_key(&b));
+        assert_eq!(
+            squash_id("lri ind ts 2026 03 00567"),
+            squash_id(&a.to_string())
+        );
+    }
+}

@@ -1,0 +1,166 @@
+//! The index follower against a real PostgreSQL: catches up, applies notified changes
+//! within the commit interval, deletes, resumes from its commit payload after a stop, and
+//! rebuilds a missing index from `properties`.
+
+mod fixture;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ledger::model::Record;
+use migrations::sqlx;
+use migrations::{PgPool, PrivatePostgres};
+use search_index::follower::{follow, FollowOptions};
+use search_index::{SearchIndex, SearchRequest};
+
+async fn put(pool: &PgPool, seq: i64, r: &Record) {
+    let id = r.property_id.to_string();
+    sqlx::query(
+        "INSERT INTO properties (id, state, year, shard, sequence, district, mandal, village, \
+         survey_no, khata_no, area_sq_m, area_text, land_type, market_value, verification_status, \
+         created_at, updated_at, record, record_hash, channel, block_number, tx_index, tx_id) \
+         VALUES ($1, $2, 2026, $3, $4, $5, $6, $7, $8, $9, 1, 'x', $10, 1, $11, now(), now(), \
+         $12::jsonb, 'h', 'primary', $13, 0, 't') \
+         ON CONFLICT (id) DO UPDATE SET record = EXCLUDED.record",
+    )
+    .bind(&id)
+    .bind(&r.state)
+    .bind(r.property_id.shard().map(i32::from))
+    .bind(r.property_id.sequence() as i64)
+    .bind(&r.district)
+    .bind(&r.mandal)
+    .bind(&r.village)
+    .bind(&r.survey_no)
+    .bind(&r.khata_no)
+    .bind(&r.land_type)
+    .bind(r.verification_status.as_str())
+    .bind(serde_json::to_string(r).unwrap())
+    .bind(seq)
+    .execute(pool)
+    .await
+    .unwrap();
+    change(pool, seq, &id).await;
+}
+
+async fn change(pool: &PgPool, seq: i64, id: &str) {
+    sqlx::query(
+        "INSERT INTO change_log (seq, property_id, event, channel, block_number, tx_index, tx_id) \
+         VALUES ($1, $2, 'PropertyCreated', 'primary', $1, 0, 't')",
+    )
+    .bind(seq)
+    .bind(id)
+    .execute(pool)
+    .await
+    .unwrap();
+    sqlx::query("SELECT pg_notify('landql_changes', $1)")
+        .bind(seq.to_string())
+        .execute(pool)
+        .await
+        .unwrap();
+}
+
+async fn until(what: &str, mut f: impl FnMut() -> bool) -> Duration {
+    let t = Instant::now();
+    while !f() {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    t.elapsed()
+}
+
+fn hits(idx: &SearchIndex, text: &str) -> usize {
+    idx.search(&SearchRequest {
+        text: text.into(),
+        first: 10,
+        ..Default::default()
+    })
+    .unwrap()
+    .hits
+    .iter()
+    .filter(|h| h.matched_words >= 2)
+    .count()
+}
+
+type Running = (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+);
+
+fn start(idx: &Arc<SearchIndex>, pool: &PgPool) -> Running {
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let opts = FollowOptions {
+        commit_interval: Duration::from_millis(200),
+        ..Default::default()
+    };
+    let h = tokio::spawn(follow(Arc::clone(idx), pool.clone(), opts, async {
+        let _ = rx.await;
+    }));
+    let h = tokio::spawn(async move { h.await.unwrap().unwrap() });
+    (tx, h)
+}
+
+async fn stop(r: Running) {
+    let _ = r.0.send(());
+    r.1.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn follows_resumes_and_rebuilds() {
+    let pg = PrivatePostgres::temporary()
+        .await
+        .expect("private postgres");
+    let pool = migrations::connect(&pg.database_url()).await.unwrap();
+    migrations::migrate(&pool).await.unwrap();
+    let hand: Vec<Record> = fixture::hand().into_iter().map(|(_, r)| r).collect();
+    for (i, r) in hand[..3].iter().enumerate() {
+        put(&pool, i as i64 + 1, r).await;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let idx = Arc::new(SearchIndex::open_or_create(dir.path()).unwrap());
+    let run = start(&idx, &pool);
+    until("initial catch-up", || idx.num_docs() == 3).await;
+
+    // A correction arrives with a NOTIFY: searchable within the commit interval (+ slack).
+    let mut r = hand[0].clone();
+    r.owners[0].name = "Yarlagadda Padmavathi".into();
+    put(&pool, 4, &r).await;
+    let took = until("the correction", || {
+        hits(&idx, "yarlagadda padmavathi") == 1
+    })
+    .await;
+    assert!(took < Duration::from_secs(2), "took {took:?}");
+    assert_eq!(idx.num_docs(), 3);
+
+    // The property leaves the read model: its document goes too.
+    sqlx::query("DELETE FROM properties WHERE id = $1")
+        .bind(hand[1].property_id.to_string())
+        .execute(&pool)
+        .await
+        .unwrap();
+    change(&pool, 5, &hand[1].property_id.to_string()).await;
+    until("the delete", || idx.num_docs() == 2).await;
+    stop(run).await;
+    assert_eq!(idx.last_seq().unwrap(), Some(5));
+    drop(idx);
+
+    // Resume after a stop from the payload: only the new change is applied.
+    put(&pool, 6, &hand[3]).await;
+    let idx = Arc::new(SearchIndex::open_or_create(dir.path()).unwrap());
+    assert_eq!(idx.last_seq().unwrap(), Some(5));
+    let run = start(&idx, &pool);
+    until("resume", || idx.num_docs() == 3).await;
+    stop(run).await;
+    assert_eq!(idx.last_seq().unwrap(), Some(6));
+
+    // A missing index is rebuilt from `properties`.
+    let fresh = tempfile::tempdir().unwrap();
+    let idx2 = Arc::new(SearchIndex::open_or_create(fresh.path()).unwrap());
+    let run = start(&idx2, &pool);
+    until("rebuild", || idx2.num_docs() == 3).await;
+    stop(run).await;
+    assert_eq!(idx2.last_seq().unwrap(), Some(6));
+    assert_eq!(hits(&idx2, "yarlagadda padmavathi"), 1);
+}

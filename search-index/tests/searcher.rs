@@ -1,0 +1,228 @@
+//! SearchIndex behaviour: commits with seq payloads, upsert/delete, filters, facets,
+//! highlights across scripts and typos, stable paging.
+
+mod fixture;
+
+use ledger::model::VerificationStatus;
+use search_index::search::{MatchKind, Route};
+use search_index::{Filter, SearchIndex, SearchRequest};
+
+fn req(text: &str) -> SearchRequest {
+    SearchRequest {
+        text: text.into(),
+        first: 10,
+        ..Default::default()
+    }
+}
+
+fn hand(label: &str) -> ledger::model::Record {
+    fixture::hand()
+        .into_iter()
+        .find(|(l, _)| l == label)
+        .expect("label")
+        .1
+}
+
+#[test]
+fn commit_payload_survives_reopen_and_upsert_replaces() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let idx = SearchIndex::open_or_create(dir.path()).unwrap();
+        assert_eq!(idx.last_seq().unwrap(), None);
+        idx.upsert(&hand("h01")).unwrap();
+        idx.upsert(&hand("h02")).unwrap();
+        idx.commit(41).unwrap();
+        assert_eq!(idx.num_docs(), 2);
+        // A correction of the same parcel replaces its document.
+        let mut r = hand("h01");
+        r.owners[0].name = "Yarlagadda Padmavathi".into();
+        idx.upsert(&r).unwrap();
+        idx.commit(42).unwrap();
+        assert_eq!(idx.num_docs(), 2);
+        assert!(idx
+            .search(&req("yarlagadda lakshmi"))
+            .unwrap()
+            .hits
+            .iter()
+            .all(|h| h.record.owners[0].name != "Yarlagadda Lakshmi"));
+    }
+    let idx = SearchIndex::open_or_create(dir.path()).unwrap();
+    assert_eq!(idx.last_seq().unwrap(), Some(42));
+    assert_eq!(idx.num_docs(), 2);
+    // Delete by another spelling of the ID.
+    idx.delete(&"lri-ind-ts-2026-9900002".parse().unwrap())
+        .unwrap();
+    idx.commit(43).unwrap();
+    assert_eq!(idx.num_docs(), 1);
+
+    // `landql search` opens read-only next to the writer of a running server.
+    let ro = SearchIndex::open_read_only(dir.path()).unwrap();
+    assert_eq!(ro.last_seq().unwrap(), Some(43));
+    assert!(matches!(
+        ro.upsert(&hand("h03")),
+        Err(search_index::Error::ReadOnly)
+    ));
+    let res = search_index::search::search_dir(dir.path(), "yarlagadda padmavathi", 5).unwrap();
+    assert_eq!(res.hits.len(), 1);
+}
+
+#[test]
+fn filters_facets_highlights_and_paging() {
+    let (_dir, idx, labels) = fixture::build(1500);
+
+    // Cross-script highlight: a Telugu query on a Latin record marks the right chars.
+    let res = idx.search(&req("యార్లగడ్డ లక్ష్మి")).unwrap();
+    let top = &res.hits[0];
+    assert_eq!(top.id, labels["h01"]);
+    let h = top
+        .highlights
+        .iter()
+        .find(|h| h.field == "owners[0].name")
+        .unwrap();
+    assert_eq!(h.text, "Yarlagadda Lakshmi");
+    assert_eq!(h.ranges, vec![(0, 10), (11, 18)]);
+    // యార్లగడ్డ folds to "yaarlagadda" (long ā): a phonetic, not a fold, match.
+    assert_eq!(h.kind, MatchKind::Phonetic);
+
+    // Fuzzy highlight.
+    let res = idx.search(&req("Chilukri Ravikumar")).unwrap();
+    assert_eq!(res.hits[0].id, labels["h08"]);
+    assert!(res.hits[0]
+        .highlights
+        .iter()
+        .any(|h| h.kind == MatchKind::Fuzzy && h.ranges.contains(&(0, 9))));
+
+    // Filters: a place filter in another spelling of the district.
+    let mut r = req("yarlagadda");
+    r.filter = Filter {
+        district: Some("Ranga Reddy".into()),
+        ..Default::default()
+    };
+    let res = idx.search(&r).unwrap();
+    let ids: Vec<_> = res.hits.iter().map(|h| h.id).collect();
+    assert!(
+        ids.contains(&labels["h01"])
+            && ids.contains(&labels["h31"])
+            && ids.contains(&labels["h34"])
+    );
+    r.filter.status = Some(VerificationStatus::Pending);
+    assert!(idx.search(&r).unwrap().hits.is_empty());
+    r.filter = Filter {
+        land_type: Some("commercial".into()),
+        ..Default::default()
+    };
+    assert!(idx.search(&r).unwrap().hits.is_empty());
+
+    // Facets: counts per state at the root, per district under a state filter.
+    let res = idx.search(&req("lakshmi")).unwrap();
+    assert!(res.total > 10);
+    let sum: u64 = res.facets.places.iter().map(|p| p.count).sum();
+    assert_eq!(sum as usize, res.total);
+    assert!(res.facets.statuses.iter().any(|s| s.value == "verified"));
+    assert!(res
+        .facets
+        .land_types
+        .iter()
+        .any(|t| t.label == "Agricultural"));
+    let mut r = req("lakshmi");
+    r.filter.state = Some("ts".into());
+    let res_ts = idx.search(&r).unwrap();
+    assert!(res_ts.total < res.total);
+    assert!(res_ts.facets.places.iter().all(|d| !d.value.is_empty()));
+    // Districts under TS: variant spellings share one value; the label is a real spelling.
+    let mut r = req("yarlagadda");
+    r.filter.state = Some("TS".into());
+    let res = idx.search(&r).unwrap();
+    let rr = res
+        .facets
+        .places
+        .iter()
+        .find(|d| d.value == search_index::analysis::place_key("Rangareddy"))
+        .unwrap();
+    assert_eq!(rr.count, 3, "{:?}", res.facets.places);
+    assert!(["K.V.Rangareddy", "Ranga Reddy", "Rangareddy"].contains(&rr.label.as_str()));
+    // Filtering by the facet value gives the same three.
+    r.filter.district = Some(rr.value.clone());
+    assert_eq!(idx.search(&r).unwrap().total, 3);
+
+    // Stable paging: pages concatenate to the first 30 of one ordered list, no repeats.
+    let mut seen = Vec::new();
+    let mut after = None;
+    for _ in 0..3 {
+        let mut r = req("reddy");
+        r.after = after.clone();
+        let res = idx.search(&r).unwrap();
+        seen.extend(res.hits.iter().map(|h| h.id));
+        after = res.next.clone();
+        assert!(after.is_some());
+    }
+    let mut r = req("reddy");
+    r.first = 30;
+    let all: Vec<_> = idx.search(&r).unwrap().hits.iter().map(|h| h.id).collect();
+    assert_eq!(seen, all);
+    let mut r = req("reddy");
+    r.after = Some("garbage".into());
+    assert!(idx.search(&r).is_err());
+
+    // Routes.
+    assert_eq!(
+        idx.search(&req("LRIINDTS20269900001")).unwrap().route,
+        Route::PropertyId
+    );
+    assert_eq!(
+        idx.search(&req("218/A Kothwalguda")).unwrap().route,
+        Route::Survey
+    );
+    assert!(matches!(
+        idx.search(&req("ravi")).unwrap().route,
+        Route::Names(_)
+    ));
+}
+
+#[test]
+fn a_corrupt_index_is_moved_aside_and_recreated() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("index");
+    {
+        let idx = SearchIndex::open_or_create(&dir).unwrap();
+        idx.upsert(&hand("h01")).unwrap();
+        idx.commit(7).unwrap();
+    }
+    std::fs::write(dir.join("meta.json"), b"{ not json").unwrap();
+    assert!(SearchIndex::open_or_create(&dir).is_err());
+    let idx = search_index::follower::open_or_reset(&dir).unwrap();
+    assert_eq!(idx.num_docs(), 0);
+    assert_eq!(
+        idx.last_seq().unwrap(),
+        None,
+        "a fresh index makes the follower rebuild"
+    );
+    let aside = std::fs::read_dir(root.path()).unwrap().count();
+    assert_eq!(aside, 2, "the broken index is kept aside for inspection");
+}
+
+#[test]
+fn odd_input_is_answered_not_panicked_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let idx = SearchIndex::open_or_create(dir.path()).unwrap();
+    idx.upsert(&hand("h01")).unwrap();
+    idx.commit(1).unwrap();
+    for q in [
+        "",
+        "   ",
+        "////",
+        "LRI-IND-",
+        "lriind",
+        "k v",
+        "123",
+        "ా్",
+        "a",
+        "🙂 lakshmi",
+        "\u{0C4D}",
+    ] {
+        let res = idx.search(&req(q)).unwrap_or_else(|e| panic!("{q:?}: {e}"));
+        assert!(res.hits.len() <= 10);
+    }
+    assert!(idx.search(&req("")).unwrap().hits.is_empty());
+    assert_eq!(idx.search(&req("🙂 lakshmi")).unwrap().hits.len(), 1);
+}
