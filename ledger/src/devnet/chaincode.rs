@@ -42,6 +42,34 @@ pub struct CreateArgs {
     pub market_value: i64,
 }
 
+impl CreateArgs {
+    /// The record these arguments create under `property_id`, as of `time` (Unix ms).
+    pub fn into_record(
+        self,
+        property_id: PropertyId,
+        status: VerificationStatus,
+        time: i64,
+    ) -> Record {
+        Record {
+            property_id,
+            state: self.state,
+            district: self.district,
+            mandal: self.mandal,
+            village: self.village,
+            survey_no: self.survey_no,
+            khata_no: self.khata_no,
+            owners: self.owners,
+            area_sq_m: self.area_sq_m,
+            area_text: self.area_text,
+            land_type: self.land_type,
+            market_value: self.market_value,
+            verification_status: status,
+            created_at: time,
+            updated_at: time,
+        }
+    }
+}
+
 /// Arguments of `TransferLandRecord`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -1152,23 +1152,8 @@ mod tests {
     };
 
     fn record_of(a: CreateArgs, seq: u64) -> Record {
-        Record {
-            property_id: PropertyId::sharded(&a.state, 2026, (seq % 10) as u8, seq).unwrap(),
-            state: a.state,
-            district: a.district,
-            mandal: a.mandal,
-            village: a.village,
-            survey_no: a.survey_no,
-            khata_no: a.khata_no,
-            owners: a.owners,
-            area_sq_m: a.area_sq_m,
-            area_text: a.area_text,
-            land_type: a.land_type,
-            market_value: a.market_value,
-            verification_status: VerificationStatus::Pending,
-            created_at: 1_767_225_600_000,
-            updated_at: 1_767_225_600_000,
-        }
+        let id = PropertyId::sharded(&a.state, 2026, (seq % 10) as u8, seq).unwrap();
+        a.into_record(id, VerificationStatus::Pending, 1_767_225_600_000)
     }
 
     /// A small stand-in for the devnet's world state, applying the chaincode rules.

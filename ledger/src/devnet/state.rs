@@ -458,24 +458,10 @@ impl Overlay<'_> {
                 let year = year_of(ctx.timestamp);
                 let shard = shard_of(&a.request_id, ctx.routing.shards);
                 // Check before issuing a number, so refusals do not burn sequence numbers.
-                let mut record = Record {
-                    property_id: PropertyId::sharded(&a.state, year, shard, 0)
-                        .or_else(|e| bad(e.to_string()))?,
-                    state: a.state,
-                    district: a.district,
-                    mandal: a.mandal,
-                    village: a.village,
-                    survey_no: a.survey_no,
-                    khata_no: a.khata_no,
-                    owners: a.owners,
-                    area_sq_m: a.area_sq_m,
-                    area_text: a.area_text,
-                    land_type: a.land_type,
-                    market_value: a.market_value,
-                    verification_status: VerificationStatus::Pending,
-                    created_at: ctx.timestamp,
-                    updated_at: ctx.timestamp,
-                };
+                let placeholder = PropertyId::sharded(&a.state, year, shard, 0)
+                    .or_else(|e| bad(e.to_string()))?;
+                let mut record =
+                    a.into_record(placeholder, VerificationStatus::Pending, ctx.timestamp);
                 check_record(&record)?;
                 if let Some(holder) = self.parcel_holder(&parcel_key(&record)) {
                     return refuse(
