@@ -11,12 +11,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 
 use crate::client::{HttpLedger, Ledger, LedgerError};
+use crate::devnet::chaincode::CreateArgs;
 use crate::devnet::generate::{proposal_state, DemoData, Generator, Target};
-use crate::model::{channels, Proposal, Record, TxKind, Validation};
+use crate::model::{channels, Proposal, Record, TxKind, Validation, VerificationStatus};
 
 #[derive(Debug, Clone)]
 pub struct LoadOptions {
@@ -210,12 +211,6 @@ pub async fn run(opts: &LoadOptions) -> Result<LoadReport, LedgerError> {
 /// The record a valid create wrote, rebuilt from its arguments and receipt (times are not
 /// known here and not needed by follow-ups).
 fn record_from_create(p: &Proposal, id: &str) -> Option<Record> {
-    let mut args = p.args.clone();
-    let obj = args.as_object_mut()?;
-    obj.remove("request_id");
-    obj.insert("property_id".into(), id.into());
-    obj.insert("verification_status".into(), "pending".into());
-    obj.insert("created_at".into(), 0.into());
-    obj.insert("updated_at".into(), 0.into());
-    serde_json::from_value(args).ok()
+    let args = CreateArgs::deserialize(&p.args).ok()?;
+    Some(args.into_record(id.parse().ok()?, VerificationStatus::Pending, 0))
 }
