@@ -309,6 +309,12 @@ impl SearchIndex {
         }
     }
 
+    /// Identifies what searches see now: it changes whenever a commit is loaded, so a cache
+    /// of search results keyed by it never serves results older than the index.
+    pub fn generation(&self) -> u64 {
+        self.reader.searcher().generation().generation_id()
+    }
+
     /// Number of documents visible to searches.
     pub fn num_docs(&self) -> u64 {
         self.reader.searcher().num_docs()

@@ -279,6 +279,22 @@ impl Sink {
         })
     }
 
+    /// Refreshes the planner's statistics of the read model. After a bulk catch-up the
+    /// tables hold many rows autovacuum has not analysed yet, and with no statistics the
+    /// planner misjudges the API's filtered pages (measured: a district page took 23 ms by a
+    /// bitmap scan and sort instead of 1.8 ms by the order index).
+    pub fn analyze(&mut self) -> BoxFuture<'_, Result<(), sqlx::Error>> {
+        Box::pin(async move {
+            sqlx::query(
+                "ANALYZE properties, ownerships, owners, documents, property_versions, \
+                 change_log, location_counts",
+            )
+            .execute(&mut self.conn)
+            .await?;
+            Ok(())
+        })
+    }
+
     /// The pinned orderer key, pinning `presented` if none is.
     pub fn pin_key<'a>(
         &'a mut self,

@@ -34,6 +34,9 @@ const STANDBY_POLL: Duration = Duration::from_millis(250);
 const HEIGHT_POLL: Duration = Duration::from_secs(1);
 /// How long the leader's connection may sit idle before it is checked.
 const IDLE_PING: Duration = Duration::from_secs(2);
+/// Events applied since the last ANALYZE after which the worker, once it is at the tip (a
+/// batch well below the batch size), refreshes the planner's statistics (see `Sink::analyze`).
+const ANALYZE_AFTER_EVENTS: usize = 50_000;
 /// Decoded blocks in flight between the tailers and the batcher.
 const TAIL_QUEUE: usize = 16;
 
@@ -194,6 +197,7 @@ impl Worker {
 
         let mut stop = stop.clone();
         let mut halted: HashSet<Arc<str>> = HashSet::new();
+        let mut unanalyzed = 0usize;
         let mut idle = tokio::time::interval(IDLE_PING);
         idle.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -222,6 +226,7 @@ impl Worker {
             };
             batch.blocks.retain(|b| !halted.contains(&b.channel));
             let batch_halts = std::mem::take(&mut batch.halts);
+            let events = batch.events;
             if let Err(end) = self
                 .write(&mut sink, batch, &mut halts, &mut halted, &tailers)
                 .await
@@ -231,6 +236,19 @@ impl Worker {
             for h in batch_halts {
                 halted.insert(h.channel.as_str().into());
                 halts.push(h);
+            }
+            unanalyzed += events;
+            if unanalyzed >= ANALYZE_AFTER_EVENTS && events < self.opts.batch_max_events / 2 {
+                let started = Instant::now();
+                match sink.analyze().await {
+                    Ok(()) => tracing::info!(
+                        events = unanalyzed,
+                        ms = started.elapsed().as_millis() as u64,
+                        "at the tip after a catch-up; planner statistics refreshed"
+                    ),
+                    Err(e) => return db_end(&self.metrics, "refreshing statistics", &e),
+                }
+                unanalyzed = 0;
             }
             if halts.len() >= channels_total {
                 return End::Fatal(SyncError::Halted(halts));

@@ -65,6 +65,7 @@ async fn migrate_creates_the_read_model_and_is_idempotent() {
         "documents_pkey",
         "indexing_errors_pkey",
         "location_counts_pkey",
+        "owners_name",
         "owners_pkey",
         "ownerships_owner",
         "ownerships_pkey",
@@ -75,6 +76,7 @@ async fn migrate_creates_the_read_model_and_is_idempotent() {
         "properties_market_value",
         "properties_pending",
         "properties_pkey",
+        "properties_updated",
         "property_versions_pkey",
         "sync_trust_pkey",
     ]
