@@ -1,6 +1,7 @@
 //! `landql dev`: the whole system in one process for a newcomer — a private PostgreSQL, the
-//! devnet ledger seeded with demo records and its HTTP API, the sync worker and the search
-//! index follower — wired from the crates, with progress while it seeds and catches up.
+//! devnet ledger seeded with demo records and its HTTP API, the sync worker, the search
+//! index follower and the GraphQL API — wired from the crates, with progress while it seeds
+//! and catches up.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -14,7 +15,7 @@ pub struct DevArgs {
     /// Demo records to seed into a new ledger.
     #[arg(long, default_value_t = 20_000)]
     records: u64,
-    /// Address of the GraphQL API (served once the API lands; see README).
+    /// Address of the GraphQL API, its playground page, health and metrics.
     #[arg(long, env = "LANDQL_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
     /// Address of the devnet ledger's HTTP API.
@@ -94,6 +95,10 @@ pub async fn run(
     let listener = tokio::net::TcpListener::bind(args.ledger_listen)
         .await
         .with_context(|| format!("listening on {} for the ledger", args.ledger_listen))?;
+    // Bound now, served once the replica has caught up: a port in use fails before the wait.
+    let api_listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("listening on {} for the API", args.listen))?;
     let ledger_url = format!("http://{}", args.ledger_listen);
     let heights: u64 = node.info().channels.iter().map(|c| c.height).sum();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -142,7 +147,7 @@ pub async fn run(
     );
     let mut stopped = stop_rx.clone();
     let follower = tokio::spawn(search_index::follower::follow(
-        index,
+        index.clone(),
         pool.clone(),
         search_index::follower::FollowOptions::default(),
         async move {
@@ -150,8 +155,33 @@ pub async fn run(
         },
     ));
 
+    // 5. The API, reading the same database and searching the index the follower writes.
+    let ledger_client = ledger::client::HttpLedger::new(&ledger_url, Duration::from_secs(2))
+        .context("ledger client")?;
+    let services = schema::Services::start(
+        pool.clone(),
+        std::sync::Arc::new(ledger_client),
+        Some(index),
+        schema::Config::default(),
+    )
+    .await
+    .context("starting the API services")?;
+    let opts = api::Options::default();
+    let router = api::router(api::schema(services.clone(), &opts), services, opts);
+    let mut stopped = stop_rx.clone();
+    let api_task = tokio::spawn(api::serve(api_listener, router, async move {
+        let _ = stopped.wait_for(|s| *s).await;
+    }));
+
+    let api = format!("http://{}", args.listen);
+    let ws = format!("ws://{}", args.listen);
     println!();
     println!("landql dev is running (Ctrl-C stops it):");
+    println!("  playground        {api}/");
+    println!("  GraphQL           POST {api}/graphql   (JSON: {{\"query\": …}})");
+    println!("                    GET  {api}/graphql?query=…   (queries only)");
+    println!("                    WS   {ws}/graphql   (subscriptions, graphql-transport-ws)");
+    println!("  health            {api}/healthz   ready: {api}/readyz   metrics: {api}/metrics");
     println!("  ledger HTTP API   {ledger_url}/v1/info   (landql load --ledger {ledger_url})");
     println!("  PostgreSQL        {database_url}");
     println!(
@@ -159,16 +189,13 @@ pub async fn run(
         index_dir.display(),
         index_dir.display()
     );
-    println!(
-        "  GraphQL API       http://{}/graphql   — not built yet (issue 5)",
-        args.listen
-    );
     println!();
 
     tokio::select! {
         () = shutdown => {}
         r = sync_task => {
             let _ = stop_tx.send(true);
+            let _ = api_task.await;
             let _ = ledger_task.await;
             let _ = follower.await;
             return match r {
@@ -180,6 +207,11 @@ pub async fn run(
     }
     eprintln!("stopping");
     let _ = stop_tx.send(true);
+    match api_task.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => eprintln!("API: {e}"),
+        Err(e) => eprintln!("API task: {e}"),
+    }
     let _ = ledger_task.await;
     if let Ok(Err(e)) = follower.await {
         eprintln!("search index follower: {e}");

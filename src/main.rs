@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+mod bench_api;
 mod dev;
+mod serve;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -38,6 +40,9 @@ enum Command {
     Load(LoadArgs),
     /// Project the ledger into PostgreSQL, exactly once, following the tip.
     Sync(SyncArgs),
+    /// Serve the GraphQL API (HTTP and WebSocket at /graphql, /healthz, /readyz, /metrics,
+    /// and a page with examples at /), with this node's own search index follower.
+    Serve(serve::ServeArgs),
     /// Search a local index from the shell: names in any script and spelling, places,
     /// survey numbers, property IDs. Prints the hits as JSON.
     Search(SearchArgs),
@@ -189,6 +194,10 @@ enum BenchCommand {
     /// The sync worker: catch-up against a raw COPY baseline, freshness under live load,
     /// memory. Runs `landql sync` as a child process so its peak memory is its own.
     Sync(SyncBenchArgs),
+    /// The GraphQL API: property by ID at a fixed rate against a direct-SQL baseline, peak
+    /// throughput, search and filtered pages, memory. Runs `landql serve` as a child
+    /// process so its peak memory is its own.
+    Api(bench_api::ApiBenchArgs),
 }
 
 #[derive(clap::Args)]
@@ -269,6 +278,8 @@ fn main() -> ExitCode {
         Command::Seed(args) => run_seed(&args),
         Command::Load(args) => run_async(run_load(args)),
         Command::Sync(args) => run_async(run_sync(args)),
+        Command::Serve(args) => run_async(serve::run(args, shutdown_signal())),
+        Command::Bench(BenchCommand::Api(args)) => run_async(bench_api::run(args)),
         Command::Bench(BenchCommand::Ledger {
             records,
             rates,

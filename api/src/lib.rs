@@ -1,0 +1,166 @@
+//! landql's HTTP API (design/api.md, "HTTP"): the schema of the `schema` crate served over
+//! GraphQL-over-HTTP and WebSocket, with health, readiness, Prometheus metrics and a
+//! placeholder playground page.
+//!
+//! ```text
+//!  request ─► request id (x-request-id, echoed or made) ─► access log + metrics layer
+//!          ─► route:  POST /graphql            JSON body, single or batch
+//!                     GET  /graphql?query=…    queries only (405 for anything else)
+//!                     GET  /graphql + Upgrade  graphql-transport-ws / graphql-ws
+//!                     /healthz  /readyz  /metrics  /
+//! ```
+//!
+//! The public surface is small: build the schema with [`schema`] (it installs the limits
+//! and the error-code extension), turn it into a router with [`router`], and run it with
+//! [`serve`]. [`loadgen`] is the HTTP load generator of `landql bench api`.
+//!
+//! Handlers stay thin: a GraphQL handler parses the transport, executes, and shapes the
+//! response; it tags the response with what it ran (an `OpInfo` response extension) and
+//! the layer in `trace` turns that into one log line and the metrics, so logging and
+//! metrics are the same for every route.
+
+mod codes;
+mod documents;
+mod graphql;
+mod health;
+pub mod loadgen;
+mod metrics;
+mod negotiate;
+mod playground;
+mod trace;
+
+#[cfg(test)]
+mod tests;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::routing::get;
+use axum::Router;
+use schema::{LandqlSchema, Services};
+use tower::ServiceBuilder;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+
+pub use codes::{Code, INTROSPECTION_DEPTH};
+pub use metrics::Metrics;
+
+/// Limits and settings of the HTTP API. The defaults are design/api.md's starting point;
+/// the hardening work refines them.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Deepest selection nesting accepted (a query `{ a { b } }` has depth 2). Operations
+    /// that only introspect may nest up to [`INTROSPECTION_DEPTH`] if that is more.
+    pub max_depth: usize,
+    /// Highest query complexity accepted (async-graphql's count: one per selected field).
+    pub max_complexity: usize,
+    /// Largest request body, in bytes; bigger bodies get 413 before any parsing.
+    pub max_body_bytes: usize,
+    /// Most operations in one batch (a JSON array body).
+    pub max_batch: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            max_depth: 12,
+            max_complexity: 2000,
+            max_body_bytes: 64 * 1024,
+            max_batch: 10,
+        }
+    }
+}
+
+/// Why the server stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// Accepting or serving connections failed.
+    #[error("serving HTTP: {0}")]
+    Serve(#[from] std::io::Error),
+}
+
+/// The schema with the API's limits and its error-code extension installed: parse and
+/// validation failures get `extensions.code`, and depth and complexity are checked with
+/// messages that say the limit and the query's own figure.
+pub fn schema(services: Services, opts: &Options) -> LandqlSchema {
+    schema::builder(services)
+        .extension(codes::Codes::new(opts.max_depth, opts.max_complexity))
+        .finish()
+}
+
+/// What every handler reads through axum's `State`.
+#[derive(Clone)]
+pub(crate) struct AppState {
+    pub schema: LandqlSchema,
+    pub services: Services,
+    pub opts: Arc<Options>,
+    pub metrics: Arc<Metrics>,
+    /// The SDL, rendered once (it is ~20 KiB and never changes while running).
+    pub sdl: Arc<str>,
+    /// Parsed documents by query text.
+    pub documents: Arc<documents::Documents>,
+}
+
+/// The API's routes over `schema` (build it with [`schema`] so that errors carry codes and
+/// the limits hold) and the `services` it runs on (for `/readyz` and `/metrics`).
+pub fn router(schema: LandqlSchema, services: Services, opts: Options) -> Router {
+    let metrics = Arc::new(Metrics::new(services.clone()));
+    let state = AppState {
+        sdl: Arc::from(schema.sdl()),
+        schema,
+        services,
+        opts: Arc::new(opts),
+        metrics: metrics.clone(),
+        documents: Arc::default(),
+    };
+    Router::new()
+        .route(
+            "/graphql",
+            get(graphql::get_or_upgrade)
+                .post(graphql::post)
+                .fallback(graphql::method_not_allowed),
+        )
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(metrics::render))
+        .route("/", get(playground::page))
+        .with_state(state)
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+                .layer(PropagateRequestIdLayer::x_request_id())
+                .layer(axum::middleware::from_fn_with_state(metrics, trace::layer)),
+        )
+}
+
+/// How long requests in flight may take to finish once shutdown has begun.
+pub const DRAIN: Duration = Duration::from_secs(10);
+
+/// Serves `router` on `listener` until `shutdown` completes, then lets requests in flight
+/// finish (for at most [`DRAIN`]), and returns. Open WebSockets are not waited for: a
+/// subscription never ends by itself, and its task ends with the runtime.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ApiError> {
+    let drain = DRAIN;
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let server = axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    tokio::select! {
+        r = server => r?,
+        () = async move {
+            let _ = stop_rx.wait_for(|s| *s).await;
+            tokio::time::sleep(drain).await;
+        } => tracing::warn!(?drain, "requests still running after the drain time; stopping anyway"),
+    }
+    Ok(())
+}

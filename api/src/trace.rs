@@ -1,0 +1,134 @@
+//! One log line and the metrics per request, as a layer.
+//!
+//! The GraphQL handlers attach an [`OpInfo`] to their response saying which operations ran
+//! and how each ended; this layer times the whole request, writes one `request` log line
+//! (request id, method, path, status, duration_ms, operation, type, outcome) inside a span
+//! that carries the request id — so anything a resolver logs names the request too — and
+//! records the operations in [`Metrics`].
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use tracing::Instrument;
+
+use crate::metrics::Metrics;
+
+/// What kind of operation ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum OpType {
+    Query,
+    Mutation,
+    Subscription,
+    /// The document did not parse, or named no operation in it.
+    Unknown,
+}
+
+impl OpType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OpType::Query => "query",
+            OpType::Mutation => "mutation",
+            OpType::Subscription => "subscription",
+            OpType::Unknown => "unknown",
+        }
+    }
+}
+
+/// How one operation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Outcome {
+    /// Data and no errors.
+    Ok,
+    /// Executed, with field errors the client caused or the ledger's (not ours).
+    FieldErrors,
+    /// Executed, with at least one INTERNAL_SERVER_ERROR.
+    InternalErrors,
+    /// Refused before execution: parse, validation or limits (400).
+    Invalid,
+    /// Refused at the HTTP level: method, media type, size, malformed body.
+    Refused,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::FieldErrors => "field_errors",
+            Outcome::InternalErrors => "internal_errors",
+            Outcome::Invalid => "invalid",
+            Outcome::Refused => "refused",
+        }
+    }
+}
+
+/// One operation of a request.
+#[derive(Debug, Clone)]
+pub(crate) struct OpRecord {
+    /// The operation's name; `None` for an anonymous operation.
+    pub name: Option<String>,
+    pub ty: OpType,
+    pub outcome: Outcome,
+}
+
+/// The operations a GraphQL response answered (a batch has several), as a response
+/// extension for this layer.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct OpInfo(pub Vec<OpRecord>);
+
+/// The layer (see the module docs).
+pub(crate) async fn layer(
+    State(metrics): State<Arc<Metrics>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let started = Instant::now();
+    let id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string());
+    let span = tracing::info_span!("request", id = %id);
+    let resp = next.run(req).instrument(span.clone()).await;
+    let elapsed = started.elapsed();
+    let status = resp.status().as_u16();
+    let duration_ms = elapsed.as_secs_f64() * 1000.0;
+    match resp.extensions().get::<OpInfo>() {
+        Some(OpInfo(ops)) if !ops.is_empty() => {
+            for op in ops {
+                metrics.record(op, elapsed);
+            }
+            let names: Vec<&str> = ops
+                .iter()
+                .map(|o| o.name.as_deref().unwrap_or("anonymous"))
+                .collect();
+            let types: Vec<&str> = ops.iter().map(|o| o.ty.as_str()).collect();
+            let outcomes: Vec<&str> = ops.iter().map(|o| o.outcome.as_str()).collect();
+            tracing::info!(
+                parent: &span,
+                %method,
+                path,
+                status,
+                duration_ms,
+                operation = names.join(","),
+                r#type = types.join(","),
+                outcome = outcomes.join(","),
+                "request"
+            );
+        }
+        _ => {
+            tracing::info!(parent: &span, %method, path, status, duration_ms, "request");
+        }
+    }
+    metrics.record_http(route.as_deref().unwrap_or("unmatched"), status);
+    resp
+}

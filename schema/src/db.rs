@@ -1,0 +1,726 @@
+//! Every SQL statement the API runs, against the read model of `migrations/sql`.
+//!
+//! Each statement names the index it is written for (see the migrations). All of them go
+//! through [`Db::pool`], which counts statements: the count is exported as a metric and is
+//! how the tests hold a page of properties to a fixed number of statements.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use chrono::{DateTime, Utc};
+use ledger::canonical::{sha256, value_to_jcs};
+use ledger::model::Record;
+use migrations::PgPool;
+use serde_json::Value;
+use sqlx::postgres::PgRow;
+use sqlx::{Postgres, QueryBuilder, Row};
+
+use crate::cursor::Key;
+use crate::types::{PropertyFilter, PropertyOrder, Source};
+
+pub(crate) struct Db {
+    pool: PgPool,
+    statements: AtomicU64,
+}
+
+/// The transaction that wrote a value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct VersionRef {
+    pub channel: String,
+    pub block_number: i64,
+    pub tx_index: i64,
+    pub tx_id: String,
+}
+
+/// A property as the API serves it: the record, its hash computed from exactly this record,
+/// the version that wrote it and where it was read.
+#[derive(Debug, Clone)]
+pub(crate) struct PropertyRow {
+    /// The ID exactly as on chain (the ledger's key).
+    pub id: String,
+    pub record: Record,
+    pub record_hash: String,
+    /// Whether the record still hashes to the hash the sync worker stored beside it (taken
+    /// from the ledger's write). False means the row was altered behind landql's back.
+    pub intact: bool,
+    pub version: VersionRef,
+    pub source: Source,
+    /// The sort keys of the row, for cursors.
+    pub sort: SortKeys,
+}
+
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SortKeys {
+    pub state: String,
+    pub year: i32,
+    pub shard: i32,
+    pub sequence: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub market_value: i64,
+    pub area_sq_m: i64,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct DocumentRow {
+    pub property_id: String,
+    pub doc_hash: String,
+    pub doc_type: String,
+    pub linked_at: DateTime<Utc>,
+    pub tx_id: String,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct VersionRow {
+    pub property_id: String,
+    pub event: String,
+    pub record: Value,
+    pub committed_at: DateTime<Utc>,
+    pub version: VersionRef,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct OwnerRow {
+    pub owner_ref: String,
+    pub name: String,
+    pub father_name: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct LocationRow {
+    pub name: String,
+    pub level: &'static str,
+    pub properties: i64,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct ChangeRow {
+    pub seq: i64,
+    pub property_id: String,
+    pub event: String,
+    pub channel: String,
+    pub block_number: i64,
+    pub tx_id: String,
+}
+
+/// The denormalised columns of a property row, which filters and orders use: verification
+/// checks them against the record (a row altered in one place only is still a mismatch).
+#[derive(Debug, Clone)]
+pub(crate) struct ColumnsRow {
+    pub columns: Vec<(&'static str, String)>,
+    pub owners: Vec<(String, i64)>,
+}
+
+/// sha256 of the record's canonical JSON, hex — what ledger.md calls the record hash.
+pub(crate) fn record_hash(record: &Value) -> std::result::Result<String, String> {
+    let jcs = value_to_jcs(record).map_err(|e| e.to_string())?;
+    Ok(sha256(&jcs).to_hex())
+}
+
+/// The columns every property query selects (in this order; see [`property_row`]).
+const PROPERTY_COLUMNS: &str =
+    "p.id, p.record, p.record_hash, p.channel, p.block_number, p.tx_index, p.tx_id, \
+     p.state, p.year, coalesce(p.shard, -1) AS shard_key, p.sequence, \
+     (extract(epoch from p.created_at) * 1000000)::bigint AS created_us, \
+     (extract(epoch from p.updated_at) * 1000000)::bigint AS updated_us, \
+     p.market_value, p.area_sq_m";
+
+fn property_row(row: &PgRow) -> std::result::Result<PropertyRow, String> {
+    let get = |e: sqlx::Error| e.to_string();
+    let record: sqlx::types::Json<Value> = row.try_get("record").map_err(get)?;
+    let value = record.0;
+    let record_hash = record_hash(&value)?;
+    let id: String = row.try_get("id").map_err(get)?;
+    let stored: String = row.try_get("record_hash").map_err(get)?;
+    let record: Record = serde_json::from_value(value)
+        .map_err(|e| format!("the replica's record of {id} does not decode: {e}"))?;
+    Ok(PropertyRow {
+        record,
+        intact: stored == record_hash,
+        record_hash,
+        version: VersionRef {
+            channel: row.try_get("channel").map_err(get)?,
+            block_number: row.try_get("block_number").map_err(get)?,
+            tx_index: row.try_get::<i32, _>("tx_index").map_err(get)?.into(),
+            tx_id: row.try_get("tx_id").map_err(get)?,
+        },
+        source: Source::Replica,
+        sort: SortKeys {
+            state: row.try_get("state").map_err(get)?,
+            year: row.try_get("year").map_err(get)?,
+            shard: row.try_get("shard_key").map_err(get)?,
+            sequence: row.try_get("sequence").map_err(get)?,
+            created_at: row.try_get("created_us").map_err(get)?,
+            updated_at: row.try_get("updated_us").map_err(get)?,
+            market_value: row.try_get("market_value").map_err(get)?,
+            area_sq_m: row.try_get("area_sq_m").map_err(get)?,
+        },
+        id,
+    })
+}
+
+/// A failure reading the replica: the database's or a row that does not decode.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum DbError {
+    #[error(transparent)]
+    Sql(#[from] sqlx::Error),
+    #[error("{0}")]
+    Row(String),
+}
+
+type Result<T> = std::result::Result<T, DbError>;
+
+fn rows(rows: &[PgRow]) -> Result<Vec<PropertyRow>> {
+    rows.iter()
+        .map(|r| property_row(r).map_err(DbError::Row))
+        .collect()
+}
+
+impl Db {
+    pub fn new(pool: PgPool) -> Self {
+        Db {
+            pool,
+            statements: AtomicU64::new(0),
+        }
+    }
+
+    /// The pool, counting one statement made while answering a request.
+    fn pool(&self) -> &PgPool {
+        self.statements.fetch_add(1, Ordering::Relaxed);
+        &self.pool
+    }
+
+    /// The pool for the node's background work (listener, checkpoints), not counted.
+    fn background(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub fn raw_pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub fn statements(&self) -> u64 {
+        self.statements.load(Ordering::Relaxed)
+    }
+
+    /// One property by ID in any of its spellings, preferring the exact one.
+    /// Index: properties_id_order (state, year, coalesce(shard, -1), sequence).
+    pub async fn property(&self, id: &ledger::PropertyId) -> Result<Option<PropertyRow>> {
+        let sql = format!(
+            "SELECT {PROPERTY_COLUMNS} FROM properties p \
+             WHERE p.state = $1 AND p.year = $2 AND coalesce(p.shard, -1) = $3 AND p.sequence = $4 \
+             ORDER BY (p.id = $5) DESC LIMIT 1"
+        );
+        let row = sqlx::query(&sql)
+            .bind(id.state())
+            .bind(i32::from(id.year()))
+            .bind(id.shard().map_or(-1, i32::from))
+            .bind(id.sequence() as i64)
+            .bind(id.to_string())
+            .fetch_optional(self.pool())
+            .await?;
+        row.map(|r| property_row(&r).map_err(DbError::Row))
+            .transpose()
+    }
+
+    /// Properties by their on-chain IDs (primary key), in no particular order.
+    pub async fn properties_by_ids(&self, ids: &[String]) -> Result<Vec<PropertyRow>> {
+        let sql = format!("SELECT {PROPERTY_COLUMNS} FROM properties p WHERE p.id = ANY($1)");
+        let found = sqlx::query(&sql).bind(ids).fetch_all(self.pool()).await?;
+        rows(&found)
+    }
+
+    /// A page of `properties(filter, orderBy, first, after)`: up to `limit` rows after the
+    /// cursor key. Each order has its own index (see the migrations); the keyset condition
+    /// is a row comparison written exactly like the index so that it is used.
+    pub async fn properties_page(
+        &self,
+        filter: &PropertyFilter,
+        order: PropertyOrder,
+        after: Option<&Key>,
+        limit: i64,
+    ) -> Result<Vec<PropertyRow>> {
+        let mut q = QueryBuilder::<Postgres>::new(format!(
+            "SELECT {PROPERTY_COLUMNS} FROM properties p WHERE true"
+        ));
+        push_filter(&mut q, filter);
+        if let Some(key) = after {
+            q.push(" AND ");
+            push_keyset(&mut q, order, key);
+        }
+        q.push(" ORDER BY ").push(order_sql(order));
+        q.push(" LIMIT ").push_bind(limit);
+        let found = q.build().fetch_all(self.pool()).await?;
+        rows(&found)
+    }
+
+    /// `totalCount` of a filtered connection. A filter on location alone (a prefix of state,
+    /// district, mandal, village) is answered from the maintained counts in one key lookup;
+    /// anything else is counted.
+    pub async fn properties_count(&self, filter: &PropertyFilter) -> Result<i64> {
+        if let Some(prefix) = filter.location_prefix() {
+            let mut key: Vec<String> = prefix.into_iter().map(str::to_string).collect();
+            key.resize(4, String::new());
+            key[0] = key[0].trim().to_uppercase();
+            let n: Option<i64> = sqlx::query_scalar(
+                "SELECT properties FROM location_counts \
+                 WHERE state = $1 AND district = $2 AND mandal = $3 AND village = $4",
+            )
+            .bind(&key[0])
+            .bind(&key[1])
+            .bind(&key[2])
+            .bind(&key[3])
+            .fetch_optional(self.pool())
+            .await?;
+            return Ok(n.unwrap_or(0));
+        }
+        let mut q = QueryBuilder::<Postgres>::new("SELECT count(*) FROM properties p WHERE true");
+        push_filter(&mut q, filter);
+        Ok(q.build_query_scalar::<i64>().fetch_one(self.pool()).await?)
+    }
+
+    /// The documents of many properties. Index: documents primary key (property_id, ...).
+    pub async fn documents(&self, ids: &[String]) -> Result<Vec<DocumentRow>> {
+        let found = sqlx::query(
+            "SELECT property_id, doc_hash, doc_type, linked_at, tx_id FROM documents \
+             WHERE property_id = ANY($1) ORDER BY property_id, linked_at, doc_hash",
+        )
+        .bind(ids)
+        .fetch_all(self.pool())
+        .await?;
+        found
+            .iter()
+            .map(|r| {
+                Ok(DocumentRow {
+                    property_id: r.try_get("property_id")?,
+                    doc_hash: r.try_get("doc_hash")?,
+                    doc_type: r.try_get("doc_type")?,
+                    linked_at: r.try_get("linked_at")?,
+                    tx_id: r.try_get("tx_id")?,
+                })
+            })
+            .collect()
+    }
+
+    /// The first `first` versions of each of many properties, oldest first, in one statement.
+    /// Index: property_versions primary key (property_id, block_number, tx_index, channel).
+    pub async fn first_versions(&self, ids: &[String], first: i64) -> Result<Vec<VersionRow>> {
+        let found = sqlx::query(
+            "SELECT property_id, event, record, committed_at, channel, block_number, tx_index, tx_id \
+             FROM (SELECT v.*, row_number() OVER (PARTITION BY property_id \
+                       ORDER BY block_number, tx_index, channel) AS n \
+                   FROM property_versions v WHERE property_id = ANY($1)) v \
+             WHERE n <= $2 ORDER BY property_id, block_number, tx_index, channel",
+        )
+        .bind(ids)
+        .bind(first)
+        .fetch_all(self.pool())
+        .await?;
+        found.iter().map(version_row).collect()
+    }
+
+    /// A page of one property's history after a version. Index: as [`Db::first_versions`].
+    pub async fn versions_after(
+        &self,
+        id: &str,
+        after: (i64, i64, &str),
+        limit: i64,
+    ) -> Result<Vec<VersionRow>> {
+        let found = sqlx::query(
+            "SELECT property_id, event, record, committed_at, channel, block_number, tx_index, tx_id \
+             FROM property_versions WHERE property_id = $1 \
+               AND (block_number, tx_index, channel) > ($2, $3, $4) \
+             ORDER BY block_number, tx_index, channel LIMIT $5",
+        )
+        .bind(id)
+        .bind(after.0)
+        .bind(after.1 as i32)
+        .bind(after.2)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        found.iter().map(version_row).collect()
+    }
+
+    /// The number of versions of a property.
+    pub async fn versions_count(&self, id: &str) -> Result<i64> {
+        Ok(
+            sqlx::query_scalar("SELECT count(*) FROM property_versions WHERE property_id = $1")
+                .bind(id)
+                .fetch_one(self.pool())
+                .await?,
+        )
+    }
+
+    /// The on-chain ID the replica holds a property under, if any (any spelling).
+    pub async fn owner(&self, owner_ref: &str) -> Result<Option<OwnerRow>> {
+        let row =
+            sqlx::query("SELECT owner_ref, name, father_name FROM owners WHERE owner_ref = $1")
+                .bind(owner_ref)
+                .fetch_optional(self.pool())
+                .await?;
+        row.as_ref().map(owner_row).transpose()
+    }
+
+    /// Owners whose name starts with `prefix` (case-insensitively), keyset-paged by
+    /// (lower(name), owner_ref). Index: owners_name (migration 0003).
+    pub async fn owners_by_name(
+        &self,
+        prefix: &str,
+        after: Option<(&str, &str)>,
+        limit: i64,
+    ) -> Result<Vec<(String, OwnerRow)>> {
+        let pattern = format!("{}%", like_escape(&prefix.to_lowercase()));
+        let mut q = QueryBuilder::<Postgres>::new(
+            "SELECT lower(name) AS sort_name, owner_ref, name, father_name FROM owners \
+             WHERE lower(name) COLLATE \"C\" LIKE ",
+        );
+        q.push_bind(pattern);
+        if let Some((name, owner_ref)) = after {
+            q.push(" AND (lower(name) COLLATE \"C\", owner_ref) > (")
+                .push_bind(name.to_string())
+                .push(", ")
+                .push_bind(owner_ref.to_string())
+                .push(")");
+        }
+        q.push(" ORDER BY lower(name) COLLATE \"C\", owner_ref LIMIT ")
+            .push_bind(limit);
+        let found = q.build().fetch_all(self.pool()).await?;
+        found
+            .iter()
+            .map(|r| Ok((r.try_get("sort_name")?, owner_row(r)?)))
+            .collect()
+    }
+
+    pub async fn owners_by_name_count(&self, prefix: &str) -> Result<i64> {
+        let pattern = format!("{}%", like_escape(&prefix.to_lowercase()));
+        Ok(sqlx::query_scalar(
+            "SELECT count(*) FROM owners WHERE lower(name) COLLATE \"C\" LIKE $1",
+        )
+        .bind(pattern)
+        .fetch_one(self.pool())
+        .await?)
+    }
+
+    /// A page of an owner's properties, keyset-paged by property ID.
+    /// Index: ownerships_owner (owner_ref, property_id), then properties by primary key.
+    pub async fn owner_properties(
+        &self,
+        owner_ref: &str,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<PropertyRow>> {
+        let sql = format!(
+            "SELECT {PROPERTY_COLUMNS} FROM ownerships o JOIN properties p ON p.id = o.property_id \
+             WHERE o.owner_ref = $1 AND o.property_id > $2 ORDER BY o.property_id LIMIT $3"
+        );
+        let found = sqlx::query(&sql)
+            .bind(owner_ref)
+            .bind(after.unwrap_or(""))
+            .bind(limit)
+            .fetch_all(self.pool())
+            .await?;
+        rows(&found)
+    }
+
+    pub async fn owner_properties_count(&self, owner_ref: &str) -> Result<i64> {
+        Ok(
+            sqlx::query_scalar("SELECT count(*) FROM ownerships WHERE owner_ref = $1")
+                .bind(owner_ref)
+                .fetch_one(self.pool())
+                .await?,
+        )
+    }
+
+    /// The children of a location level with their counts, largest first.
+    /// Index: location_counts primary key (prefix).
+    pub async fn locations(
+        &self,
+        state: Option<&str>,
+        district: Option<&str>,
+        mandal: Option<&str>,
+    ) -> Result<Vec<LocationRow>> {
+        let (sql, level) = match (state, district, mandal) {
+            (None, _, _) => (
+                "SELECT state AS name, properties FROM location_counts \
+                 WHERE state <> '' AND district = '' AND mandal = '' AND village = ''",
+                "state",
+            ),
+            (Some(_), None, _) => (
+                "SELECT district AS name, properties FROM location_counts \
+                 WHERE state = $1 AND district <> '' AND mandal = '' AND village = ''",
+                "district",
+            ),
+            (Some(_), Some(_), None) => (
+                "SELECT mandal AS name, properties FROM location_counts \
+                 WHERE state = $1 AND district = $2 AND mandal <> '' AND village = ''",
+                "mandal",
+            ),
+            (Some(_), Some(_), Some(_)) => (
+                "SELECT village AS name, properties FROM location_counts \
+                 WHERE state = $1 AND district = $2 AND mandal = $3 AND village <> ''",
+                "village",
+            ),
+        };
+        let sql = format!("{sql} ORDER BY properties DESC, name");
+        let mut q = sqlx::query(&sql);
+        for v in [state, district, mandal].into_iter().flatten() {
+            q = q.bind(v);
+        }
+        let found = q.fetch_all(self.pool()).await?;
+        found
+            .iter()
+            .map(|r| {
+                Ok(LocationRow {
+                    name: r.try_get("name")?,
+                    level,
+                    properties: r.try_get("properties")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Every channel's checkpoint.
+    pub async fn checkpoints(&self) -> Result<Vec<(String, i64, DateTime<Utc>)>> {
+        let found = sqlx::query("SELECT channel, block_number, updated_at FROM checkpoints")
+            .fetch_all(self.background())
+            .await?;
+        found
+            .iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+            .collect()
+    }
+
+    /// Change-log rows after `seq`, in order. Index: change_log primary key.
+    pub async fn changes_after(&self, seq: i64, limit: i64) -> Result<Vec<ChangeRow>> {
+        let found = sqlx::query(
+            "SELECT seq, property_id, event, channel, block_number, tx_id FROM change_log \
+             WHERE seq > $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(seq)
+        .bind(limit)
+        .fetch_all(self.background())
+        .await?;
+        found
+            .iter()
+            .map(|r| {
+                Ok(ChangeRow {
+                    seq: r.try_get(0)?,
+                    property_id: r.try_get(1)?,
+                    event: r.try_get(2)?,
+                    channel: r.try_get(3)?,
+                    block_number: r.try_get(4)?,
+                    tx_id: r.try_get(5)?,
+                })
+            })
+            .collect()
+    }
+
+    /// The newest change-log seq (0 when empty).
+    pub async fn last_seq(&self) -> Result<i64> {
+        Ok(
+            sqlx::query_scalar("SELECT coalesce(max(seq), 0)::bigint FROM change_log")
+                .fetch_one(self.background())
+                .await?,
+        )
+    }
+
+    pub async fn has_indexing_errors(&self) -> Result<bool> {
+        Ok(
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM indexing_errors)")
+                .fetch_one(self.background())
+                .await?,
+        )
+    }
+
+    /// The orderer key the sync worker pinned, if any (migration 0002).
+    pub async fn pinned_orderer_key(&self) -> Result<Option<String>> {
+        Ok(sqlx::query_scalar("SELECT orderer_key FROM sync_trust")
+            .fetch_optional(self.pool())
+            .await?)
+    }
+
+    /// The denormalised columns and ownerships of a property, for verification.
+    pub async fn columns(&self, id: &str) -> Result<Option<ColumnsRow>> {
+        let Some(r) = sqlx::query(
+            "SELECT state, year::text, coalesce(shard::text, ''), sequence::text, district, \
+                    mandal, village, survey_no, coalesce(khata_no, ''), area_sq_m::text, \
+                    area_text, land_type, market_value::text, verification_status, \
+                    ((extract(epoch from created_at) * 1000)::bigint)::text, \
+                    ((extract(epoch from updated_at) * 1000)::bigint)::text \
+             FROM properties WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?
+        else {
+            return Ok(None);
+        };
+        const NAMES: [&str; 16] = [
+            "state",
+            "year",
+            "shard",
+            "sequence",
+            "district",
+            "mandal",
+            "village",
+            "survey_no",
+            "khata_no",
+            "area_sq_m",
+            "area_text",
+            "land_type",
+            "market_value",
+            "verification_status",
+            "created_at",
+            "updated_at",
+        ];
+        let mut columns = Vec::with_capacity(NAMES.len());
+        for (i, name) in NAMES.iter().enumerate() {
+            columns.push((*name, r.try_get::<String, _>(i)?));
+        }
+        let owners = sqlx::query(
+            "SELECT owner_ref, share_pct FROM ownerships WHERE property_id = $1 ORDER BY position",
+        )
+        .bind(id)
+        .fetch_all(self.pool())
+        .await?
+        .iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect::<Result<Vec<_>>>()?;
+        Ok(Some(ColumnsRow { columns, owners }))
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+}
+
+fn version_row(r: &PgRow) -> Result<VersionRow> {
+    let record: sqlx::types::Json<Value> = r.try_get("record")?;
+    Ok(VersionRow {
+        property_id: r.try_get("property_id")?,
+        event: r.try_get("event")?,
+        record: record.0,
+        committed_at: r.try_get("committed_at")?,
+        version: VersionRef {
+            channel: r.try_get("channel")?,
+            block_number: r.try_get("block_number")?,
+            tx_index: r.try_get::<i32, _>("tx_index")?.into(),
+            tx_id: r.try_get("tx_id")?,
+        },
+    })
+}
+
+fn owner_row(r: &PgRow) -> Result<OwnerRow> {
+    Ok(OwnerRow {
+        owner_ref: r.try_get("owner_ref")?,
+        name: r.try_get("name")?,
+        father_name: r.try_get("father_name")?,
+    })
+}
+
+/// Escapes LIKE's wildcards so a name is matched literally.
+fn like_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn push_filter(q: &mut QueryBuilder<'_, Postgres>, f: &PropertyFilter) {
+    let mut eq = |column: &str, v: &Option<String>| {
+        if let Some(v) = v {
+            q.push(format!(" AND p.{column} = ")).push_bind(v.clone());
+        }
+    };
+    eq("state", &f.state.as_ref().map(|s| s.trim().to_uppercase()));
+    eq("district", &f.district);
+    eq("mandal", &f.mandal);
+    eq("village", &f.village);
+    eq("survey_no", &f.survey_no);
+    eq("khata_no", &f.khata_no);
+    eq("land_type", &f.land_type);
+    eq(
+        "verification_status",
+        &f.verification_status.map(|s| s.as_db().to_string()),
+    );
+    if let Some(owner) = &f.owner_id {
+        q.push(" AND p.id IN (SELECT property_id FROM ownerships WHERE owner_ref = ")
+            .push_bind(owner.to_string())
+            .push(")");
+    }
+    if let Some(year) = f.year {
+        q.push(" AND p.year = ").push_bind(year);
+    }
+    if let Some(shard) = f.shard {
+        q.push(" AND p.shard = ").push_bind(shard);
+    }
+    if let Some(t) = f.created_after {
+        q.push(" AND p.created_at > ").push_bind(t);
+    }
+    if let Some(t) = f.created_before {
+        q.push(" AND p.created_at < ").push_bind(t);
+    }
+}
+
+fn order_sql(order: PropertyOrder) -> &'static str {
+    match order {
+        PropertyOrder::IdAsc => "p.state, p.year, coalesce(p.shard, -1), p.sequence, p.id",
+        PropertyOrder::CreatedAtAsc => "p.created_at, p.id",
+        PropertyOrder::CreatedAtDesc => "p.created_at DESC, p.id DESC",
+        PropertyOrder::UpdatedAtDesc => "p.updated_at DESC, p.id DESC",
+        PropertyOrder::MarketValueDesc => "p.market_value DESC, p.id DESC",
+        PropertyOrder::AreaDesc => "p.area_sq_m DESC, p.id DESC",
+    }
+}
+
+fn push_keyset(q: &mut QueryBuilder<'_, Postgres>, order: PropertyOrder, key: &Key) {
+    fn micros(us: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp_micros(us).unwrap_or_default()
+    }
+    match key {
+        Key::Id {
+            state,
+            year,
+            shard,
+            sequence,
+            id,
+        } => {
+            q.push("(p.state, p.year, coalesce(p.shard, -1), p.sequence, p.id) > (")
+                .push_bind(state.clone())
+                .push(", ")
+                .push_bind(*year)
+                .push(", ")
+                .push_bind(*shard)
+                .push(", ")
+                .push_bind(*sequence)
+                .push(", ")
+                .push_bind(id.clone())
+                .push(")");
+        }
+        Key::Value { value, id } => {
+            let (column, op) = match order {
+                PropertyOrder::CreatedAtAsc => ("p.created_at", ">"),
+                PropertyOrder::CreatedAtDesc => ("p.created_at", "<"),
+                PropertyOrder::UpdatedAtDesc => ("p.updated_at", "<"),
+                PropertyOrder::MarketValueDesc => ("p.market_value", "<"),
+                PropertyOrder::AreaDesc => ("p.area_sq_m", "<"),
+                // Cursors are checked against the order before they get here.
+                PropertyOrder::IdAsc => ("p.sequence", ">"),
+            };
+            q.push(format!("({column}, p.id) {op} ("));
+            match order {
+                PropertyOrder::CreatedAtAsc
+                | PropertyOrder::CreatedAtDesc
+                | PropertyOrder::UpdatedAtDesc => q.push_bind(micros(*value)),
+                _ => q.push_bind(*value),
+            };
+            q.push(", ").push_bind(id.clone()).push(")");
+        }
+    }
+}

@@ -1,0 +1,57 @@
+//! The GraphQL schema of landql (design/api.md): its types, queries and subscriptions, the
+//! DataLoaders that keep a page's SQL to a fixed number of statements, and the two policies
+//! that make answers trustworthy — *freshness* (serve the replica only while it is close
+//! enough to the chain, otherwise read through to the ledger) and *verification* (recompute a
+//! record's hash from what we would serve and compare it with the ledger's).
+//!
+//! No HTTP here: the `api` crate serves [`LandqlSchema`]. Everything the resolvers need lives
+//! in one [`Services`] value, started once per API node; it owns the node's single change-log
+//! listener (cache invalidation, subscriptions, freshness) and the chain-height poller.
+
+mod cache;
+mod changes;
+mod cursor;
+mod db;
+mod errors;
+mod freshness;
+mod loaders;
+mod query;
+mod services;
+mod subscription;
+mod types;
+mod verify;
+
+use async_graphql::{EmptyMutation, Schema};
+
+pub use errors::Code;
+pub use query::Query;
+pub use services::{CacheStats, ChannelLag, Check, Config, Readiness, Services, Stats};
+pub use subscription::Subscription;
+
+/// The schema served by `landql serve`.
+pub type LandqlSchema = Schema<Query, EmptyMutation, Subscription>;
+
+/// Builds the schema over running services. Limits (depth, complexity) are the API's to set
+/// on the builder it gets from [`builder`]; this is the schema with the defaults.
+pub fn build(services: Services) -> LandqlSchema {
+    builder(services).finish()
+}
+
+/// The schema builder with the services and DataLoaders installed, for the API to add its
+/// limits and extensions to.
+pub fn builder(
+    services: Services,
+) -> async_graphql::SchemaBuilder<Query, EmptyMutation, Subscription> {
+    let loaders =
+        async_graphql::dataloader::DataLoader::new(loaders::Loaders::new(&services), tokio::spawn);
+    Schema::build(Query, EmptyMutation, Subscription)
+        .data(services)
+        .data(loaders)
+}
+
+/// The schema's SDL, as checked in at `schema/schema.graphql`.
+pub fn sdl() -> String {
+    Schema::build(Query, EmptyMutation, Subscription)
+        .finish()
+        .sdl()
+}

@@ -1,0 +1,502 @@
+//! The root query and the freshness policy of property reads.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use async_graphql::dataloader::DataLoader;
+use async_graphql::{Context, Object, Result, ID};
+use ledger::PropertyId;
+
+use crate::cache;
+use crate::cursor;
+use crate::db::{record_hash, PropertyRow, VersionRef};
+use crate::errors::{bad_input, db_error, internal, ledger_unavailable, parse_id};
+use crate::loaders::{Loaders, PropertyKey};
+use crate::services::Services;
+use crate::types::search::{Facet, FacetValue, Highlight, SearchHit};
+use crate::types::{
+    page_size, ChannelProgress, Consistency, LocationCount, Meta, Owner, OwnerConnection, PageInfo,
+    Property, PropertyConnection, PropertyFilter, PropertyOrder, PropertyVersionConnection,
+    SearchResult, Source, Verification, VerificationStatus,
+};
+
+/// Longest search text accepted (characters).
+const MAX_SEARCH_TEXT: usize = 200;
+
+pub struct Query;
+
+#[Object]
+impl Query {
+    /// One property. FRESH (the default) serves the replica while it is within the freshness
+    /// bound, otherwise the ledger; REPLICA and LEDGER force one source.
+    async fn property(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        #[graphql(default_with = "Some(Consistency::Fresh)")] consistency: Option<Consistency>,
+    ) -> Result<Option<Property>> {
+        let s = ctx.data_unchecked::<Services>();
+        let pid = parse_id(&id)?;
+        let consistency = consistency.unwrap_or_default();
+        Ok(read_property(s, &pid, consistency)
+            .await?
+            .map(Property::new))
+    }
+
+    /// Properties, filtered and ordered, a page at a time (keyset cursors).
+    async fn properties(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<PropertyFilter>,
+        #[graphql(default_with = "Some(PropertyOrder::IdAsc)")] order_by: Option<PropertyOrder>,
+        #[graphql(default = 20)] first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<PropertyConnection> {
+        let s = ctx.data_unchecked::<Services>();
+        let limit = page_size(first, s.0.config.max_page)?;
+        let order_by = order_by.unwrap_or_default();
+        let filter = filter.unwrap_or_default();
+        let key = after
+            .as_deref()
+            .map(|c| cursor::decode_property(c, order_by))
+            .transpose()?;
+        let rows =
+            s.0.db
+                .properties_page(&filter, order_by, key.as_ref(), limit + 1)
+                .await
+                .map_err(db_error)?;
+        let extras = crate::types::property::prefetch(ctx, &rows).await?;
+        Ok(PropertyConnection::page(
+            rows,
+            limit,
+            order_by,
+            key.is_some(),
+            filter,
+            extras,
+        ))
+    }
+
+    /// Citizen search by name (any script, any spelling), place, survey number or ID.
+    async fn search(
+        &self,
+        ctx: &Context<'_>,
+        text: String,
+        filter: Option<PropertyFilter>,
+        #[graphql(default = 20)] first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<SearchResult> {
+        let s = ctx.data_unchecked::<Services>();
+        let limit = page_size(first, s.0.config.max_page)?;
+        let Some(index) = s.0.index.clone() else {
+            return Err(bad_input(
+                "search is not available on this API node (no --index-dir)",
+            ));
+        };
+        if text.trim().is_empty() {
+            return Err(bad_input(
+                "`text` is empty: give a name, place, survey number or property ID",
+            ));
+        }
+        if text.chars().count() > MAX_SEARCH_TEXT {
+            return Err(bad_input(format!(
+                "`text` is longer than {MAX_SEARCH_TEXT} characters"
+            )));
+        }
+        let req = search_index::SearchRequest {
+            text,
+            filter: search_filter(filter.unwrap_or_default())?,
+            first: limit as usize,
+            after,
+        };
+        let key = (
+            index.generation(),
+            req.text.clone(),
+            format!("{:?}", req.filter),
+            req.first,
+            req.after.clone(),
+        );
+        let cache = &s.0.caches.searches;
+        let res = match cache.get(&key).await {
+            Some(res) => res,
+            None => {
+                let _slot = s.0.search_slots.acquire().await.map_err(|e| internal(&e))?;
+                let res = tokio::task::spawn_blocking(move || index.search(&req))
+                    .await
+                    .map_err(|e| internal(&e))?
+                    .map_err(|e| match e {
+                        search_index::Error::BadCursor(_) => bad_input(
+                            "`after` is not a search cursor: use pageInfo.endCursor of the previous page",
+                        ),
+                        e => internal(&e),
+                    })?;
+                let res = Arc::new(res);
+                cache.cache.insert(key, res.clone()).await;
+                res
+            }
+        };
+        let loader = ctx.data_unchecked::<DataLoader<Loaders>>();
+        let keys: Vec<PropertyKey> = res
+            .hits
+            .iter()
+            .map(|h| PropertyKey(h.id.to_string()))
+            .collect();
+        let rows = loader.load_many(keys).await?;
+        let mut hits = Vec::with_capacity(res.hits.len());
+        for h in &res.hits {
+            // A hit the replica no longer holds (removed since it was indexed) is left out.
+            let Some(row) = rows.get(&PropertyKey(h.id.to_string())) else {
+                continue;
+            };
+            hits.push(SearchHit {
+                property: Property::new(row.clone()),
+                score: f64::from(h.score),
+                highlights: h
+                    .highlights
+                    .iter()
+                    .map(|hl| Highlight {
+                        field: graphql_field(&hl.field),
+                        text: hl.text.clone(),
+                        ranges: hl
+                            .ranges
+                            .iter()
+                            .map(|(a, b)| vec![*a as i32, *b as i32])
+                            .collect(),
+                        match_kind: serde_json::to_value(hl.kind)
+                            .ok()
+                            .and_then(|v| v.as_str().map(str::to_string))
+                            .unwrap_or_default(),
+                    })
+                    .collect(),
+            });
+        }
+        let facet = |field: &str, values: &[search_index::FacetValue]| Facet {
+            field: field.to_string(),
+            values: values
+                .iter()
+                .map(|v| FacetValue {
+                    value: v.value.clone(),
+                    label: v.label.clone(),
+                    count: v.count as i64,
+                })
+                .collect(),
+        };
+        Ok(SearchResult {
+            total: res.total as i64,
+            facets: vec![
+                facet("place", &res.facets.places),
+                facet("landType", &res.facets.land_types),
+                facet("verificationStatus", &res.facets.statuses),
+            ],
+            page_info: PageInfo {
+                has_next_page: res.next.is_some(),
+                has_previous_page: false,
+                start_cursor: None,
+                end_cursor: res.next.clone(),
+            },
+            hits,
+        })
+    }
+
+    /// A person who owns land, by owner reference.
+    async fn owner(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Owner>> {
+        let s = ctx.data_unchecked::<Services>();
+        Ok(s.0.db.owner(&id).await.map_err(db_error)?.map(Owner))
+    }
+
+    /// Owners whose name starts with `name` (case-insensitive). For spelling variants and
+    /// other scripts, use `search`.
+    async fn owners(
+        &self,
+        ctx: &Context<'_>,
+        name: String,
+        #[graphql(default = 20)] first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<OwnerConnection> {
+        let s = ctx.data_unchecked::<Services>();
+        let limit = page_size(first, s.0.config.max_page)?;
+        let name = name.trim().to_string();
+        if name.is_empty() {
+            return Err(bad_input("`name` is empty"));
+        }
+        let after: Option<(String, String)> = after
+            .as_deref()
+            .map(|c| cursor::decode("owners", c))
+            .transpose()?;
+        let mut rows =
+            s.0.db
+                .owners_by_name(
+                    &name,
+                    after.as_ref().map(|(a, b)| (a.as_str(), b.as_str())),
+                    limit + 1,
+                )
+                .await
+                .map_err(db_error)?;
+        let has_next = rows.len() as i64 > limit;
+        rows.truncate(limit as usize);
+        let edges: Vec<_> = rows
+            .into_iter()
+            .map(|(sort, o)| crate::types::property::OwnerEdge {
+                cursor: cursor::encode("owners", (&sort, &o.owner_ref)),
+                node: Owner(o),
+            })
+            .collect();
+        Ok(OwnerConnection {
+            page_info: PageInfo {
+                has_next_page: has_next,
+                has_previous_page: after.is_some(),
+                start_cursor: edges.first().map(|e| e.cursor.clone()),
+                end_cursor: edges.last().map(|e| e.cursor.clone()),
+            },
+            edges,
+            name,
+        })
+    }
+
+    /// Property counts one level below the location given: states, or the districts of a
+    /// state, the mandals of a district, the villages of a mandal. Largest first.
+    async fn locations(
+        &self,
+        ctx: &Context<'_>,
+        state: Option<String>,
+        district: Option<String>,
+        mandal: Option<String>,
+    ) -> Result<Vec<LocationCount>> {
+        let s = ctx.data_unchecked::<Services>();
+        if district.is_some() && state.is_none() {
+            return Err(bad_input("`district` needs `state`"));
+        }
+        if mandal.is_some() && district.is_none() {
+            return Err(bad_input("`mandal` needs `district`"));
+        }
+        let state = state.map(|s| s.trim().to_uppercase());
+        let key = (state.clone(), district.clone(), mandal.clone());
+        let cache = &s.0.caches.locations;
+        let rows = match cache.get(&key).await {
+            Some(rows) => rows,
+            None => {
+                let seen = s.0.seq.load(Ordering::SeqCst);
+                let rows = Arc::new(
+                    s.0.db
+                        .locations(state.as_deref(), district.as_deref(), mandal.as_deref())
+                        .await
+                        .map_err(db_error)?,
+                );
+                if s.0.seq.load(Ordering::SeqCst) == seen {
+                    cache.cache.insert(key, rows.clone()).await;
+                }
+                rows
+            }
+        };
+        Ok(rows
+            .iter()
+            .map(|r| LocationCount {
+                name: r.name.clone(),
+                level: r.level.to_string(),
+                properties: r.properties,
+            })
+            .collect())
+    }
+
+    /// Every version of a property, oldest first.
+    async fn property_history(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        #[graphql(default = 20)] first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<PropertyVersionConnection> {
+        let s = ctx.data_unchecked::<Services>();
+        let pid = parse_id(&id)?;
+        let on_chain = match replica_property(s, &pid).await? {
+            Some(row) => row.id.clone(),
+            None => pid.to_string(),
+        };
+        crate::types::property::history(ctx, &on_chain, first, after, None).await
+    }
+
+    /// Whether the replica serves exactly the ledger's current record, with the ledger's
+    /// proof to check independently.
+    async fn verify_property(&self, ctx: &Context<'_>, id: ID) -> Result<Verification> {
+        crate::verify::verify(ctx.data_unchecked::<Services>(), &id).await
+    }
+
+    /// How far the replica and search index have got.
+    #[graphql(name = "_meta")]
+    async fn meta(&self, ctx: &Context<'_>) -> Meta {
+        meta(ctx.data_unchecked::<Services>())
+    }
+}
+
+/// The replica's progress now.
+pub(crate) fn meta(s: &Services) -> Meta {
+    let i = &s.0;
+    Meta {
+        channels: i
+            .freshness
+            .all()
+            .into_iter()
+            .map(|v| ChannelProgress {
+                channel: v.channel,
+                indexed_block: v.indexed_block.map_or(-1, |b| b as i64),
+                chain_height: v.chain_height.map(|h| h as i64),
+                lag_blocks: v.lag_blocks.map(|b| b as i64),
+                lag_seconds: v.lag_seconds,
+                indexed_at: v.indexed_at,
+                stale: v.stale,
+            })
+            .collect(),
+        has_indexing_errors: i.has_indexing_errors.load(Ordering::Relaxed),
+        change_log_seq: i.seq.load(Ordering::Relaxed),
+        search_index_seq: i
+            .index
+            .as_ref()
+            .and_then(|ix| ix.last_seq().ok().flatten())
+            .unwrap_or(-1),
+    }
+}
+
+/// The search index's field names → the GraphQL schema's.
+fn graphql_field(field: &str) -> String {
+    field
+        .replace("father_name", "fatherName")
+        .replace("survey_no", "surveyNo")
+        .replace("khata_no", "khataNo")
+        .replace("property_id", "id")
+}
+
+/// The part of a filter the searcher can apply; the rest is refused by name.
+fn search_filter(f: PropertyFilter) -> Result<search_index::Filter> {
+    let mut unsupported = Vec::new();
+    for (set, name) in [
+        (f.survey_no.is_some(), "surveyNo (put it in `text`)"),
+        (f.khata_no.is_some(), "khataNo"),
+        (f.owner_id.is_some(), "ownerId"),
+        (f.year.is_some(), "year"),
+        (f.shard.is_some(), "shard"),
+        (f.created_after.is_some(), "createdAfter"),
+        (f.created_before.is_some(), "createdBefore"),
+    ] {
+        if set {
+            unsupported.push(name);
+        }
+    }
+    if !unsupported.is_empty() {
+        return Err(bad_input(format!(
+            "search filters on state, district, mandal, village, landType and verificationStatus; not on {}",
+            unsupported.join(", ")
+        )));
+    }
+    Ok(search_index::Filter {
+        state: f.state,
+        district: f.district,
+        mandal: f.mandal,
+        village: f.village,
+        land_type: f.land_type,
+        status: f.verification_status.map(VerificationStatus::ledger),
+    })
+}
+
+/// A property from the replica, through the cache. An entry is only cached if no change was
+/// seen while it was read (see `cache`).
+pub(crate) async fn replica_property(
+    s: &Services,
+    id: &PropertyId,
+) -> Result<Option<Arc<PropertyRow>>> {
+    let i = &s.0;
+    let key = cache::key(id);
+    if let Some(row) = i.caches.properties.get(&key).await {
+        return Ok(Some(row));
+    }
+    let seen = i.seq.load(Ordering::SeqCst);
+    let row = i.db.property(id).await.map_err(db_error)?.map(Arc::new);
+    if let Some(r) = &row {
+        if i.seq.load(Ordering::SeqCst) == seen && i.listening.load(Ordering::Relaxed) {
+            i.caches.properties.cache.insert(key, r.clone()).await;
+        }
+    }
+    Ok(row)
+}
+
+/// A property's current record from the ledger, within the ledger deadline.
+pub(crate) async fn ledger_property(
+    s: &Services,
+    id: &PropertyId,
+) -> Result<Option<Arc<PropertyRow>>> {
+    let i = &s.0;
+    let rv = match tokio::time::timeout(i.config.ledger_timeout, i.ledger.record(id)).await {
+        Ok(Ok(rv)) => rv,
+        Ok(Err(ledger::client::LedgerError::Refused { message, .. })) => {
+            return Err(bad_input(format!(
+                "the ledger refused the lookup: {message}"
+            )))
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, id = %id, "ledger read failed");
+            return Err(ledger_unavailable("record lookup"));
+        }
+        Err(_) => return Err(ledger_unavailable("record lookup timed out")),
+    };
+    let Some(rv) = rv else { return Ok(None) };
+    let hash = record_hash(&rv.record).map_err(|e| internal(&e))?;
+    let record: ledger::model::Record = serde_json::from_value(rv.record)
+        .map_err(|e| internal(&format!("the ledger's record of {id} does not decode: {e}")))?;
+    Ok(Some(Arc::new(PropertyRow {
+        id: record.property_id.to_string(),
+        record,
+        record_hash: hash,
+        intact: true,
+        version: VersionRef {
+            channel: rv.version.channel,
+            block_number: rv.version.block_number as i64,
+            tx_index: rv.version.tx_index as i64,
+            tx_id: rv.version.tx_id.to_hex(),
+        },
+        source: Source::Ledger,
+        sort: Default::default(),
+    })))
+}
+
+/// design/api.md's consistency levels.
+pub(crate) async fn read_property(
+    s: &Services,
+    id: &PropertyId,
+    consistency: Consistency,
+) -> Result<Option<Arc<PropertyRow>>> {
+    match consistency {
+        Consistency::Replica => replica_property(s, id).await,
+        Consistency::Ledger => ledger_property(s, id).await,
+        Consistency::Fresh => {
+            let local = replica_property(s, id).await?;
+            let ledger_known = s.0.freshness.chain_known();
+            match local {
+                Some(row) => {
+                    if !row.intact {
+                        // Altered behind our back: only the ledger's value will do.
+                        tracing::warn!(id = %row.id, "replica row does not match its stored record hash; reading the ledger");
+                    } else if !s.0.freshness.channel(&row.version.channel).stale {
+                        return Ok(Some(row));
+                    }
+                    if !ledger_known && row.intact {
+                        // The ledger is not answering: the replica's value, marked stale,
+                        // beats making every reader wait out the deadline.
+                        return Ok(Some(row));
+                    }
+                    let key: PropertyId = row.id.parse().unwrap_or(*id);
+                    match ledger_property(s, &key).await {
+                        Ok(Some(fresh)) => Ok(Some(fresh)),
+                        Ok(None) => Ok(None),
+                        // The replica's value is served marked stale; an altered one is not
+                        // served at all.
+                        Err(e) if !row.intact => Err(e),
+                        Err(_) => Ok(Some(row)),
+                    }
+                }
+                None if !ledger_known => Err(ledger_unavailable(
+                    "not in the replica, and the ledger is unreachable",
+                )),
+                // Missing locally: it may be newer than the replica.
+                None => ledger_property(s, id).await,
+            }
+        }
+    }
+}

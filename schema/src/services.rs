@@ -1,0 +1,316 @@
+//! What the resolvers run on: the replica, the ledger, the search index, the caches, and the
+//! node's background tasks (one change-log listener, one chain-height poller).
+
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use ledger::client::Ledger;
+use migrations::PgPool;
+use search_index::SearchIndex;
+use serde::Serialize;
+use tokio::sync::broadcast;
+use tokio::task::JoinHandle;
+
+use crate::cache::Caches;
+use crate::changes::{self, Change};
+use crate::db::Db;
+use crate::freshness::Freshness;
+
+/// Tunables of the API node's policies. Defaults are design/api.md's.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// FRESH reads serve the replica while it is at most this many blocks behind…
+    pub freshness_blocks: u64,
+    /// …and has been behind for at most this long.
+    pub freshness_time: Duration,
+    /// Deadline of every ledger call made while answering a query.
+    pub ledger_timeout: Duration,
+    /// How often the chain height is polled.
+    pub chain_poll: Duration,
+    /// Largest `first` of any connection.
+    pub max_page: usize,
+    /// Property cache size and time to live (a bound on staleness should an invalidation be
+    /// missed, e.g. while the listener reconnects).
+    pub property_cache_capacity: u64,
+    pub property_cache_ttl: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            freshness_blocks: 10,
+            freshness_time: Duration::from_secs(5),
+            ledger_timeout: Duration::from_secs(2),
+            chain_poll: Duration::from_millis(250),
+            max_page: 100,
+            property_cache_capacity: 10_000,
+            property_cache_ttl: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Everything the schema's resolvers use; cheap to clone. The background tasks stop when the
+/// last clone is dropped.
+#[derive(Clone)]
+pub struct Services(pub(crate) Arc<Inner>);
+
+pub(crate) struct Inner {
+    pub db: Db,
+    pub ledger: Arc<dyn Ledger>,
+    pub index: Option<Arc<SearchIndex>>,
+    pub config: Config,
+    pub freshness: Freshness,
+    pub caches: Caches,
+    /// Changes as the listener reads them from the change log, fanned out to subscribers.
+    pub changes: broadcast::Sender<Arc<Change>>,
+    /// The last change-log seq the listener has applied (invalidations included).
+    pub seq: AtomicI64,
+    pub has_indexing_errors: AtomicBool,
+    /// Searches running at once. A search is CPU-bound work on a blocking thread; without a
+    /// bound, a burst queues hundreds of threads (each holding its candidates) and memory
+    /// and latency grow for everyone. Waiting here is asynchronous and cheap.
+    pub search_slots: tokio::sync::Semaphore,
+    /// Whether the listener is connected (otherwise caches may miss invalidations).
+    pub listening: AtomicBool,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        for t in self
+            .tasks
+            .get_mut()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain(..)
+        {
+            t.abort();
+        }
+    }
+}
+
+/// Hit counts of one cache.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct CacheStats {
+    pub hits: u64,
+    pub misses: u64,
+    pub entries: u64,
+}
+
+/// One channel's lag, for metrics.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChannelLag {
+    pub channel: String,
+    pub indexed_block: Option<u64>,
+    pub chain_height: Option<u64>,
+    pub lag_blocks: Option<u64>,
+    pub lag_seconds: Option<f64>,
+}
+
+/// Counters for `/metrics`, read at scrape time.
+#[derive(Debug, Clone, Serialize)]
+pub struct Stats {
+    pub property_cache: CacheStats,
+    pub location_cache: CacheStats,
+    pub search_cache: CacheStats,
+    pub sql_statements: u64,
+    pub pool_size: u32,
+    pub pool_idle: usize,
+    pub change_log_seq: i64,
+    pub subscribers: usize,
+    pub channels: Vec<ChannelLag>,
+}
+
+/// One readiness check.
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub ok: bool,
+    pub detail: String,
+}
+
+/// `/readyz`: whether this node should get traffic, and why not.
+#[derive(Debug, Clone, Serialize)]
+pub struct Readiness {
+    pub ready: bool,
+    pub database: Check,
+    pub index: Check,
+    pub lag: Check,
+}
+
+impl Services {
+    /// Starts the node's listener and poller over an open replica pool, a ledger client and
+    /// (when this node searches) its index. Returns once the first checkpoints and the
+    /// change-log position are read, so that the first answers already know their freshness.
+    pub async fn start(
+        db: PgPool,
+        ledger: Arc<dyn Ledger>,
+        index: Option<Arc<SearchIndex>>,
+        config: Config,
+    ) -> Result<Services, sqlx::Error> {
+        let wake = db.clone();
+        Self::start_with_primary(db, wake, ledger, index, config).await
+    }
+
+    /// As [`Services::start`], for a node that reads from a replica (`db`): NOTIFY is not
+    /// replicated, so the listener LISTENs on the `primary` for its wake-ups, but reads the
+    /// change log from the replica — a change is acted on (caches dropped, subscribers told)
+    /// once the replica has it, never before.
+    pub async fn start_with_primary(
+        db: PgPool,
+        primary: PgPool,
+        ledger: Arc<dyn Ledger>,
+        index: Option<Arc<SearchIndex>>,
+        config: Config,
+    ) -> Result<Services, sqlx::Error> {
+        let (changes, _) = broadcast::channel(4096);
+        let chain_expiry = config.ledger_timeout + config.chain_poll * 4;
+        let inner = Arc::new(Inner {
+            db: Db::new(db),
+            ledger,
+            index,
+            freshness: Freshness::new(config.freshness_blocks, config.freshness_time, chain_expiry),
+            caches: Caches::new(config.property_cache_capacity, config.property_cache_ttl),
+            config,
+            changes,
+            seq: AtomicI64::new(0),
+            has_indexing_errors: AtomicBool::new(false),
+            search_slots: tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get()),
+            ),
+            listening: AtomicBool::new(false),
+            tasks: Mutex::new(Vec::new()),
+        });
+        let start = inner.db.last_seq().await.map_err(into_sqlx)?;
+        inner.seq.store(start, Ordering::SeqCst);
+        changes::refresh(&inner).await.map_err(into_sqlx)?;
+        let weak = Arc::downgrade(&inner);
+        let listener = tokio::spawn(changes::listen(weak.clone(), primary));
+        let poller = tokio::spawn(poll_chain(weak));
+        inner
+            .tasks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend([listener, poller]);
+        Ok(Services(inner))
+    }
+
+    /// Database reachable, index open, replica within the freshness bound.
+    pub async fn readiness(&self) -> Readiness {
+        let i = &self.0;
+        let database = match tokio::time::timeout(Duration::from_secs(2), i.db.ping()).await {
+            Ok(Ok(())) => Check {
+                ok: true,
+                detail: "reachable".into(),
+            },
+            Ok(Err(e)) => Check {
+                ok: false,
+                detail: format!("not reachable: {e}"),
+            },
+            Err(_) => Check {
+                ok: false,
+                detail: "no answer within 2 s".into(),
+            },
+        };
+        let index = match &i.index {
+            Some(ix) => Check {
+                ok: true,
+                detail: format!("open, {} documents", ix.num_docs()),
+            },
+            // A node without an index serves everything but `search`; that is configuration,
+            // not a fault.
+            None => Check {
+                ok: true,
+                detail: "search disabled on this node (no --index-dir)".into(),
+            },
+        };
+        let views = i.freshness.all();
+        let stale: Vec<String> = views
+            .iter()
+            .filter(|v| v.stale)
+            .map(|v| match v.lag_blocks {
+                Some(b) => format!("{} is {b} blocks behind", v.channel),
+                None => format!("{}: chain height unknown (ledger unreachable)", v.channel),
+            })
+            .collect();
+        let lag = if views.is_empty() {
+            Check {
+                ok: false,
+                detail: "no channel synced yet".into(),
+            }
+        } else if stale.is_empty() {
+            Check {
+                ok: true,
+                detail: "every channel within the freshness bound".into(),
+            }
+        } else {
+            Check {
+                ok: false,
+                detail: stale.join("; "),
+            }
+        };
+        Readiness {
+            ready: database.ok && index.ok && lag.ok,
+            database,
+            index,
+            lag,
+        }
+    }
+
+    /// Counters for metrics.
+    pub fn stats(&self) -> Stats {
+        let i = &self.0;
+        let pool = i.db.raw_pool();
+        Stats {
+            property_cache: i.caches.properties.stats(),
+            location_cache: i.caches.locations.stats(),
+            search_cache: i.caches.searches.stats(),
+            sql_statements: i.db.statements(),
+            pool_size: pool.size(),
+            pool_idle: pool.num_idle(),
+            change_log_seq: i.seq.load(Ordering::Relaxed),
+            subscribers: i.changes.receiver_count(),
+            channels: i
+                .freshness
+                .all()
+                .into_iter()
+                .map(|v| ChannelLag {
+                    channel: v.channel,
+                    indexed_block: v.indexed_block,
+                    chain_height: v.chain_height,
+                    lag_blocks: v.lag_blocks,
+                    lag_seconds: v.lag_seconds,
+                })
+                .collect(),
+        }
+    }
+}
+
+fn into_sqlx(e: crate::db::DbError) -> sqlx::Error {
+    match e {
+        crate::db::DbError::Sql(e) => e,
+        crate::db::DbError::Row(m) => sqlx::Error::Protocol(m),
+    }
+}
+
+/// Polls the chain height of every channel. A failed poll leaves the old heights, which
+/// expire (and make every channel stale) once the ledger has been silent for a while.
+async fn poll_chain(inner: Weak<Inner>) {
+    loop {
+        let Some(i) = inner.upgrade() else { return };
+        let every = i.config.chain_poll;
+        match tokio::time::timeout(i.config.ledger_timeout, i.ledger.info()).await {
+            Ok(Ok(info)) => {
+                let heights: Vec<(String, u64)> = info
+                    .channels
+                    .iter()
+                    .map(|c| (c.name.clone(), c.height))
+                    .collect();
+                i.freshness.set_chain(&heights);
+            }
+            Ok(Err(e)) => tracing::debug!(error = %e, "chain height poll failed"),
+            Err(_) => tracing::debug!("chain height poll timed out"),
+        }
+        drop(i);
+        tokio::time::sleep(every).await;
+    }
+}

@@ -1,0 +1,561 @@
+//! Property, its owners, documents, history and provenance, and their connections.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_graphql::dataloader::DataLoader;
+use async_graphql::{ComplexObject, Context, Object, Result, SimpleObject, ID};
+use chrono::{DateTime, Utc};
+
+use super::{
+    Document, LedgerVersion, Location, PageInfo, PropertyFilter, PropertyOrder, Source,
+    VerificationStatus,
+};
+use crate::cursor::{self, Key};
+use crate::db::{DocumentRow, OwnerRow, PropertyRow, VersionRow};
+use crate::errors::db_error;
+use crate::loaders::{DocumentsKey, HistoryKey, Loaders};
+use crate::services::Services;
+
+pub(crate) fn ms_time(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+/// A land parcel as it stands now.
+pub struct Property(pub(crate) Arc<PropertyRow>, Option<Arc<PageExtras>>);
+
+impl Property {
+    pub(crate) fn new(row: Arc<PropertyRow>) -> Self {
+        Property(row, None)
+    }
+}
+
+/// Per-page fields fetched up front for every property of a page, one statement each, when
+/// the query selects them (look-ahead). This is what holds a page to a fixed number of
+/// statements deterministically; the DataLoaders batch only what arrives within their
+/// window, which a large page in a slow build can exceed.
+#[derive(Default)]
+pub(crate) struct PageExtras {
+    documents: Option<HashMap<String, Arc<Vec<DocumentRow>>>>,
+    /// (rows fetched per property, rows by property).
+    history: Option<(i64, HashMap<String, Vec<VersionRow>>)>,
+}
+
+/// Look-ahead prefetch of `documents` and the first page of `history` for a page of
+/// properties (selected through `edges { node }` or `nodes`).
+pub(crate) async fn prefetch(
+    ctx: &Context<'_>,
+    rows: &[PropertyRow],
+) -> Result<Option<Arc<PageExtras>>> {
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    let la = ctx.look_ahead();
+    let nodes = [la.field("edges").field("node"), la.field("nodes")];
+    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+    let db = &ctx.data_unchecked::<Services>().0.db;
+    let mut extras = PageExtras::default();
+    if nodes.iter().any(|n| n.field("documents").exists()) {
+        let mut map: HashMap<String, Vec<DocumentRow>> =
+            ids.iter().map(|id| (id.clone(), Vec::new())).collect();
+        for d in db.documents(&ids).await.map_err(db_error)? {
+            if let Some(v) = map.get_mut(&d.property_id) {
+                v.push(d);
+            }
+        }
+        extras.documents = Some(map.into_iter().map(|(k, v)| (k, Arc::new(v))).collect());
+    }
+    // The first page of history, if every selection of it asks for the same first page.
+    let mut firsts = Vec::new();
+    for n in &nodes {
+        for f in n.field("history").selection_fields() {
+            let args = f.arguments()?;
+            let mut first = 20;
+            for (name, value) in args {
+                match (name.as_str(), value) {
+                    ("after", async_graphql::Value::Null) => {}
+                    ("after", _) => return Ok(Some(Arc::new(extras))),
+                    ("first", async_graphql::Value::Number(n)) => {
+                        first = n.as_i64().unwrap_or(20);
+                    }
+                    _ => {}
+                }
+            }
+            firsts.push(first);
+        }
+    }
+    firsts.dedup();
+    if let [first] = firsts[..] {
+        let max = ctx.data_unchecked::<Services>().0.config.max_page as i64;
+        if (0..=max).contains(&first) {
+            let mut map: HashMap<String, Vec<VersionRow>> =
+                ids.iter().map(|id| (id.clone(), Vec::new())).collect();
+            for v in db.first_versions(&ids, first + 1).await.map_err(db_error)? {
+                if let Some(list) = map.get_mut(&v.property_id) {
+                    list.push(v);
+                }
+            }
+            extras.history = Some((first + 1, map));
+        }
+    }
+    Ok(Some(Arc::new(extras)))
+}
+
+#[Object]
+impl Property {
+    /// The property ID exactly as on chain.
+    async fn id(&self) -> ID {
+        ID(self.0.id.clone())
+    }
+    async fn state(&self) -> &str {
+        self.0.record.property_id.state()
+    }
+    async fn year(&self) -> i32 {
+        i32::from(self.0.record.property_id.year())
+    }
+    async fn shard(&self) -> Option<i32> {
+        self.0.record.property_id.shard().map(i32::from)
+    }
+    async fn sequence(&self) -> i64 {
+        self.0.record.property_id.sequence() as i64
+    }
+    /// Current owners in the order of the record, with their shares.
+    async fn owners(&self) -> Vec<Ownership> {
+        self.0
+            .record
+            .owners
+            .iter()
+            .map(|o| Ownership {
+                owner: Owner(OwnerRow {
+                    owner_ref: o.owner_ref.clone(),
+                    name: o.name.clone(),
+                    father_name: o.father_name.clone(),
+                }),
+                share_pct: o.share_pct,
+            })
+            .collect()
+    }
+    async fn location(&self) -> Location {
+        let r = &self.0.record;
+        Location {
+            state: r.state.clone(),
+            district: r.district.clone(),
+            mandal: r.mandal.clone(),
+            village: r.village.clone(),
+        }
+    }
+    async fn survey_no(&self) -> &str {
+        &self.0.record.survey_no
+    }
+    async fn khata_no(&self) -> Option<&str> {
+        self.0.record.khata_no.as_deref()
+    }
+    async fn area_sq_m(&self) -> i64 {
+        self.0.record.area_sq_m
+    }
+    /// The area as written in the deed (e.g. "2 acres 10 guntas").
+    async fn area_text(&self) -> &str {
+        &self.0.record.area_text
+    }
+    async fn land_type(&self) -> &str {
+        &self.0.record.land_type
+    }
+    /// Market value in whole rupees.
+    async fn market_value(&self) -> i64 {
+        self.0.record.market_value
+    }
+    async fn verification_status(&self) -> VerificationStatus {
+        VerificationStatus::of(self.0.record.verification_status)
+    }
+    /// Documents linked to this property (docs channel), oldest first.
+    async fn documents(&self, ctx: &Context<'_>) -> Result<Vec<Document>> {
+        let prefetched = self
+            .1
+            .as_ref()
+            .and_then(|e| e.documents.as_ref())
+            .and_then(|m| m.get(&self.0.id).cloned());
+        let docs = match prefetched {
+            Some(d) => d,
+            None => {
+                let loader = ctx.data_unchecked::<DataLoader<Loaders>>();
+                loader
+                    .load_one(DocumentsKey(self.0.id.clone()))
+                    .await?
+                    .unwrap_or_default()
+            }
+        };
+        Ok(docs
+            .iter()
+            .map(|d| Document {
+                doc_hash: d.doc_hash.clone(),
+                doc_type: d.doc_type.clone(),
+                linked_at: d.linked_at,
+                tx_id: d.tx_id.clone(),
+            })
+            .collect())
+    }
+    /// Every version of this property, oldest first.
+    async fn history(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 20)] first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<PropertyVersionConnection> {
+        let prefetched = match (&after, self.1.as_ref().and_then(|e| e.history.as_ref())) {
+            (None, Some((n, map))) if i64::from(first.unwrap_or(20)) + 1 == *n => {
+                Some(map.get(&self.0.id).cloned().unwrap_or_default())
+            }
+            _ => None,
+        };
+        history(ctx, &self.0.id, first, after, prefetched).await
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        ms_time(self.0.record.created_at)
+    }
+    async fn updated_at(&self) -> DateTime<Utc> {
+        ms_time(self.0.record.updated_at)
+    }
+    /// Where this answer came from and how fresh it is.
+    async fn provenance(&self, ctx: &Context<'_>) -> Provenance {
+        let s = ctx.data_unchecked::<Services>();
+        let v = &self.0.version;
+        let view = s.0.freshness.channel(&v.channel);
+        Provenance {
+            source: self.0.source,
+            channel: v.channel.clone(),
+            block_number: v.block_number,
+            tx_id: v.tx_id.clone(),
+            record_hash: self.0.record_hash.clone(),
+            indexed_at: view.indexed_at,
+            replica_lag_blocks: view.lag_blocks.map_or(-1, |b| b as i64),
+            stale: match self.0.source {
+                Source::Ledger => false,
+                Source::Replica => view.stale || !self.0.intact,
+            },
+        }
+    }
+}
+
+/// Where an answer came from. `recordHash` is computed from the record as served.
+#[derive(SimpleObject)]
+pub struct Provenance {
+    pub source: Source,
+    pub channel: String,
+    pub block_number: i64,
+    pub tx_id: String,
+    pub record_hash: String,
+    /// When the replica last applied a block of this channel.
+    pub indexed_at: Option<DateTime<Utc>>,
+    /// Blocks of the channel the replica has not applied; -1 when the chain height is
+    /// unknown (ledger unreachable).
+    pub replica_lag_blocks: i64,
+    /// A replica answer outside the freshness bound, or whose freshness cannot be known.
+    pub stale: bool,
+}
+
+#[derive(SimpleObject)]
+pub struct Ownership {
+    pub owner: Owner,
+    pub share_pct: i64,
+}
+
+/// A person who owns land; `id` is their stable owner reference.
+pub struct Owner(pub(crate) OwnerRow);
+
+#[Object]
+impl Owner {
+    async fn id(&self) -> ID {
+        ID(self.0.owner_ref.clone())
+    }
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    async fn father_name(&self) -> Option<&str> {
+        self.0.father_name.as_deref()
+    }
+    /// Everything this person owns now, by property ID.
+    async fn properties(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 20)] first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<PropertyConnection> {
+        let s = ctx.data_unchecked::<Services>();
+        let limit = super::page_size(first, s.0.config.max_page)?;
+        let after: Option<String> = after
+            .map(|c| cursor::decode::<String>("owner.properties", &c))
+            .transpose()?;
+        let mut rows =
+            s.0.db
+                .owner_properties(&self.0.owner_ref, after.as_deref(), limit + 1)
+                .await
+                .map_err(db_error)?;
+        let has_next = rows.len() as i64 > limit;
+        rows.truncate(limit as usize);
+        let edges = rows
+            .into_iter()
+            .map(|r| PropertyEdge {
+                cursor: cursor::encode("owner.properties", &r.id),
+                node: Property::new(Arc::new(r)),
+            })
+            .collect();
+        Ok(PropertyConnection::new(
+            edges,
+            has_next,
+            after.is_some(),
+            CountOf::Owner(self.0.owner_ref.clone()),
+        ))
+    }
+}
+
+pub struct PropertyEdge {
+    pub cursor: String,
+    pub node: Property,
+}
+
+#[Object]
+impl PropertyEdge {
+    async fn cursor(&self) -> &str {
+        &self.cursor
+    }
+    async fn node(&self) -> &Property {
+        &self.node
+    }
+}
+
+/// What `totalCount` counts, computed only when selected.
+pub(crate) enum CountOf {
+    Filter(Box<PropertyFilter>),
+    Owner(String),
+}
+
+pub struct PropertyConnection {
+    edges: Vec<PropertyEdge>,
+    page_info: PageInfo,
+    count: CountOf,
+}
+
+impl PropertyConnection {
+    pub(crate) fn new(
+        edges: Vec<PropertyEdge>,
+        has_next: bool,
+        has_prev: bool,
+        count: CountOf,
+    ) -> Self {
+        let page_info = PageInfo {
+            has_next_page: has_next,
+            has_previous_page: has_prev,
+            start_cursor: edges.first().map(|e| e.cursor.clone()),
+            end_cursor: edges.last().map(|e| e.cursor.clone()),
+        };
+        PropertyConnection {
+            edges,
+            page_info,
+            count,
+        }
+    }
+
+    /// A page of `properties` from rows fetched with one extra (to know if there is more).
+    pub(crate) fn page(
+        mut rows: Vec<PropertyRow>,
+        limit: i64,
+        order: PropertyOrder,
+        has_prev: bool,
+        filter: PropertyFilter,
+        extras: Option<Arc<PageExtras>>,
+    ) -> Self {
+        let has_next = rows.len() as i64 > limit;
+        rows.truncate(limit as usize);
+        let edges = rows
+            .into_iter()
+            .map(|r| PropertyEdge {
+                cursor: cursor::encode_property(order, &Key::of(&r, order)),
+                node: Property(Arc::new(r), extras.clone()),
+            })
+            .collect();
+        Self::new(edges, has_next, has_prev, CountOf::Filter(Box::new(filter)))
+    }
+}
+
+#[Object]
+impl PropertyConnection {
+    async fn edges(&self) -> &[PropertyEdge] {
+        &self.edges
+    }
+    /// The nodes of `edges`, for clients that do not need cursors.
+    async fn nodes(&self) -> Vec<&Property> {
+        self.edges.iter().map(|e| &e.node).collect()
+    }
+    async fn page_info(&self) -> &PageInfo {
+        &self.page_info
+    }
+    /// Matching properties in all pages (a location filter is answered from maintained
+    /// counts; other filters are counted, which costs a scan).
+    async fn total_count(&self, ctx: &Context<'_>) -> Result<i64> {
+        let db = &ctx.data_unchecked::<Services>().0.db;
+        match &self.count {
+            CountOf::Filter(f) => db.properties_count(f).await,
+            CountOf::Owner(o) => db.owner_properties_count(o).await,
+        }
+        .map_err(db_error)
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct OwnerEdge {
+    pub cursor: String,
+    pub node: Owner,
+}
+
+pub struct OwnerConnection {
+    pub(crate) edges: Vec<OwnerEdge>,
+    pub(crate) page_info: PageInfo,
+    pub(crate) name: String,
+}
+
+#[Object]
+impl OwnerConnection {
+    async fn edges(&self) -> &[OwnerEdge] {
+        &self.edges
+    }
+    async fn nodes(&self) -> Vec<&Owner> {
+        self.edges.iter().map(|e| &e.node).collect()
+    }
+    async fn page_info(&self) -> &PageInfo {
+        &self.page_info
+    }
+    async fn total_count(&self, ctx: &Context<'_>) -> Result<i64> {
+        let db = &ctx.data_unchecked::<Services>().0.db;
+        db.owners_by_name_count(&self.name).await.map_err(db_error)
+    }
+}
+
+/// One version of a property: the transaction that wrote it, and the record it wrote.
+#[derive(SimpleObject)]
+#[graphql(complex)]
+pub struct PropertyVersion {
+    /// PropertyCreated, PropertyTransferred, PropertyCorrected, VerificationChanged, ...
+    pub event: String,
+    pub version: LedgerVersion,
+    pub committed_at: DateTime<Utc>,
+    /// sha256 of the record's canonical JSON, computed from the record as served.
+    pub record_hash: String,
+    #[graphql(skip)]
+    pub(crate) row: VersionRow,
+}
+
+#[ComplexObject]
+impl PropertyVersion {
+    /// The record as this version wrote it.
+    async fn record(&self) -> Result<Property> {
+        let record = serde_json::from_value(self.row.record.clone()).map_err(|e| {
+            crate::errors::internal(&format!(
+                "history record of {} does not decode: {e}",
+                self.row.property_id
+            ))
+        })?;
+        Ok(Property::new(Arc::new(PropertyRow {
+            id: self.row.property_id.clone(),
+            record,
+            record_hash: self.record_hash.clone(),
+            intact: true,
+            version: self.row.version.clone(),
+            source: Source::Replica,
+            sort: Default::default(),
+        })))
+    }
+    /// The record exactly as the ledger stores it (JSON text).
+    async fn record_json(&self) -> String {
+        self.row.record.to_string()
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct PropertyVersionEdge {
+    pub cursor: String,
+    pub node: PropertyVersion,
+}
+
+pub struct PropertyVersionConnection {
+    edges: Vec<PropertyVersionEdge>,
+    page_info: PageInfo,
+    property_id: String,
+}
+
+#[Object]
+impl PropertyVersionConnection {
+    async fn edges(&self) -> &[PropertyVersionEdge] {
+        &self.edges
+    }
+    async fn nodes(&self) -> Vec<&PropertyVersion> {
+        self.edges.iter().map(|e| &e.node).collect()
+    }
+    async fn page_info(&self) -> &PageInfo {
+        &self.page_info
+    }
+    async fn total_count(&self, ctx: &Context<'_>) -> Result<i64> {
+        let db = &ctx.data_unchecked::<Services>().0.db;
+        db.versions_count(&self.property_id).await.map_err(db_error)
+    }
+}
+
+type VersionCursor = (i64, i64, String);
+
+/// A page of a property's history (`id` as on chain). The first page of many properties is
+/// batched through the history DataLoader.
+pub(crate) async fn history(
+    ctx: &Context<'_>,
+    id: &str,
+    first: Option<i32>,
+    after: Option<String>,
+    prefetched: Option<Vec<VersionRow>>,
+) -> Result<PropertyVersionConnection> {
+    let s = ctx.data_unchecked::<Services>();
+    let limit = super::page_size(first, s.0.config.max_page)?;
+    let mut rows = match &after {
+        None if prefetched.is_some() => prefetched.unwrap_or_default(),
+        None => {
+            let loader = ctx.data_unchecked::<DataLoader<Loaders>>();
+            loader
+                .load_one(HistoryKey(id.to_string(), limit + 1))
+                .await?
+                .unwrap_or_default()
+        }
+        Some(c) => {
+            let (b, t, ch): VersionCursor = cursor::decode("history", c)?;
+            s.0.db
+                .versions_after(id, (b, t, &ch), limit + 1)
+                .await
+                .map_err(db_error)?
+        }
+    };
+    let has_next = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    let mut edges = Vec::with_capacity(rows.len());
+    for row in rows {
+        let record_hash =
+            crate::db::record_hash(&row.record).map_err(|e| crate::errors::internal(&e))?;
+        let v = &row.version;
+        edges.push(PropertyVersionEdge {
+            cursor: cursor::encode("history", (v.block_number, v.tx_index, v.channel.clone())),
+            node: PropertyVersion {
+                event: row.event.clone(),
+                version: LedgerVersion::from(v),
+                committed_at: row.committed_at,
+                record_hash,
+                row,
+            },
+        });
+    }
+    let page_info = PageInfo {
+        has_next_page: has_next,
+        has_previous_page: after.is_some(),
+        start_cursor: edges.first().map(|e| e.cursor.clone()),
+        end_cursor: edges.last().map(|e| e.cursor.clone()),
+    };
+    Ok(PropertyVersionConnection {
+        edges,
+        page_info,
+        property_id: id.to_string(),
+    })
+}

@@ -1,0 +1,51 @@
+//! Search results (the searcher is `search_index::search`).
+
+use async_graphql::SimpleObject;
+
+use super::{PageInfo, Property};
+
+#[derive(SimpleObject)]
+pub struct SearchResult {
+    /// Properties matching at least one query word, after filters.
+    pub total: i64,
+    pub hits: Vec<SearchHit>,
+    /// Counts among all matches: `place` (children of the deepest place filtered on),
+    /// `landType`, `verificationStatus`. Pass a value back as a filter.
+    pub facets: Vec<Facet>,
+    pub page_info: PageInfo,
+}
+
+#[derive(SimpleObject)]
+pub struct SearchHit {
+    pub property: Property,
+    pub score: f64,
+    pub highlights: Vec<Highlight>,
+}
+
+#[derive(SimpleObject)]
+pub struct Highlight {
+    /// `owners[0].name`, `owners[1].fatherName`, `district`, `mandal`, `village`, `surveyNo`,
+    /// `khataNo` or `id`.
+    pub field: String,
+    /// The field's text as stored (original script).
+    pub text: String,
+    /// Matched ranges [start, end) in characters (Unicode scalar values), not bytes.
+    pub ranges: Vec<Vec<i32>>,
+    /// How the weakest range matched: exact, transliterated, phonetic, typo, joined, prefix…
+    pub match_kind: String,
+}
+
+#[derive(SimpleObject)]
+pub struct Facet {
+    pub field: String,
+    pub values: Vec<FacetValue>,
+}
+
+#[derive(SimpleObject)]
+pub struct FacetValue {
+    /// The normalised key, to pass back as a filter value.
+    pub value: String,
+    /// One spelling of it as found in the records, for display.
+    pub label: String,
+    pub count: i64,
+}

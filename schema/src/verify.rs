@@ -1,0 +1,171 @@
+//! `verifyProperty`: is what this replica serves the ledger's current record?
+//!
+//! The replica's hash is recomputed from the record exactly as the API would serve it —
+//! never read from the stored `record_hash` column, which a tamperer would update too — and
+//! the denormalised columns that filters and orders use are checked against that record, so
+//! a row altered in any one place is a MISMATCH. The ledger's proof document is returned as
+//! the ledger sent it, so a verifier can check it without trusting this service.
+
+use std::sync::Arc;
+
+use async_graphql::{Result, ID};
+use chrono::Utc;
+use ledger::model::Record;
+use ledger::proof::{verify_proof, Expect};
+use ledger::PropertyId;
+
+use crate::db::{ColumnsRow, PropertyRow};
+use crate::errors::{db_error, parse_id};
+use crate::services::Services;
+use crate::types::verification::{LedgerProof, VerificationOutcome};
+use crate::types::{LedgerVersion, Verification};
+
+pub(crate) async fn verify(s: &Services, id: &str) -> Result<Verification> {
+    let i = &s.0;
+    let pid = parse_id(id)?;
+    // Straight from the database: a cached copy would verify the cache, not the replica.
+    let replica: Option<Arc<PropertyRow>> =
+        i.db.property(&pid).await.map_err(db_error)?.map(Arc::new);
+    let mut inconsistencies = Vec::new();
+    if let Some(r) = &replica {
+        if let Some(cols) = i.db.columns(&r.id).await.map_err(db_error)? {
+            inconsistencies = check_columns(&r.record, &cols);
+        }
+    }
+    let key: PropertyId = match &replica {
+        Some(r) => r.id.parse().unwrap_or(pid),
+        None => pid,
+    };
+    let mut v = Verification {
+        property_id: ID(key.to_string()),
+        outcome: VerificationOutcome::LedgerUnavailable,
+        replica_record_hash: replica.as_ref().map(|r| r.record_hash.clone()),
+        ledger_record_hash: None,
+        ledger_version: None,
+        replica_version: replica.as_ref().map(|r| LedgerVersion::from(&r.version)),
+        replica_inconsistencies: inconsistencies,
+        chain_height: None,
+        checked_at: Utc::now(),
+        proof: None,
+        proof_verified: None,
+        detail: None,
+    };
+    let timeout = i.config.ledger_timeout;
+    let current = match tokio::time::timeout(timeout, i.ledger.record(&key)).await {
+        Err(_) => {
+            v.detail = Some(format!("the ledger did not answer within {timeout:?}"));
+            return Ok(v);
+        }
+        Ok(Err(e)) => {
+            v.detail = Some(e.to_string());
+            return Ok(v);
+        }
+        Ok(Ok(None)) => {
+            v.outcome = VerificationOutcome::NotOnLedger;
+            return Ok(v);
+        }
+        Ok(Ok(Some(current))) => current,
+    };
+    let ledger_hash = current.record_hash.to_hex();
+    v.chain_height = i
+        .freshness
+        .channel(&current.version.channel)
+        .chain_height
+        .map(|h| h as i64);
+    v.ledger_version = Some(LedgerVersion {
+        channel: current.version.channel.clone(),
+        block_number: current.version.block_number as i64,
+        tx_index: current.version.tx_index as i64,
+        tx_id: current.version.tx_id.to_hex(),
+    });
+    v.outcome = match &replica {
+        None => VerificationOutcome::MissingInReplica,
+        Some(r) if r.record_hash == ledger_hash && v.replica_inconsistencies.is_empty() => {
+            VerificationOutcome::Match
+        }
+        Some(_) => VerificationOutcome::Mismatch,
+    };
+    v.ledger_record_hash = Some(ledger_hash);
+    match tokio::time::timeout(timeout, i.ledger.proof(&current.version.tx_id)).await {
+        Ok(Ok(Some(doc))) => {
+            v.proof_verified = check_proof(s, &doc.json, &key, &current.record_hash).await;
+            v.proof = Some(LedgerProof {
+                json: doc.json,
+                block_number: doc.proof.block_number as i64,
+                header_hash: doc.proof.header_hash.to_hex(),
+                audit_path: doc.proof.audit_path.iter().map(|h| h.to_hex()).collect(),
+            });
+        }
+        Ok(Ok(None)) => v.detail = Some("the ledger has no proof for its own version".into()),
+        Ok(Err(e)) => v.detail = Some(format!("proof unavailable: {e}")),
+        Err(_) => v.detail = Some(format!("proof unavailable: no answer within {timeout:?}")),
+    }
+    Ok(v)
+}
+
+/// Runs ledger.md's five steps over the proof with the orderer key the read model pinned.
+/// `None` when no key is pinned yet (nothing synced), so nothing to check against.
+async fn check_proof(
+    s: &Services,
+    json: &str,
+    key: &PropertyId,
+    record_hash: &ledger::Hash32,
+) -> Option<bool> {
+    let pinned = s.0.db.pinned_orderer_key().await.ok()??;
+    let trusted = ledger::signing::parse_public_key(&pinned).ok()?;
+    let doc: serde_json::Value = match serde_json::from_str(json) {
+        Ok(d) => d,
+        Err(_) => return Some(false),
+    };
+    let expect = Expect {
+        key: Some(key.to_string()),
+        record_hash: Some(*record_hash),
+    };
+    Some(verify_proof(&doc, &trusted, &expect).is_ok())
+}
+
+/// The replica columns that disagree with the replica's record, by name.
+fn check_columns(r: &Record, cols: &ColumnsRow) -> Vec<String> {
+    let id = &r.property_id;
+    let expected: Vec<(&str, String)> = vec![
+        ("state", id.state().to_string()),
+        ("year", id.year().to_string()),
+        (
+            "shard",
+            id.shard().map(|s| s.to_string()).unwrap_or_default(),
+        ),
+        ("sequence", id.sequence().to_string()),
+        ("district", r.district.clone()),
+        ("mandal", r.mandal.clone()),
+        ("village", r.village.clone()),
+        ("survey_no", r.survey_no.clone()),
+        ("khata_no", r.khata_no.clone().unwrap_or_default()),
+        ("area_sq_m", r.area_sq_m.to_string()),
+        ("area_text", r.area_text.clone()),
+        ("land_type", r.land_type.clone()),
+        ("market_value", r.market_value.to_string()),
+        (
+            "verification_status",
+            r.verification_status.as_str().to_string(),
+        ),
+        ("created_at", r.created_at.to_string()),
+        ("updated_at", r.updated_at.to_string()),
+    ];
+    let mut out = Vec::new();
+    for ((name, want), (_, got)) in expected.iter().zip(&cols.columns) {
+        if want != got {
+            out.push(format!(
+                "column {name} is {got:?} but the record says {want:?}"
+            ));
+        }
+    }
+    let owners: Vec<(String, i64)> = r
+        .owners
+        .iter()
+        .map(|o| (o.owner_ref.clone(), o.share_pct))
+        .collect();
+    if owners != cols.owners {
+        out.push("ownerships differ from the record's owners".to_string());
+    }
+    out
+}

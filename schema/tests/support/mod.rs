@@ -1,0 +1,266 @@
+//! A whole read side in one test process: a seeded devnet served over HTTP, a private
+//! PostgreSQL, the sync worker, a search index, and the schema over them. Everything real.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_graphql::Request;
+use ledger::client::{HttpLedger, Ledger};
+use ledger::devnet::seed::{seed, SeedOptions};
+use ledger::devnet::{DevnetConfig, Node};
+use ledger::model::{Proposal, TxKind};
+use migrations::{PgPool, PrivatePostgres};
+use schema::{Config, LandqlSchema, Services};
+use serde_json::{json, Value};
+use tempfile::TempDir;
+
+pub const PRIMARY: &str = "land-registry-primary";
+
+pub struct World {
+    pub node: Node,
+    pub ledger_url: String,
+    pub ledger_dir: TempDir,
+    stop_ledger: Option<tokio::sync::oneshot::Sender<()>>,
+    pub pg: PrivatePostgres,
+    pub pool: PgPool,
+    stop_sync: Option<tokio::sync::oneshot::Sender<()>>,
+    sync_task: Option<tokio::task::JoinHandle<Result<(), sync::SyncError>>>,
+    pub index_dir: TempDir,
+    pub services: Services,
+    pub schema: LandqlSchema,
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        self.stop_ledger();
+        if let Some(s) = self.stop_sync.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+/// A world over `records` seeded records, synced and indexed.
+pub async fn world(records: u64, config: Config) -> World {
+    let ledger_dir = tempfile::tempdir().expect("temp dir");
+    let path = ledger_dir.path().to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let opts = SeedOptions {
+            records,
+            seed: 7,
+            ..SeedOptions::default()
+        };
+        seed(&path, &opts, |_| {}).expect("seeding")
+    })
+    .await
+    .expect("seed task");
+    let path = ledger_dir.path().to_path_buf();
+    let cfg = DevnetConfig {
+        batch_timeout: Duration::from_millis(5),
+        ..DevnetConfig::default()
+    };
+    let (node, _) = tokio::task::spawn_blocking(move || Node::start(&path, cfg))
+        .await
+        .expect("start task")
+        .expect("starting the node");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let ledger_url = format!("http://{}", listener.local_addr().expect("addr"));
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(ledger::devnet::serve(node.clone(), listener, async move {
+        let _ = rx.await;
+    }));
+
+    let pg = PrivatePostgres::temporary()
+        .await
+        .expect("private PostgreSQL");
+    let pool = migrations::connect(&pg.database_url())
+        .await
+        .expect("connect");
+    migrations::migrate(&pool).await.expect("migrate");
+
+    let (stop_sync, sync_task) = spawn_sync(&ledger_url, &pg.database_url());
+    let index_dir = tempfile::tempdir().expect("temp dir");
+    let ledger: Arc<dyn Ledger> =
+        Arc::new(HttpLedger::new(&ledger_url, Duration::from_secs(2)).expect("client"));
+    // Services first (so the search index can be handed over once built), the index after
+    // the replica has caught up.
+    let mut w = World {
+        node,
+        ledger_url,
+        ledger_dir,
+        stop_ledger: Some(tx),
+        pool: pool.clone(),
+        stop_sync: Some(stop_sync),
+        sync_task: Some(sync_task),
+        services: Services::start(pool.clone(), ledger.clone(), None, config.clone())
+            .await
+            .expect("services"),
+        schema: schema::build(
+            Services::start(pool.clone(), ledger.clone(), None, config.clone())
+                .await
+                .expect("services"),
+        ),
+        index_dir,
+        pg,
+    };
+    w.wait_synced(Duration::from_secs(120)).await;
+    let index = Arc::new(search_index::follower::open_or_reset(w.index_dir.path()).expect("index"));
+    search_index::follower::rebuild(&index, &pool)
+        .await
+        .expect("rebuild");
+    w.services = Services::start(pool.clone(), ledger, Some(index), config)
+        .await
+        .expect("services");
+    w.schema = schema::build(w.services.clone());
+    w
+}
+
+fn spawn_sync(
+    ledger_url: &str,
+    database_url: &str,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<Result<(), sync::SyncError>>,
+) {
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let opts = sync::SyncOptions {
+        ledger_url: ledger_url.to_string(),
+        database_url: database_url.to_string(),
+        orderer_key: None,
+        batch_max_events: 700,
+        batch_window: Duration::from_millis(10),
+        metrics_listen: None,
+    };
+    let task = tokio::spawn(sync::run(opts, async move {
+        let _ = rx.await;
+    }));
+    (tx, task)
+}
+
+impl World {
+    pub fn start_sync(&mut self) {
+        let (tx, task) = spawn_sync(&self.ledger_url, &self.pg.database_url());
+        self.stop_sync = Some(tx);
+        self.sync_task = Some(task);
+    }
+
+    pub async fn stop_sync(&mut self) {
+        if let Some(s) = self.stop_sync.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.sync_task.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(20), t).await;
+        }
+    }
+
+    /// Stops serving the ledger's HTTP API (the node itself keeps its data).
+    pub fn stop_ledger(&mut self) {
+        if let Some(s) = self.stop_ledger.take() {
+            let _ = s.send(());
+        }
+    }
+
+    pub fn ledger(&self) -> HttpLedger {
+        HttpLedger::new(&self.ledger_url, Duration::from_secs(10)).expect("client")
+    }
+
+    /// Blocks the replica lacks, summed over channels.
+    pub async fn behind(&self) -> i64 {
+        let cps: Vec<(String, i64)> =
+            migrations::sqlx::query_as("SELECT channel, block_number FROM checkpoints")
+                .fetch_all(&self.pool)
+                .await
+                .unwrap_or_default();
+        self.node
+            .info()
+            .channels
+            .iter()
+            .map(|c| {
+                let at = cps
+                    .iter()
+                    .find(|(n, _)| *n == c.name)
+                    .map_or(-1, |(_, b)| *b);
+                (c.height as i64 - 1 - at).max(0)
+            })
+            .sum()
+    }
+
+    pub async fn wait_synced(&self, limit: Duration) {
+        let start = Instant::now();
+        while self.behind().await > 0 {
+            assert!(start.elapsed() < limit, "not synced within {limit:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Runs a query; the response as JSON (`data`, `errors`).
+    pub async fn query(&self, q: &str) -> Value {
+        self.query_vars(q, json!({})).await
+    }
+
+    pub async fn query_vars(&self, q: &str, vars: Value) -> Value {
+        let req = Request::new(q).variables(async_graphql::Variables::from_json(vars));
+        let resp = self.schema.execute(req).await;
+        serde_json::to_value(&resp).expect("response serialises")
+    }
+
+    /// Runs a query that must succeed; its `data`.
+    pub async fn data(&self, q: &str) -> Value {
+        let v = self.query(q).await;
+        assert!(v.get("errors").is_none(), "query failed: {v}\n{q}");
+        v["data"].clone()
+    }
+
+    /// The first error's code.
+    pub async fn error_code(&self, q: &str) -> (String, String) {
+        let v = self.query(q).await;
+        let e = &v["errors"][0];
+        (
+            e["extensions"]["code"]
+                .as_str()
+                .unwrap_or("<none>")
+                .to_string(),
+            e["message"].as_str().unwrap_or("").to_string(),
+        )
+    }
+
+    /// Some property IDs of the replica, in ID order.
+    pub async fn ids(&self, n: i64) -> Vec<String> {
+        migrations::sqlx::query_scalar("SELECT id FROM properties ORDER BY id LIMIT $1")
+            .bind(n)
+            .fetch_all(&self.pool)
+            .await
+            .expect("ids")
+    }
+}
+
+/// A new record on the primary channel.
+pub fn create(tag: &str, i: u64) -> Proposal {
+    Proposal {
+        kind: TxKind::CreateLandRecord,
+        creator: "registrar@TS".into(),
+        nonce: format!("{tag}-{i}"),
+        args: json!({
+            "request_id": format!("{tag}-{i}"), "state": "TS", "district": "Warangal",
+            "mandal": "Hanamkonda", "village": "Kazipet", "survey_no": format!("{tag}/{i}"),
+            "owners": [{"owner_ref": format!("{tag}-o{i}"), "name": "Ravi Kumar", "share_pct": 100}],
+            "area_sq_m": 4047, "area_text": "1 acre", "land_type": "Agricultural", "market_value": 900000
+        }),
+    }
+}
+
+/// A transfer of `id` to a new owner.
+pub fn transfer(id: &str, owner: &str, nonce: &str) -> Proposal {
+    let state = id
+        .parse::<ledger::PropertyId>()
+        .map_or("TS".to_string(), |p| p.state().to_string());
+    Proposal {
+        kind: TxKind::TransferLandRecord,
+        creator: format!("registrar@{state}"),
+        nonce: nonce.into(),
+        args: json!({"property_id": id,
+                     "owners": [{"owner_ref": owner, "name": "Lakshmi Devi", "share_pct": 100}]}),
+    }
+}

@@ -1,0 +1,182 @@
+//! `landql serve`: one API node — the GraphQL API over this node's read pool (the first
+//! reachable replica, else the primary), its own search index follower, and the ledger for
+//! read-through and proofs.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    /// The ledger's HTTP API (read-through when the replica is stale, and proofs).
+    #[arg(long, env = "LANDQL_LEDGER", default_value = "http://127.0.0.1:7050")]
+    ledger: String,
+    /// Address the API listens on.
+    #[arg(long, env = "LANDQL_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Keep this node's search index here (rebuilt from PostgreSQL when missing, then kept
+    /// in step with the change log). Without it, `search` is unavailable on this node.
+    #[arg(long, env = "LANDQL_INDEX_DIR")]
+    index_dir: Option<PathBuf>,
+    /// The primary database (the change log is followed there).
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    database_url: String,
+    /// A read replica; repeat for several (the environment variable takes a comma-separated
+    /// list). Queries go to the first that answers at start, else to the primary.
+    #[arg(
+        long = "replica-url",
+        env = "LANDQL_REPLICA_URL",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    replica_urls: Vec<String>,
+    /// Deepest query nesting accepted.
+    #[arg(long, env = "LANDQL_MAX_DEPTH", default_value_t = 12)]
+    max_depth: usize,
+    /// Highest query complexity accepted (one per selected field).
+    #[arg(long, env = "LANDQL_MAX_COMPLEXITY", default_value_t = 2000)]
+    max_complexity: usize,
+    /// Largest `first` of any connection.
+    #[arg(long, env = "LANDQL_MAX_PAGE", default_value_t = 100)]
+    max_page: usize,
+    /// Most operations in one batched request.
+    #[arg(long, env = "LANDQL_MAX_BATCH", default_value_t = 10)]
+    max_batch: usize,
+    /// Largest request body, in bytes.
+    #[arg(long, env = "LANDQL_MAX_BODY_BYTES", default_value_t = 64 * 1024)]
+    max_body_bytes: usize,
+    /// FRESH reads serve the replica while it is at most this many blocks behind the chain…
+    #[arg(long, env = "LANDQL_FRESHNESS_BLOCKS", default_value_t = 10)]
+    freshness_blocks: u64,
+    /// …and has been behind for at most this many milliseconds.
+    #[arg(long, env = "LANDQL_FRESHNESS_MS", default_value_t = 5000)]
+    freshness_ms: u64,
+    /// Deadline of each ledger call made while answering a query, in milliseconds.
+    #[arg(long, env = "LANDQL_LEDGER_TIMEOUT_MS", default_value_t = 2000)]
+    ledger_timeout_ms: u64,
+}
+
+impl ServeArgs {
+    fn options(&self) -> api::Options {
+        api::Options {
+            max_depth: self.max_depth,
+            max_complexity: self.max_complexity,
+            max_body_bytes: self.max_body_bytes,
+            max_batch: self.max_batch,
+        }
+    }
+
+    fn config(&self) -> schema::Config {
+        schema::Config {
+            freshness_blocks: self.freshness_blocks,
+            freshness_time: Duration::from_millis(self.freshness_ms),
+            ledger_timeout: Duration::from_millis(self.ledger_timeout_ms),
+            max_page: self.max_page,
+            ..schema::Config::default()
+        }
+    }
+}
+
+/// The pool queries read from: the first replica that answers, else the primary.
+async fn read_pool(replicas: &[String], primary: &migrations::PgPool) -> migrations::PgPool {
+    for (i, url) in replicas.iter().enumerate() {
+        match migrations::connect(url).await {
+            Ok(pool) => {
+                tracing::info!(replica = i + 1, "reading from replica");
+                return pool;
+            }
+            // The error names the URL with its password masked.
+            Err(e) => tracing::warn!(replica = i + 1, error = %e, "replica unreachable"),
+        }
+    }
+    if !replicas.is_empty() {
+        tracing::warn!("no replica answered; reading from the primary");
+    }
+    primary.clone()
+}
+
+pub async fn run(
+    args: ServeArgs,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let primary = migrations::connect(&args.database_url).await?;
+    let reads = read_pool(&args.replica_urls, &primary).await;
+    let ledger = ledger::client::HttpLedger::new(
+        &args.ledger,
+        Duration::from_millis(args.ledger_timeout_ms),
+    )
+    .with_context(|| format!("ledger client for {}", args.ledger))?;
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+
+    // This node's index follows the primary's change log: LISTEN/NOTIFY only works there.
+    let mut follower = None;
+    let index = match &args.index_dir {
+        Some(dir) => {
+            let d = dir.clone();
+            let index = Arc::new(
+                tokio::task::spawn_blocking(move || search_index::follower::open_or_reset(&d))
+                    .await?
+                    .with_context(|| format!("opening the search index in {}", dir.display()))?,
+            );
+            follower = Some(tokio::spawn(search_index::follower::follow(
+                index.clone(),
+                primary.clone(),
+                search_index::follower::FollowOptions::default(),
+                stopped(stop_rx.clone()),
+            )));
+            Some(index)
+        }
+        None => {
+            tracing::warn!("no --index-dir: search is unavailable on this node");
+            None
+        }
+    };
+
+    let services = schema::Services::start_with_primary(
+        reads,
+        primary,
+        Arc::new(ledger),
+        index,
+        args.config(),
+    )
+    .await
+    .context("starting the API services (is the database migrated? `landql migrate`)")?;
+    let opts = args.options();
+    let router = api::router(api::schema(services.clone(), &opts), services, opts);
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    tracing::info!(
+        listen = %args.listen,
+        ledger = %args.ledger,
+        index = args.index_dir.as_ref().map(|d| d.display().to_string()),
+        replicas = args.replica_urls.len(),
+        "GraphQL API ready at http://{}/graphql",
+        args.listen
+    );
+
+    let tx = stop_tx.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = tx.send(true);
+    });
+    let served = api::serve(listener, router, stopped(stop_rx.clone())).await;
+    let _ = stop_tx.send(true);
+    if let Some(f) = follower {
+        match f.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "search index follower stopped with an error"),
+            Err(e) => tracing::warn!(error = %e, "search index follower task failed"),
+        }
+    }
+    served?;
+    tracing::info!("stopped");
+    Ok(())
+}
