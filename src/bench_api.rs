@@ -132,7 +132,7 @@ impl Backend {
             .prefix("landql-bench-api-")
             .tempdir_in(&base)
             .with_context(|| format!("temporary directory in {}", base.display()))?;
-        set_mode(root.path(), 0o711);
+        sync::bench::set_mode(root.path(), 0o711);
         if let (Some(db), Some(ledger)) = (&args.database_url, &args.ledger) {
             return Ok(Backend {
                 database_url: db.clone(),
@@ -231,17 +231,7 @@ impl Backend {
                 sqlx::query_as("SELECT channel, block_number FROM checkpoints")
                     .fetch_all(pool)
                     .await?;
-            let behind: i64 = info
-                .channels
-                .iter()
-                .map(|c| {
-                    let at = cps
-                        .iter()
-                        .find(|(n, _)| *n == c.name)
-                        .map_or(-1, |(_, b)| *b);
-                    (c.height as i64 - 1 - at).max(0)
-                })
-                .sum();
+            let behind = sync::blocks_behind(&info, &cps);
             if behind == 0 {
                 return Ok(started.elapsed().as_secs_f64());
             }
@@ -360,15 +350,10 @@ impl Server {
             return (0, 0);
         };
         let status = format!("/proc/{pid}/status");
-        let current = std::fs::read_to_string(&status)
-            .ok()
-            .and_then(|s| {
-                s.lines()
-                    .find_map(|l| l.strip_prefix("VmRSS:"))
-                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            })
-            .unwrap_or(0);
-        (sync::bench::vm_hwm_kib(&status), current)
+        (
+            sync::bench::vm_hwm_kib(&status),
+            sync::bench::proc_status_kib(&status, "VmRSS"),
+        )
     }
 
     async fn stop(mut self) {
@@ -563,7 +548,7 @@ pub async fn run(args: ApiBenchArgs) -> anyhow::Result<()> {
     let _ = writeln!(
         s,
         "Machine: {}; load average {load_before} at the start. {postgres}.",
-        machine()
+        sync::bench::machine()
     );
     let _ = writeln!(
         s,
@@ -875,25 +860,3 @@ async fn measure(
         sql_statements,
     })
 }
-
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("model name"))
-                .map(|v| v.trim_start_matches([' ', '\t', ':']).to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    format!("{cores} cores ({cpu})")
-}
-
-#[cfg(unix)]
-fn set_mode(path: &Path, mode: u32) {
-    use std::os::unix::fs::PermissionsExt;
-    let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode));
-}
-
-#[cfg(not(unix))]
-fn set_mode(_: &Path, _: u32) {}

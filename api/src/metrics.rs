@@ -232,6 +232,7 @@ impl Collector for StatsCollector {
         for (cache, c) in [
             ("property", s.property_cache),
             ("location", s.location_cache),
+            ("search", s.search_cache),
         ] {
             counter(
                 &mut e,

@@ -351,7 +351,7 @@ impl Db {
         )
     }
 
-    /// The on-chain ID the replica holds a property under, if any (any spelling).
+    /// One owner by reference. Index: owners primary key.
     pub async fn owner(&self, owner_ref: &str) -> Result<Option<OwnerRow>> {
         let row =
             sqlx::query("SELECT owner_ref, name, father_name FROM owners WHERE owner_ref = $1")

@@ -426,17 +426,7 @@ async fn wait_caught_up(
                 .fetch_all(pool)
                 .await
                 .map_err(|e| err("reading checkpoints")(e.to_string()))?;
-        let behind: u64 = info
-            .channels
-            .iter()
-            .map(|c| {
-                let at = cps
-                    .iter()
-                    .find(|(n, _)| *n == c.name)
-                    .map_or(-1, |(_, b)| *b);
-                (c.height as i64 - 1 - at).max(0) as u64
-            })
-            .sum();
+        let behind = crate::blocks_behind(&info, &cps);
         if behind == 0 {
             return Ok(());
         }
@@ -604,17 +594,24 @@ async fn count(pool: &PgPool, sql: &str) -> Result<u64, BenchError> {
 
 /// `VmHWM` (peak resident set) in KiB from a `/proc/<pid>/status` file; 0 if unknown.
 pub fn vm_hwm_kib(status_path: &str) -> u64 {
+    proc_status_kib(status_path, "VmHWM")
+}
+
+/// A KiB field (`VmHWM`, `VmRSS`, `RssAnon`, ...) of a `/proc/<pid>/status` file; 0 if unknown.
+pub fn proc_status_kib(status_path: &str, field: &str) -> u64 {
+    let prefix = format!("{field}:");
     std::fs::read_to_string(status_path)
         .ok()
         .and_then(|s| {
             s.lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .find_map(|l| l.strip_prefix(prefix.as_str()))
                 .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         })
         .unwrap_or(0)
 }
 
-fn machine() -> String {
+/// The machine, for a benchmark report: cores, CPU model and memory.
+pub fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| {
@@ -635,14 +632,16 @@ fn machine() -> String {
     format!("{cores} cores ({cpu}), {mem_gib:.0} GiB")
 }
 
+/// Sets a directory's permission bits (the postgres user must reach a data directory inside
+/// a root-owned temporary directory).
 #[cfg(unix)]
-fn set_mode(path: &Path, mode: u32) {
+pub fn set_mode(path: &Path, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
     let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode));
 }
 
 #[cfg(not(unix))]
-fn set_mode(_: &Path, _: u32) {}
+pub fn set_mode(_: &Path, _: u32) {}
 
 #[cfg(test)]
 mod tests {

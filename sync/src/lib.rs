@@ -58,6 +58,21 @@ use ledger::client::{HttpLedger, Ledger};
 
 pub use error::{ChannelHalt, SyncError};
 
+/// Blocks of the chain the read model has not applied, summed over channels, from the
+/// chain's heights and the checkpoints `(channel, block)` (a channel without one lacks all).
+pub fn blocks_behind(info: &ledger::model::ChainInfo, checkpoints: &[(String, i64)]) -> u64 {
+    info.channels
+        .iter()
+        .map(|c| {
+            let at = checkpoints
+                .iter()
+                .find(|(n, _)| *n == c.name)
+                .map_or(-1, |(_, b)| *b);
+            (c.height as i64 - 1 - at).max(0) as u64
+        })
+        .sum()
+}
+
 /// The PostgreSQL notification channel the worker notifies after each batch that added
 /// change-log rows; the payload is the batch's highest `change_log.seq` in decimal.
 pub const NOTIFY_CHANNEL: &str = "landql_changes";

@@ -142,17 +142,8 @@ pub async fn checkpoints(pool: &PgPool) -> Option<HashMap<String, i64>> {
 
 /// Blocks the read model is behind the node, summed over channels (None if unknown).
 pub async fn blocks_behind(node: &Node, pool: &PgPool) -> Option<u64> {
-    let cps = checkpoints(pool).await?;
-    Some(
-        node.info()
-            .channels
-            .iter()
-            .map(|c| {
-                let at = cps.get(&c.name).copied().unwrap_or(-1);
-                (c.height as i64 - 1 - at).max(0) as u64
-            })
-            .sum(),
-    )
+    let cps: Vec<(String, i64)> = checkpoints(pool).await?.into_iter().collect();
+    Some(sync::blocks_behind(&node.info(), &cps))
 }
 
 /// Waits until every channel's checkpoint is at the node's tip.

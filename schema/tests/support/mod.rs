@@ -81,40 +81,47 @@ pub async fn world(records: u64, config: Config) -> World {
     migrations::migrate(&pool).await.expect("migrate");
 
     let (stop_sync, sync_task) = spawn_sync(&ledger_url, &pg.database_url());
+    let started = Instant::now();
+    while behind(&node, &pool).await > 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "not synced within 120 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let index_dir = tempfile::tempdir().expect("temp dir");
+    let index = Arc::new(search_index::follower::open_or_reset(index_dir.path()).expect("index"));
+    search_index::follower::rebuild(&index, &pool)
+        .await
+        .expect("rebuild");
     let ledger: Arc<dyn Ledger> =
         Arc::new(HttpLedger::new(&ledger_url, Duration::from_secs(2)).expect("client"));
-    // Services first (so the search index can be handed over once built), the index after
-    // the replica has caught up.
-    let mut w = World {
+    let services = Services::start(pool.clone(), ledger, Some(index), config)
+        .await
+        .expect("services");
+    World {
         node,
         ledger_url,
         ledger_dir,
         stop_ledger: Some(tx),
-        pool: pool.clone(),
+        pool,
         stop_sync: Some(stop_sync),
         sync_task: Some(sync_task),
-        services: Services::start(pool.clone(), ledger.clone(), None, config.clone())
-            .await
-            .expect("services"),
-        schema: schema::build(
-            Services::start(pool.clone(), ledger.clone(), None, config.clone())
-                .await
-                .expect("services"),
-        ),
+        schema: schema::build(services.clone()),
+        services,
         index_dir,
         pg,
-    };
-    w.wait_synced(Duration::from_secs(120)).await;
-    let index = Arc::new(search_index::follower::open_or_reset(w.index_dir.path()).expect("index"));
-    search_index::follower::rebuild(&index, &pool)
-        .await
-        .expect("rebuild");
-    w.services = Services::start(pool.clone(), ledger, Some(index), config)
-        .await
-        .expect("services");
-    w.schema = schema::build(w.services.clone());
-    w
+    }
+}
+
+/// Blocks the replica lacks, summed over channels.
+async fn behind(node: &Node, pool: &PgPool) -> u64 {
+    let cps: Vec<(String, i64)> =
+        migrations::sqlx::query_as("SELECT channel, block_number FROM checkpoints")
+            .fetch_all(pool)
+            .await
+            .unwrap_or_default();
+    sync::blocks_behind(&node.info(), &cps)
 }
 
 fn spawn_sync(
@@ -166,30 +173,9 @@ impl World {
         HttpLedger::new(&self.ledger_url, Duration::from_secs(10)).expect("client")
     }
 
-    /// Blocks the replica lacks, summed over channels.
-    pub async fn behind(&self) -> i64 {
-        let cps: Vec<(String, i64)> =
-            migrations::sqlx::query_as("SELECT channel, block_number FROM checkpoints")
-                .fetch_all(&self.pool)
-                .await
-                .unwrap_or_default();
-        self.node
-            .info()
-            .channels
-            .iter()
-            .map(|c| {
-                let at = cps
-                    .iter()
-                    .find(|(n, _)| *n == c.name)
-                    .map_or(-1, |(_, b)| *b);
-                (c.height as i64 - 1 - at).max(0)
-            })
-            .sum()
-    }
-
     pub async fn wait_synced(&self, limit: Duration) {
         let start = Instant::now();
-        while self.behind().await > 0 {
+        while behind(&self.node, &self.pool).await > 0 {
             assert!(start.elapsed() < limit, "not synced within {limit:?}");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
