@@ -1,4 +1,4 @@
-//! `/`: a self-contained page until the real playground exists (issue 6) — example queries
+//! `/`: a self-contained page until the real playground exists — example queries
 //! filled with live data, the SDL, and a small form that runs a query (POST /graphql) or a
 //! subscription (WebSocket, graphql-transport-ws) and shows the JSON. Everything is inline:
 //! no CDN, no external assets, so it works on an offline machine, and a Content-Security-
