@@ -34,8 +34,10 @@ use ledger::client::{HttpLedger, Ledger};
 use migrations::sqlx;
 use serde_json::{json, Value};
 
+/// The data a benchmark of the API runs on: a private seeded and synced pair, or an
+/// existing one.
 #[derive(clap::Args)]
-pub struct ApiBenchArgs {
+pub struct BackendArgs {
     /// Records to seed into the private ledger.
     #[arg(long, default_value_t = 100_000)]
     records: u64,
@@ -45,6 +47,15 @@ pub struct ApiBenchArgs {
     /// The ledger that database was synced from.
     #[arg(long, requires = "database_url")]
     ledger: Option<String>,
+    /// Where the temporary ledger, database and index go (default: the system temp dir).
+    #[arg(long)]
+    work_dir: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+pub struct ApiBenchArgs {
+    #[command(flatten)]
+    backend: BackendArgs,
     /// property(id) requests per second (open loop), and for the SQL baseline.
     #[arg(long, default_value_t = 2000.0)]
     rate: f64,
@@ -73,9 +84,17 @@ pub struct ApiBenchArgs {
     /// production; `warn` shows what that line costs).
     #[arg(long, default_value = "info,tantivy=warn")]
     server_log: String,
-    /// Where the temporary ledger, database and index go (default: the system temp dir).
+    /// Skip the PostGraphile baseline of the peak (design/targets.md: ≥ 3× PostGraphile).
     #[arg(long)]
-    work_dir: Option<PathBuf>,
+    no_postgraphile: bool,
+    /// PostGraphile's node processes (its `--cluster-workers`; 1 = one process, no cluster).
+    /// Default: one per core, as landql serve's runtime has one worker thread per core.
+    #[arg(long)]
+    postgraphile_workers: Option<usize>,
+    /// The node project pinning PostGraphile; `npm ci` runs there when node_modules is
+    /// missing.
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/bench/postgraphile"))]
+    postgraphile_dir: PathBuf,
     #[command(flatten)]
     out: crate::BenchOut,
 }
@@ -95,13 +114,24 @@ const PAGE_QUERY: &str = "query DistrictPage($state: String!, $district: String!
     owners { sharePct owner { id name } } documents { docType docHash } } } \
     pageInfo { hasNextPage endCursor } } }";
 
+/// PROPERTY_QUERY in PostGraphile's generated schema (bench/postgraphile): the row by primary
+/// key with the same columns, and the owners through ownerships → owners, the two relations
+/// bench/postgraphile/postgraphile.tags.json5 declares (the read model has no foreign keys).
+/// blockNumber and txId stand in for landql's provenance, less what PostGraphile cannot know
+/// (where the answer came from, and whether it is stale against the chain).
+const POSTGRAPHILE_QUERY: &str = "query Property($id: String!) { propertyById(id: $id) { \
+    id surveyNo khataNo areaSqM landType marketValue verificationStatus updatedAt \
+    district mandal village \
+    ownershipsByPropertyId { nodes { sharePct ownerByOwnerRef { ownerRef name } } } \
+    blockNumber txId } }";
+
 /// The SQL floor: the same row by primary key, its record decoded.
 const BASELINE_SQL: &str =
     "SELECT id, record, record_hash, channel, block_number, tx_index, tx_id \
     FROM properties WHERE id = $1";
 
 /// A deterministic spread of request numbers over a list (splitmix64).
-fn pick(i: u64, len: usize) -> usize {
+pub(crate) fn pick(i: u64, len: usize) -> usize {
     let mut z = i.wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
@@ -110,11 +140,11 @@ fn pick(i: u64, len: usize) -> usize {
 }
 
 /// What the ledger and database under test are, and how to stop them.
-struct Backend {
-    database_url: String,
+pub(crate) struct Backend {
+    pub database_url: String,
     ledger_url: String,
-    records_note: String,
-    root: tempfile::TempDir,
+    pub records_note: String,
+    pub root: tempfile::TempDir,
     private: Option<Private>,
 }
 
@@ -126,7 +156,7 @@ struct Private {
 }
 
 impl Backend {
-    async fn start(args: &ApiBenchArgs) -> anyhow::Result<Backend> {
+    pub async fn start(args: &BackendArgs) -> anyhow::Result<Backend> {
         let base = args.work_dir.clone().unwrap_or_else(std::env::temp_dir);
         let root = tempfile::Builder::new()
             .prefix("landql-bench-api-")
@@ -216,7 +246,7 @@ impl Backend {
     }
 
     /// Waits until every channel's checkpoint is at the ledger's tip.
-    async fn wait_synced(&self, pool: &sqlx::PgPool) -> anyhow::Result<f64> {
+    pub async fn wait_synced(&self, pool: &sqlx::PgPool) -> anyhow::Result<f64> {
         let started = Instant::now();
         let ledger = HttpLedger::new(&self.ledger_url, Duration::from_secs(5))?;
         let mut last_log = Instant::now();
@@ -246,7 +276,20 @@ impl Backend {
         }
     }
 
-    async fn stop(self) {
+    /// The private PostgreSQL's postmaster (first line of its postmaster.pid), whose process
+    /// tree's CPU the report compares; `None` for an existing database.
+    fn postmaster_pid(&self) -> Option<u32> {
+        let p = self.private.as_ref()?;
+        std::fs::read_to_string(p.pg.data_dir().join("postmaster.pid"))
+            .ok()?
+            .lines()
+            .next()?
+            .trim()
+            .parse()
+            .ok()
+    }
+
+    pub async fn stop(self) {
         if let Some(mut p) = self.private {
             let _ = p.stop.send(true);
             let _ = p.sync.await;
@@ -258,14 +301,21 @@ impl Backend {
 }
 
 /// `landql serve` as a child process.
-struct Server {
+pub(crate) struct Server {
     child: tokio::process::Child,
-    base: String,
+    pub base: String,
     log: PathBuf,
 }
 
 impl Server {
-    async fn start(backend: &Backend, dir: &Path, log_filter: &str) -> anyhow::Result<Server> {
+    /// Starts `landql serve` on `backend`, with its index in `dir` and `args` added to its
+    /// command line.
+    pub async fn start(
+        backend: &Backend,
+        dir: &Path,
+        log_filter: &str,
+        args: &[&str],
+    ) -> anyhow::Result<Server> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
@@ -273,11 +323,14 @@ impl Server {
         let program = std::env::current_exe().context("finding the landql binary")?;
         let child = tokio::process::Command::new(program)
             .arg("serve")
+            .args(args)
             .env("DATABASE_URL", &backend.database_url)
             .env("LANDQL_LEDGER", &backend.ledger_url)
             .env("LANDQL_LISTEN", format!("127.0.0.1:{port}"))
             .env("LANDQL_INDEX_DIR", dir.join("index"))
             .env_remove("LANDQL_REPLICA_URL")
+            // The load comes from one address at thousands of requests a second.
+            .env("LANDQL_RATE_LIMIT", "anonymous=off")
             .env("RUST_LOG", log_filter)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log)?)
@@ -291,7 +344,7 @@ impl Server {
         })
     }
 
-    fn check(&mut self) -> anyhow::Result<()> {
+    pub fn check(&mut self) -> anyhow::Result<()> {
         if let Ok(Some(status)) = self.child.try_wait() {
             bail!("landql serve exited ({status}); see {}", self.log.display());
         }
@@ -299,7 +352,7 @@ impl Server {
     }
 
     /// Waits for `/readyz` and for the index to reach the change log; the seconds taken.
-    async fn wait_ready(&mut self, http: &reqwest::Client) -> anyhow::Result<f64> {
+    pub async fn wait_ready(&mut self, http: &reqwest::Client) -> anyhow::Result<f64> {
         let started = Instant::now();
         let mut last_log = Instant::now();
         loop {
@@ -345,7 +398,7 @@ impl Server {
     }
 
     /// Peak and current RSS in KiB.
-    fn rss(&self) -> (u64, u64) {
+    pub fn rss(&self) -> (u64, u64) {
         let Some(pid) = self.child.id() else {
             return (0, 0);
         };
@@ -356,7 +409,7 @@ impl Server {
         )
     }
 
-    async fn stop(mut self) {
+    pub async fn stop(mut self) {
         if let Some(pid) = self.child.id() {
             // SIGTERM: the server's graceful shutdown.
             let _ = std::process::Command::new("kill")
@@ -406,19 +459,466 @@ struct CpuMark {
     this: f64,
 }
 
+/// A server under test whose CPU time can be read: landql serve or PostGraphile.
+trait ServerCpu {
+    /// CPU seconds used so far (user + system).
+    fn cpu_secs(&self) -> f64;
+}
+
+impl ServerCpu for Server {
+    fn cpu_secs(&self) -> f64 {
+        Server::cpu_secs(self)
+    }
+}
+
 impl CpuMark {
-    fn now(server: &Server) -> Self {
+    fn now(server: &impl ServerCpu) -> Self {
         CpuMark {
             server: server.cpu_secs(),
             this: cpu_secs("/proc/self/stat"),
         }
     }
 
-    fn per_request(&self, server: &Server, requests: u64) -> Cpu {
+    fn per_request(&self, server: &impl ServerCpu, requests: u64) -> Cpu {
         let n = requests.max(1) as f64;
         Cpu {
             server_us: Some((server.cpu_secs() - self.server) * 1e6 / n),
             generator_us: (cpu_secs("/proc/self/stat") - self.this) * 1e6 / n,
+        }
+    }
+}
+
+/// property(id) as PostGraphile's request, over the same IDs in the same order as landql's
+/// (a macro: a closure returning `impl Future` cannot be named as a function's return type).
+macro_rules! postgraphile_request {
+    ($client:expr, $ids:expr) => {{
+        let (client, ids): (GraphqlClient, Arc<Vec<String>>) = ($client.clone(), $ids.clone());
+        move |i: u64| {
+            let id = &ids[pick(i, ids.len())];
+            let body =
+                json!({ "query": POSTGRAPHILE_QUERY, "variables": { "id": id } }).to_string();
+            client.post(body)
+        }
+    }};
+}
+
+/// PostGraphile (bench/postgraphile) as a child process on the same database: the baseline of
+/// design/targets.md's "peak throughput ≥ 3× PostGraphile on the same query and database".
+struct PostGraphile {
+    child: tokio::process::Child,
+    base: String,
+    log: PathBuf,
+    /// What ran, for the report: versions, processes, pool and flags.
+    setup: String,
+}
+
+impl PostGraphile {
+    /// Installs the pinned PostGraphile when its node_modules is missing, then starts it on
+    /// `database_url`. The errors say why it cannot run (no node, no npm, a failed install),
+    /// which the report then states instead of a figure.
+    async fn start(
+        project: &Path,
+        database_url: &str,
+        log_dir: &Path,
+        workers: usize,
+    ) -> anyhow::Result<PostGraphile> {
+        let node = command_version("node")
+            .await
+            .context("node is not available")?;
+        let cli = project.join("node_modules/postgraphile/cli.js");
+        if !cli.exists() {
+            if !project.join("package-lock.json").exists() {
+                bail!(
+                    "no PostGraphile project at {} (see --postgraphile-dir)",
+                    project.display()
+                );
+            }
+            let npm = command_version("npm")
+                .await
+                .context("npm is not available to install PostGraphile")?;
+            tracing::info!(dir = %project.display(), npm, "installing PostGraphile (npm ci)");
+            let out = tokio::process::Command::new("npm")
+                .args(["ci", "--no-audit", "--no-fund"])
+                .current_dir(project)
+                .stdin(Stdio::null())
+                .output()
+                .await
+                .context("running npm ci")?;
+            if !out.status.success() {
+                bail!(
+                    "npm ci in {} failed ({}): {}",
+                    project.display(),
+                    out.status,
+                    last_lines(&String::from_utf8_lossy(&out.stderr), 5)
+                );
+            }
+        }
+        let package = project.join("node_modules/postgraphile/package.json");
+        let version = std::fs::read_to_string(&package)
+            .ok()
+            .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+            .and_then(|v| v["version"].as_str().map(str::to_string))
+            .unwrap_or_else(|| "?".into());
+        // The same 16 PostgreSQL connections in all as landql serve's pool, split over the
+        // processes (each has a pool of its own).
+        let pool = 16usize.div_ceil(workers.max(1));
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let log = log_dir.join("postgraphile.log");
+        let out = std::fs::File::create(&log)?;
+        let mut cmd = tokio::process::Command::new("node");
+        cmd.arg(&cli)
+            .args(["--connection", database_url, "--schema", "public"])
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--max-pool-size", &pool.to_string()])
+            // Production settings: no GraphiQL, no line per query on the console, and no
+            // mutations (this is a read side).
+            .args([
+                "--disable-graphiql",
+                "--disable-query-log",
+                "--disable-default-mutations",
+            ]);
+        if workers >= 2 {
+            cmd.args(["--cluster-workers", &workers.to_string()]);
+        }
+        let child = cmd
+            // The CLI loads postgraphile.tags.json5 (the relations) from its working directory.
+            .current_dir(project)
+            .env("NODE_ENV", "production")
+            .stdin(Stdio::null())
+            .stdout(out.try_clone()?)
+            .stderr(out)
+            .kill_on_drop(true)
+            .spawn()
+            .context("starting PostGraphile")?;
+        let processes = if workers >= 2 {
+            format!("`--cluster-workers {workers}` ({workers} node processes behind one port)")
+        } else {
+            "one node process (no cluster)".to_string()
+        };
+        let setup = format!(
+            "PostGraphile {version} (the v4 CLI; v5 needs Node ≥ 22) on Node {node}, {processes}, \
+             `--max-pool-size {pool}` per process, `--disable-graphiql --disable-query-log \
+             --disable-default-mutations`, NODE_ENV=production"
+        );
+        tracing::info!(version, node, workers, pool, port, "PostGraphile started");
+        Ok(PostGraphile {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            log,
+            setup,
+        })
+    }
+
+    fn check(&mut self) -> anyhow::Result<()> {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            bail!(
+                "PostGraphile exited ({status}): {}",
+                last_lines(&std::fs::read_to_string(&self.log).unwrap_or_default(), 10)
+            );
+        }
+        Ok(())
+    }
+
+    /// Waits until the GraphQL endpoint answers (the schema is built from introspection
+    /// first); the seconds taken.
+    async fn wait_ready(&mut self, http: &reqwest::Client) -> anyhow::Result<f64> {
+        let started = Instant::now();
+        loop {
+            self.check()?;
+            let answer = http
+                .post(format!("{}/graphql", self.base))
+                .json(&json!({ "query": "{ __typename }" }))
+                .send()
+                .await;
+            if matches!(answer, Ok(ref r) if r.status() == 200) {
+                return Ok(started.elapsed().as_secs_f64());
+            }
+            if started.elapsed() > Duration::from_secs(120) {
+                bail!(
+                    "PostGraphile not answering after 2 minutes: {}",
+                    last_lines(&std::fs::read_to_string(&self.log).unwrap_or_default(), 10)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// The node processes: the CLI and its cluster workers, if any (forked children).
+    fn pids(&self) -> Vec<u32> {
+        self.child.id().map_or_else(Vec::new, process_tree)
+    }
+
+    /// Peak RSS in KiB, summed over the processes.
+    fn peak_rss(&self) -> u64 {
+        self.pids()
+            .iter()
+            .map(|pid| sync::bench::vm_hwm_kib(&format!("/proc/{pid}/status")))
+            .sum()
+    }
+
+    async fn stop(mut self) {
+        let pids = self.pids();
+        // SIGTERM to the workers first: the cluster master then sees them exit and follows.
+        for pid in pids.iter().rev() {
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status();
+        }
+        if tokio::time::timeout(Duration::from_secs(10), self.child.wait())
+            .await
+            .is_err()
+        {
+            let _ = self.child.kill().await;
+        }
+        // A worker outliving its master (it should exit when the master's IPC channel
+        // closes); still ours if it still runs PostGraphile.
+        for pid in pids.iter().skip(1) {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            if String::from_utf8_lossy(&cmdline).contains("postgraphile") {
+                tracing::warn!(pid, "PostGraphile worker outlived its master; killing it");
+                let _ = std::process::Command::new("kill")
+                    .args(["-KILL", &pid.to_string()])
+                    .status();
+            }
+        }
+    }
+}
+
+impl ServerCpu for PostGraphile {
+    fn cpu_secs(&self) -> f64 {
+        self.pids()
+            .iter()
+            .map(|pid| cpu_secs(&format!("/proc/{pid}/stat")))
+            .sum()
+    }
+}
+
+/// CPU seconds of a process tree (e.g. PostgreSQL: the postmaster and its backends).
+struct ProcessTreeCpu(u32);
+
+impl ServerCpu for ProcessTreeCpu {
+    fn cpu_secs(&self) -> f64 {
+        process_tree(self.0)
+            .iter()
+            .map(|pid| cpu_secs(&format!("/proc/{pid}/stat")))
+            .sum()
+    }
+}
+
+/// `pid` and every process below it, from the parent IDs in /proc/*/stat.
+fn process_tree(pid: u32) -> Vec<u32> {
+    let mut links = Vec::new();
+    if let Ok(dir) = std::fs::read_dir("/proc") {
+        for entry in dir.flatten() {
+            let Some(p) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
+                continue;
+            };
+            // Field 4 (the parent) is the second after the command name's closing ')'.
+            let parent = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<u32>().ok());
+            if let Some(parent) = parent {
+                links.push((p, parent));
+            }
+        }
+    }
+    let mut tree = vec![pid];
+    let mut i = 0;
+    while i < tree.len() {
+        let cur = tree[i];
+        tree.extend(links.iter().filter(|(_, pp)| *pp == cur).map(|(p, _)| *p));
+        i += 1;
+    }
+    tree
+}
+
+/// `PROGRAM --version`, trimmed; an error when it cannot be run.
+async fn command_version(program: &str) -> anyhow::Result<String> {
+    let out = tokio::process::Command::new(program)
+        .arg("--version")
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .with_context(|| format!("`{program} --version` could not be run"))?;
+    if !out.status.success() {
+        bail!("`{program} --version` failed ({})", out.status);
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+fn last_lines(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().rev().take(n).collect();
+    lines.into_iter().rev().collect::<Vec<_>>().join(" / ")
+}
+
+/// (field, value) pairs of one answer, in a fixed order.
+type Fields = Vec<(String, String)>;
+
+/// One property as both APIs answered it, as (field, value) strings: landql's numbers are
+/// JSON numbers and its status an enum, PostGraphile's bigints are strings. Owner names are
+/// left out: landql answers with the name as spelt on this parcel's record, PostGraphile
+/// with `owners.name`, the latest spelling across all of the owner's parcels.
+fn comparable(landql: &Value, postgraphile: &Value) -> (Fields, Fields) {
+    fn text(v: &Value) -> String {
+        match v {
+            Value::String(s) => s.to_lowercase(),
+            other => other.to_string(),
+        }
+    }
+    let fields = [
+        "id",
+        "surveyNo",
+        "khataNo",
+        "areaSqM",
+        "landType",
+        "marketValue",
+        "verificationStatus",
+        "updatedAt",
+    ];
+    let (l, p) = (
+        &landql["data"]["property"],
+        &postgraphile["data"]["propertyById"],
+    );
+    let mut a: Fields = fields
+        .iter()
+        .map(|f| (f.to_string(), text(&l[*f])))
+        .collect();
+    let mut b: Fields = fields
+        .iter()
+        .map(|f| (f.to_string(), text(&p[*f])))
+        .collect();
+    for f in ["district", "mandal", "village"] {
+        a.push((f.into(), text(&l["location"][f])));
+        b.push((f.into(), text(&p[f])));
+    }
+    for f in ["blockNumber", "txId"] {
+        a.push((f.into(), text(&l["provenance"][f])));
+        b.push((f.into(), text(&p[f])));
+    }
+    let empty = Vec::new();
+    for (i, o) in l["owners"].as_array().unwrap_or(&empty).iter().enumerate() {
+        a.push((format!("owner {i}"), text(&o["owner"]["id"])));
+        a.push((format!("share {i}"), text(&o["sharePct"])));
+    }
+    let nodes = p["ownershipsByPropertyId"]["nodes"].as_array();
+    for (i, o) in nodes.unwrap_or(&empty).iter().enumerate() {
+        b.push((
+            format!("owner {i}"),
+            text(&o["ownerByOwnerRef"]["ownerRef"]),
+        ));
+        b.push((format!("share {i}"), text(&o["sharePct"])));
+    }
+    (a, b)
+}
+
+/// What PostGraphile measured, or why it was not.
+struct PostGraphileMeasured {
+    setup: String,
+    ready_secs: f64,
+    /// Mean response bytes of the checked properties: landql, PostGraphile.
+    bytes: (f64, f64),
+    peak: Report,
+    peak_cpu: Cpu,
+    /// PostgreSQL CPU per request (µs) during the peaks: landql's, PostGraphile's.
+    postgres_us: Option<(f64, f64)>,
+    /// At `--rate`, or why it was not run.
+    fixed: Result<(Report, Cpu), String>,
+    peak_rss_kib: u64,
+}
+
+/// Starts PostGraphile, checks that it answers the same as landql for a sample of IDs, and
+/// warms it up as landql was warmed up (JIT, prepared statements, pool).
+async fn launch_postgraphile(
+    args: &ApiBenchArgs,
+    database_url: &str,
+    work: &Path,
+    http: &reqwest::Client,
+    landql_base: &str,
+    ids: &Arc<Vec<String>>,
+) -> anyhow::Result<(PostGraphile, f64, (f64, f64), GraphqlClient)> {
+    let workers = args.postgraphile_workers.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    });
+    let mut pg = PostGraphile::start(&args.postgraphile_dir, database_url, work, workers).await?;
+    let result = async {
+        let ready = pg.wait_ready(http).await?;
+        tracing::info!(secs = ready, "PostGraphile ready");
+        let (mut landql_bytes, mut pg_bytes, checked) = (0usize, 0usize, 20u64);
+        for i in 0..checked {
+            let id = &ids[pick(i, ids.len())];
+            let l = graphql_text(
+                http,
+                landql_base,
+                json!({ "query": PROPERTY_QUERY, "variables": { "id": id } }),
+            )
+            .await?;
+            let p = graphql_text(
+                http,
+                &pg.base,
+                json!({ "query": POSTGRAPHILE_QUERY, "variables": { "id": id } }),
+            )
+            .await?;
+            landql_bytes += l.len();
+            pg_bytes += p.len();
+            let (lv, pv): (Value, Value) = (serde_json::from_str(&l)?, serde_json::from_str(&p)?);
+            if pv.get("errors").is_some() || pv["data"]["propertyById"].is_null() {
+                bail!("PostGraphile's answer for {id}: {}", last_lines(&p, 3));
+            }
+            let (a, b) = comparable(&lv, &pv);
+            if a != b {
+                let differ: Vec<String> = a
+                    .iter()
+                    .zip(
+                        b.iter()
+                            .chain(std::iter::repeat(&(String::new(), String::new()))),
+                    )
+                    .filter(|(x, y)| x != y)
+                    .map(|(x, y)| format!("{}: landql {} / PostGraphile {}", x.0, x.1, y.1))
+                    .collect();
+                bail!(
+                    "landql and PostGraphile disagree on {id}: {}",
+                    differ.join("; ")
+                );
+            }
+        }
+        let bytes = (
+            landql_bytes as f64 / checked as f64,
+            pg_bytes as f64 / checked as f64,
+        );
+        let client = GraphqlClient::new(&format!("{}/graphql", pg.base))?;
+        tracing::info!("PostGraphile warm-up");
+        let warm = loadgen::open_loop(
+            500.0,
+            Duration::from_secs(5),
+            args.max_in_flight,
+            postgraphile_request!(client, ids),
+        )
+        .await?;
+        if warm.errors > 0 {
+            bail!(
+                "PostGraphile fails during the warm-up: {}",
+                warm.first_error.unwrap_or_default()
+            );
+        }
+        pg.check()?;
+        anyhow::Ok((ready, bytes, client))
+    }
+    .await;
+    match result {
+        Ok((ready, bytes, client)) => Ok((pg, ready, bytes, client)),
+        Err(e) => {
+            pg.stop().await;
+            Err(e)
         }
     }
 }
@@ -430,6 +930,16 @@ async fn graphql(http: &reqwest::Client, base: &str, body: Value) -> anyhow::Res
         .send()
         .await?;
     Ok(r.json().await?)
+}
+
+/// The answer's text, as sent (its size is compared in the report).
+async fn graphql_text(http: &reqwest::Client, base: &str, body: Value) -> anyhow::Result<String> {
+    let r = http
+        .post(format!("{base}/graphql"))
+        .json(&body)
+        .send()
+        .await?;
+    Ok(r.text().await?)
 }
 
 /// A counter or gauge from the metrics text (0 when absent).
@@ -499,7 +1009,7 @@ pub async fn run(args: ApiBenchArgs) -> anyhow::Result<()> {
         .ok()
         .and_then(|s| s.split_whitespace().next().map(str::to_string))
         .unwrap_or_else(|| "?".into());
-    let backend = Backend::start(&args).await?;
+    let backend = Backend::start(&args.backend).await?;
     let pool = migrations::connect(&backend.database_url).await?;
     let sync_secs = backend.wait_synced(&pool).await?;
     tracing::info!(secs = sync_secs, "synced");
@@ -524,8 +1034,17 @@ pub async fn run(args: ApiBenchArgs) -> anyhow::Result<()> {
         .await?;
 
     let http = reqwest::Client::new();
-    let mut server = Server::start(&backend, backend.root.path(), &args.server_log).await?;
-    let result = measure(&args, &backend.database_url, &pool, &http, &mut server).await;
+    let mut server = Server::start(&backend, backend.root.path(), &args.server_log, &[]).await?;
+    let result = measure(
+        &args,
+        &backend.database_url,
+        &pool,
+        &http,
+        &mut server,
+        backend.root.path(),
+        backend.postmaster_pid(),
+    )
+    .await;
     let (peak_kib, current_kib) = server.rss();
     server.stop().await;
     pool.close().await;
@@ -603,9 +1122,41 @@ pub async fn run(args: ApiBenchArgs) -> anyhow::Result<()> {
             ),
             &m.peak,
             m.cpu[2],
-            "≥ 3× PostGraphile (not run here)"
+            if m.postgraphile.is_ok() {
+                "≥ 3× PostGraphile (below)"
+            } else {
+                "≥ 3× PostGraphile (not run here)"
+            }
         )
     );
+    if let Ok(pg) = &m.postgraphile {
+        let _ = writeln!(
+            s,
+            "{}",
+            row(
+                &format!(
+                    "PostGraphile: `propertyById`, the same columns, owners through ownerships → \
+                     owners; closed loop over {} connections",
+                    pg.peak.concurrency
+                ),
+                &pg.peak,
+                pg.peak_cpu,
+                "the baseline"
+            )
+        );
+        if let Ok((fixed, cpu)) = &pg.fixed {
+            let _ = writeln!(
+                s,
+                "{}",
+                row(
+                    "PostGraphile: the same query at the fixed rate, the same IDs",
+                    fixed,
+                    *cpu,
+                    ""
+                )
+            );
+        }
+    }
     let _ = writeln!(
         s,
         "{}",
@@ -636,6 +1187,68 @@ pub async fn run(args: ApiBenchArgs) -> anyhow::Result<()> {
         ratio(m.property.p99_ms, m.sql.p99_ms),
         m.property.p50_ms - m.sql.p50_ms
     );
+    match &m.postgraphile {
+        Ok(pg) => {
+            let x = ratio(m.peak.achieved_per_s, pg.peak.achieved_per_s);
+            let _ = writeln!(
+                s,
+                "- **peak landql / PostGraphile = {x:.1}×** (target ≥ 3×: {}); server CPU per \
+                 request {:.0} µs against {:.0} µs{}. During landql's peak its property cache \
+                 had {:.0} % hits (PostGraphile has no cache).",
+                if x >= 3.0 { "met" } else { "**not met**" },
+                m.cpu[2].server_us.unwrap_or(0.0),
+                pg.peak_cpu.server_us.unwrap_or(0.0),
+                match pg.postgres_us {
+                    Some((l, p)) => format!(
+                        "; PostgreSQL's CPU per request (postmaster and backends) {l:.0} µs \
+                         against {p:.0} µs"
+                    ),
+                    None => String::new(),
+                },
+                100.0 * ratio(m.peak_cache.0, m.peak_cache.0 + m.peak_cache.1)
+            );
+            if let Ok((fixed, _)) = &pg.fixed {
+                let _ = writeln!(
+                    s,
+                    "- At {:.0} req/s: p50 {:.2} ms (landql) against {:.2} ms (PostGraphile), \
+                     p99 {:.2} ms against {:.2} ms.",
+                    fixed.target_rate.unwrap_or(0.0),
+                    m.property.p50_ms,
+                    fixed.p50_ms,
+                    m.property.p99_ms,
+                    fixed.p99_ms
+                );
+            }
+            let _ = writeln!(
+                s,
+                "- PostGraphile: {}; it ran from bench/postgraphile against the same database \
+                 on the same 2 cores, answered in {:.1} s, was checked to answer 20 properties \
+                 as landql does, then warmed up (5 s at 500/s) like landql; its peak ran right \
+                 after landql's, its peak RSS was {:.0} MiB (all processes). The query: `{}`. \
+                 What remains different: landql also computes provenance (source, block, \
+                 transaction, and staleness against the chain height it polls), reads one row \
+                 (owners come from the record as written on the chain, names as spelt on this \
+                 parcel) and re-hashes it, and accepts any spelling of an ID; PostGraphile \
+                 joins properties → ownerships → owners in one SQL statement (owner names as \
+                 last recorded), by the text primary key, with blockNumber and txId as plain \
+                 columns. Mean answer {:.0} bytes (landql) against {:.0} bytes. Its fixed-rate \
+                 run: {}.",
+                pg.setup,
+                pg.ready_secs,
+                pg.peak_rss_kib as f64 / 1024.0,
+                POSTGRAPHILE_QUERY,
+                pg.bytes.0,
+                pg.bytes.1,
+                match &pg.fixed {
+                    Ok(_) => "in the table".to_string(),
+                    Err(why) => why.clone(),
+                }
+            );
+        }
+        Err(why) => {
+            let _ = writeln!(s, "- PostGraphile baseline: {why}.");
+        }
+    }
     let _ = writeln!(
         s,
         "- During the fixed-rate `property(id)` run: property cache {:.0} hits / {:.0} misses \
@@ -683,6 +1296,10 @@ struct Measured {
     cache_hits: f64,
     cache_misses: f64,
     sql_statements: f64,
+    /// Property cache hits and misses during landql's peak.
+    peak_cache: (f64, f64),
+    /// The PostGraphile baseline, or why there is none.
+    postgraphile: Result<PostGraphileMeasured, String>,
 }
 
 async fn measure(
@@ -691,6 +1308,8 @@ async fn measure(
     pool: &sqlx::PgPool,
     http: &reqwest::Client,
     server: &mut Server,
+    work: &Path,
+    postmaster: Option<u32>,
 ) -> anyhow::Result<Measured> {
     tracing::info!("waiting for landql serve and its search index");
     let ready_secs = server.wait_ready(http).await?;
@@ -796,8 +1415,28 @@ async fn measure(
     tracing::info!(?sql_report, "SQL baseline done");
     tokio::time::sleep(Duration::from_secs(2)).await;
 
+    // PostGraphile is started, checked and warmed up before landql's peak, so that the two
+    // peaks run back to back.
+    let launched = if args.no_postgraphile {
+        Err("skipped (`--no-postgraphile`)".to_string())
+    } else {
+        tracing::info!(dir = %args.postgraphile_dir.display(), "starting PostGraphile");
+        launch_postgraphile(args, database_url, work, http, &server.base, &ids)
+            .await
+            .map_err(|e| {
+                tracing::warn!(error = format!("{e:#}"), "PostGraphile not run");
+                format!("not run: {e:#}")
+            })
+    };
+    if launched.is_ok() {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+
+    let postgres_cpu = postmaster.map(ProcessTreeCpu);
     tracing::info!(connections = args.peak_connections, "peak property(id)");
+    let before = scrape(http, &server.base).await?;
     let mark = CpuMark::now(server);
+    let pg_mark = postgres_cpu.as_ref().map(CpuMark::now);
     let peak = loadgen::closed_loop(
         args.peak_connections,
         Duration::from_secs_f64(args.peak_seconds),
@@ -805,10 +1444,93 @@ async fn measure(
     )
     .await?;
     let peak_cpu = mark.per_request(server, peak.sent);
+    let peak_postgres_us = postgres_cpu
+        .as_ref()
+        .zip(pg_mark)
+        .and_then(|(p, m)| m.per_request(p, peak.sent).server_us);
+    let after = scrape(http, &server.base).await?;
+    let delta = |name: &str| metric(&after, name) - metric(&before, name);
+    let peak_cache = (
+        delta("landql_api_property_cache_hits_total"),
+        delta("landql_api_property_cache_misses_total"),
+    );
     rss.push(("after the property(id) runs", server.rss().0));
     tracing::info!(?peak, "peak done");
     server.check()?;
     tokio::time::sleep(Duration::from_secs(2)).await;
+
+    let postgraphile = match launched {
+        Ok((mut pg, ready_secs, bytes, pg_client)) => {
+            let measured = async {
+                tracing::info!(connections = args.peak_connections, "PostGraphile peak");
+                let mark = CpuMark::now(&pg);
+                let pg_mark = postgres_cpu.as_ref().map(CpuMark::now);
+                let pg_peak = loadgen::closed_loop(
+                    args.peak_connections,
+                    Duration::from_secs_f64(args.peak_seconds),
+                    postgraphile_request!(pg_client, ids),
+                )
+                .await?;
+                let pg_peak_cpu = mark.per_request(&pg, pg_peak.sent);
+                let pg_postgres_us = postgres_cpu
+                    .as_ref()
+                    .zip(pg_mark)
+                    .and_then(|(p, m)| m.per_request(p, pg_peak.sent).server_us);
+                tracing::info!(peak = ?pg_peak, "PostGraphile peak done");
+                pg.check()?;
+                if pg_peak.errors > 0 {
+                    bail!(
+                        "{} of {} PostGraphile requests failed at the peak: {}",
+                        pg_peak.errors,
+                        pg_peak.sent,
+                        pg_peak.first_error.clone().unwrap_or_default()
+                    );
+                }
+                // Below its peak the open loop would only measure a growing queue (and take
+                // long to drain it).
+                let fixed = if pg_peak.achieved_per_s >= args.rate {
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                    tracing::info!(rate = args.rate, "PostGraphile, fixed rate");
+                    let mark = CpuMark::now(&pg);
+                    let report = loadgen::open_loop(
+                        args.rate,
+                        seconds,
+                        args.max_in_flight,
+                        postgraphile_request!(pg_client, ids),
+                    )
+                    .await?;
+                    let cpu = mark.per_request(&pg, report.sent);
+                    tracing::info!(?report, "PostGraphile fixed rate done");
+                    pg.check()?;
+                    Ok((report, cpu))
+                } else {
+                    Err(format!(
+                        "not run: PostGraphile's peak ({:.0}/s) is below {:.0}/s, where the \
+                         latencies would only measure a growing queue",
+                        pg_peak.achieved_per_s, args.rate
+                    ))
+                };
+                anyhow::Ok(PostGraphileMeasured {
+                    setup: pg.setup.clone(),
+                    ready_secs,
+                    bytes,
+                    peak: pg_peak,
+                    peak_cpu: pg_peak_cpu,
+                    postgres_us: peak_postgres_us.zip(pg_postgres_us),
+                    fixed,
+                    peak_rss_kib: pg.peak_rss(),
+                })
+            }
+            .await;
+            pg.stop().await;
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            measured.map_err(|e| {
+                tracing::warn!(error = format!("{e:#}"), "PostGraphile phase failed");
+                format!("failed: {e:#}")
+            })
+        }
+        Err(why) => Err(why),
+    };
 
     let other = Duration::from_secs_f64(args.other_seconds);
     tracing::info!(rate = args.page_rate, "filtered pages, fixed rate");
@@ -858,5 +1580,7 @@ async fn measure(
         cache_hits,
         cache_misses,
         sql_statements,
+        peak_cache,
+        postgraphile,
     })
 }

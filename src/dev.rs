@@ -158,7 +158,25 @@ pub async fn run(
     // 5. The API, reading the same database and searching the index the follower writes.
     let ledger_client = ledger::client::HttpLedger::new(&ledger_url, Duration::from_secs(2))
         .context("ledger client")?;
-    let services = schema::Services::start(
+    // Tokens: a random HS256 secret for this session only, and example tokens for two
+    // roles, so the signed-in fields can be tried from the playground right away.
+    let secret = api::auth::random_secret();
+    let day = Duration::from_secs(24 * 3600);
+    let citizen =
+        api::auth::issue_hs256(secret.as_bytes(), schema::Role::Citizen, "dev-citizen", day)?;
+    let registrar = api::auth::issue_hs256(
+        secret.as_bytes(),
+        schema::Role::Registrar,
+        "dev-registrar",
+        day,
+    )?;
+    let opts = api::Options {
+        auth: api::Auth::hs256(secret.as_bytes(), api::TokenRules::default())?,
+        ..api::Options::default()
+    };
+    let reads = migrations::connect_for_requests(&database_url, opts.request_timeout).await?;
+    let services = schema::Services::start_with_primary(
+        reads,
         pool.clone(),
         std::sync::Arc::new(ledger_client),
         Some(index),
@@ -166,7 +184,6 @@ pub async fn run(
     )
     .await
     .context("starting the API services")?;
-    let opts = api::Options::default();
     let router = api::router(api::schema(services.clone(), &opts), services, opts);
     let mut stopped = stop_rx.clone();
     let api_task = tokio::spawn(api::serve(api_listener, router, async move {
@@ -184,6 +201,10 @@ pub async fn run(
     println!("  health            {api}/healthz   ready: {api}/readyz   metrics: {api}/metrics");
     println!("  ledger HTTP API   {ledger_url}/v1/info   (landql load --ledger {ledger_url})");
     println!("  PostgreSQL        {database_url}");
+    println!("  tokens (24 h; paste into the playground's token box, or send");
+    println!("          Authorization: Bearer <token>; this session's secret is random):");
+    println!("    citizen         {citizen}");
+    println!("    registrar       {registrar}");
     println!(
         "  search index      {}   (landql search \"ravi kumar\" --index-dir {})",
         index_dir.display(),

@@ -7,6 +7,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 mod bench_api;
+mod bench_limits;
+mod bench_search;
 mod dev;
 mod serve;
 
@@ -198,6 +200,14 @@ enum BenchCommand {
     /// throughput, search and filtered pages, memory. Runs `landql serve` as a child
     /// process so its peak memory is its own.
     Api(bench_api::ApiBenchArgs),
+    /// Citizen search at 1 M records: the tantivy index (rebuild rate, size, memory) and
+    /// its searcher against PostgreSQL tsvector and pg_trgm on the same data and queries —
+    /// latency at a fixed rate and recall@10 for names, place + name, survey numbers and
+    /// prefixes.
+    Search(bench_search::SearchBenchArgs),
+    /// Rate limits under a burst of 10× a role's limit: 429s with Retry-After, no 5xx, and
+    /// the latency of a well-behaved client during the burst against without it.
+    Limits(bench_limits::LimitsBenchArgs),
 }
 
 #[derive(clap::Args)]
@@ -280,6 +290,8 @@ fn main() -> ExitCode {
         Command::Sync(args) => run_async(run_sync(args)),
         Command::Serve(args) => run_async(serve::run(args, shutdown_signal())),
         Command::Bench(BenchCommand::Api(args)) => run_async(bench_api::run(args)),
+        Command::Bench(BenchCommand::Search(args)) => run_async(bench_search::run(args)),
+        Command::Bench(BenchCommand::Limits(args)) => run_async(bench_limits::run(args)),
         Command::Bench(BenchCommand::Ledger {
             records,
             rates,

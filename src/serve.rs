@@ -39,15 +39,72 @@ pub struct ServeArgs {
     /// Highest query complexity accepted (one per selected field).
     #[arg(long, env = "LANDQL_MAX_COMPLEXITY", default_value_t = 2000)]
     max_complexity: usize,
-    /// Largest `first` of any connection.
+    /// Largest `first` of any connection for signed-in callers.
     #[arg(long, env = "LANDQL_MAX_PAGE", default_value_t = 100)]
     max_page: usize,
+    /// Largest `first` for anonymous callers (capped at --max-page).
+    #[arg(long, env = "LANDQL_MAX_PAGE_ANONYMOUS", default_value_t = 20)]
+    max_page_anonymous: usize,
+    /// Verify bearer tokens signed with HS256 and this shared secret (at least 32 bytes).
+    #[arg(
+        long,
+        env = "LANDQL_JWT_SECRET",
+        hide_env_values = true,
+        conflicts_with = "jwt_public_key"
+    )]
+    jwt_secret: Option<String>,
+    /// Verify bearer tokens with this PEM public key; its type decides the algorithm: RSA →
+    /// RS256, EC P-256 → ES256 (P-384 → ES384), Ed25519 → EdDSA. Without a key (and
+    /// without --jwt-secret) every request is anonymous and any token is refused.
+    #[arg(long, env = "LANDQL_JWT_PUBLIC_KEY")]
+    jwt_public_key: Option<PathBuf>,
+    /// Tokens must carry this audience (`aud`).
+    #[arg(long, env = "LANDQL_JWT_AUDIENCE")]
+    jwt_audience: Option<String>,
+    /// Tokens must carry this issuer (`iss`).
+    #[arg(long, env = "LANDQL_JWT_ISSUER")]
+    jwt_issuer: Option<String>,
+    /// Clock skew tolerated on `exp` and `nbf`, in seconds (at most 300).
+    #[arg(
+        long,
+        env = "LANDQL_JWT_LEEWAY_SECS",
+        default_value_t = 30,
+        value_parser = clap::value_parser!(u64).range(0..=300)
+    )]
+    jwt_leeway_secs: u64,
+    /// Requests per second per client for a role, as ROLE=N or ROLE=off; repeat for several
+    /// (the environment variable takes a comma-separated list). Clients are token subjects,
+    /// or addresses (IPv6 by /64) when anonymous; the burst equals the rate. Defaults:
+    /// anonymous=20, citizen=50, verifier=200, registrar=1000, admin=1000.
+    #[arg(
+        long = "rate-limit",
+        env = "LANDQL_RATE_LIMIT",
+        value_delimiter = ',',
+        value_parser = api::RateLimits::parse_setting
+    )]
+    rate_limits: Vec<(schema::Role, Option<std::num::NonZeroU32>)>,
+    /// A browser origin allowed to call the API (CORS), e.g. https://registry.example; repeat
+    /// for several (comma-separated in the environment variable). Default: any origin.
+    #[arg(
+        long = "cors-origin",
+        env = "LANDQL_CORS_ORIGIN",
+        value_delimiter = ',',
+        value_parser = api::parse_origin
+    )]
+    cors_origins: Vec<api::HeaderValue>,
     /// Most operations in one batched request.
     #[arg(long, env = "LANDQL_MAX_BATCH", default_value_t = 10)]
     max_batch: usize,
     /// Largest request body, in bytes.
     #[arg(long, env = "LANDQL_MAX_BODY_BYTES", default_value_t = 64 * 1024)]
     max_body_bytes: usize,
+    /// Most aliased fields in one query document.
+    #[arg(long, env = "LANDQL_MAX_ALIASES", default_value_t = 30)]
+    max_aliases: usize,
+    /// Time limit of one request, in milliseconds; the database cancels a request's
+    /// statements at the same bound.
+    #[arg(long, env = "LANDQL_REQUEST_TIMEOUT_MS", default_value_t = 10_000)]
+    request_timeout_ms: u64,
     /// FRESH reads serve the replica while it is at most this many blocks behind the chain…
     #[arg(long, env = "LANDQL_FRESHNESS_BLOCKS", default_value_t = 10)]
     freshness_blocks: u64,
@@ -60,13 +117,39 @@ pub struct ServeArgs {
 }
 
 impl ServeArgs {
-    fn options(&self) -> api::Options {
-        api::Options {
+    fn options(&self) -> anyhow::Result<api::Options> {
+        let rules = api::TokenRules {
+            audience: self.jwt_audience.clone(),
+            issuer: self.jwt_issuer.clone(),
+            leeway: Duration::from_secs(self.jwt_leeway_secs),
+        };
+        let auth = match (&self.jwt_secret, &self.jwt_public_key) {
+            (Some(secret), _) => {
+                api::Auth::hs256(secret.as_bytes(), rules).context("--jwt-secret")?
+            }
+            (None, Some(path)) => {
+                let pem = std::fs::read(path)
+                    .with_context(|| format!("reading --jwt-public-key {}", path.display()))?;
+                api::Auth::public_key_pem(&pem, rules)
+                    .with_context(|| format!("--jwt-public-key {}", path.display()))?
+            }
+            (None, None) => api::Auth::disabled(),
+        };
+        let mut rate_limits = api::RateLimits::default();
+        for (role, rate) in &self.rate_limits {
+            rate_limits.set(*role, *rate);
+        }
+        Ok(api::Options {
             max_depth: self.max_depth,
             max_complexity: self.max_complexity,
             max_body_bytes: self.max_body_bytes,
             max_batch: self.max_batch,
-        }
+            max_aliases: self.max_aliases,
+            request_timeout: Duration::from_millis(self.request_timeout_ms),
+            auth,
+            rate_limits,
+            cors_origins: self.cors_origins.clone(),
+        })
     }
 
     fn config(&self) -> schema::Config {
@@ -75,18 +158,24 @@ impl ServeArgs {
             freshness_time: Duration::from_millis(self.freshness_ms),
             ledger_timeout: Duration::from_millis(self.ledger_timeout_ms),
             max_page: self.max_page,
+            max_page_anonymous: self.max_page_anonymous,
             ..schema::Config::default()
         }
     }
 }
 
-/// The pool queries read from: the first replica that answers, else the primary.
-async fn read_pool(replicas: &[String], primary: &migrations::PgPool) -> migrations::PgPool {
+/// The pool queries read from: the first replica that answers, else the primary — a pool of
+/// its own either way, whose statements the database cancels at the request time limit.
+async fn read_pool(
+    replicas: &[String],
+    primary_url: &str,
+    statement_timeout: Duration,
+) -> anyhow::Result<migrations::PgPool> {
     for (i, url) in replicas.iter().enumerate() {
-        match migrations::connect(url).await {
+        match migrations::connect_for_requests(url, statement_timeout).await {
             Ok(pool) => {
                 tracing::info!(replica = i + 1, "reading from replica");
-                return pool;
+                return Ok(pool);
             }
             // The error names the URL with its password masked.
             Err(e) => tracing::warn!(replica = i + 1, error = %e, "replica unreachable"),
@@ -95,15 +184,22 @@ async fn read_pool(replicas: &[String], primary: &migrations::PgPool) -> migrati
     if !replicas.is_empty() {
         tracing::warn!("no replica answered; reading from the primary");
     }
-    primary.clone()
+    Ok(migrations::connect_for_requests(primary_url, statement_timeout).await?)
 }
 
 pub async fn run(
     args: ServeArgs,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    // Settings first: a bad key or limit fails before anything connects.
+    let opts = args.options()?;
     let primary = migrations::connect(&args.database_url).await?;
-    let reads = read_pool(&args.replica_urls, &primary).await;
+    let reads = read_pool(
+        &args.replica_urls,
+        &args.database_url,
+        Duration::from_millis(args.request_timeout_ms),
+    )
+    .await?;
     let ledger = ledger::client::HttpLedger::new(
         &args.ledger,
         Duration::from_millis(args.ledger_timeout_ms),
@@ -148,7 +244,6 @@ pub async fn run(
     )
     .await
     .context("starting the API services (is the database migrated? `landql migrate`)")?;
-    let opts = args.options();
     let router = api::router(api::schema(services.clone(), &opts), services, opts);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

@@ -13,10 +13,11 @@ use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt};
 use ledger::client::{HttpLedger, Ledger};
-use ledger::model::{Proposal, TxKind, Validation};
+use ledger::model::{Proposal, Validation};
 use migrations::sqlx;
 use serde_json::{json, Value};
 use sync_support::{database, options, seeded_devnet, wait_synced, Running};
+use testkit::{create, transfer};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -44,6 +45,14 @@ async fn serve(ledger_url: &str, database_url: &str) -> Serve {
         .arg(format!("127.0.0.1:{port}"))
         .arg("--index-dir")
         .arg(index.path())
+        // This test pages through everything anonymously at ~50 requests a second; roles
+        // and rate limits have their own tests (api/src/tests/access.rs).
+        .args([
+            "--rate-limit",
+            "anonymous=off",
+            "--max-page-anonymous",
+            "100",
+        ])
         .env("DATABASE_URL", database_url)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
@@ -77,35 +86,6 @@ async fn post(url: &str, query: &str, variables: Value) -> Value {
         .expect("POST /graphql");
     assert!(r.status().is_success(), "{}", r.status());
     r.json().await.expect("JSON answer")
-}
-
-fn transfer(id: &str, owner: &str, nonce: &str) -> Proposal {
-    let state = id
-        .parse::<ledger::PropertyId>()
-        .expect("id")
-        .state()
-        .to_string();
-    Proposal {
-        kind: TxKind::TransferLandRecord,
-        creator: format!("registrar@{state}"),
-        nonce: nonce.into(),
-        args: json!({"property_id": id,
-                     "owners": [{"owner_ref": owner, "name": "Lakshmi Devi", "share_pct": 100}]}),
-    }
-}
-
-fn create(tag: &str, i: u64) -> Proposal {
-    Proposal {
-        kind: TxKind::CreateLandRecord,
-        creator: "registrar@TS".into(),
-        nonce: format!("{tag}-{i}"),
-        args: json!({
-            "request_id": format!("{tag}-{i}"), "state": "TS", "district": "Warangal",
-            "mandal": "Hanamkonda", "village": "Kazipet", "survey_no": format!("{tag}/{i}"),
-            "owners": [{"owner_ref": format!("{tag}-o{i}"), "name": "Ravi Kumar", "share_pct": 100}],
-            "area_sq_m": 4047, "area_text": "1 acre", "land_type": "Agricultural", "market_value": 900000
-        }),
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -41,6 +41,14 @@ pub enum Code {
     BadUserInput,
     /// Our fault; the message carries no internals.
     Internal,
+    /// Over the caller's per-client rate limit (HTTP 429 with Retry-After; see `ratelimit`).
+    RateLimited,
+    /// An automatic persisted query's hash is not known here: send the text with it (HTTP
+    /// 200, see `persisted`).
+    PersistedQueryNotFound,
+    /// The request took longer than the time limit: the body did not arrive in time (408),
+    /// or execution was cancelled (200, `data: null`).
+    RequestTimeout,
 }
 
 impl Code {
@@ -56,6 +64,9 @@ impl Code {
             Code::NotAcceptable => "NOT_ACCEPTABLE",
             Code::BadUserInput => "BAD_USER_INPUT",
             Code::Internal => "INTERNAL_SERVER_ERROR",
+            Code::RateLimited => "RATE_LIMITED",
+            Code::PersistedQueryNotFound => "PERSISTED_QUERY_NOT_FOUND",
+            Code::RequestTimeout => "REQUEST_TIMEOUT",
         }
     }
 
@@ -133,6 +144,10 @@ pub(crate) fn is_request_error(resp: &Response) -> bool {
             .all(|e| e.path.is_empty() && code_of(e).is_some_and(Code::is_request_error))
 }
 
+/// async-graphql's default recursion depth, checked after parsing with fragment spreads
+/// followed; a fragment cycle always exceeds it.
+const PARSE_DEPTH: usize = 32;
+
 /// How deep an operation that only introspects may nest, whatever the depth limit: the
 /// introspection queries of GraphiQL and graphql-js are 13 to 15 levels deep, and refusing
 /// them would break every GraphQL tool. Introspection reads the in-memory schema only.
@@ -142,13 +157,15 @@ pub const INTROSPECTION_DEPTH: usize = 16;
 pub(crate) struct Codes {
     max_depth: usize,
     max_complexity: usize,
+    max_aliases: usize,
 }
 
 impl Codes {
-    pub(crate) fn new(max_depth: usize, max_complexity: usize) -> Self {
+    pub(crate) fn new(max_depth: usize, max_complexity: usize, max_aliases: usize) -> Self {
         Codes {
             max_depth,
             max_complexity,
+            max_aliases,
         }
     }
 }
@@ -158,6 +175,7 @@ impl ExtensionFactory for Codes {
         Arc::new(PerRequest {
             max_depth: self.max_depth,
             max_complexity: self.max_complexity,
+            max_aliases: self.max_aliases,
             introspection_only: AtomicBool::new(false),
         })
     }
@@ -168,7 +186,34 @@ impl ExtensionFactory for Codes {
 struct PerRequest {
     max_depth: usize,
     max_complexity: usize,
+    max_aliases: usize,
     introspection_only: AtomicBool,
+}
+
+/// Aliased fields in the whole document, fragments included. Counted on the text as
+/// written: a fragment spread many times is the complexity limit's business.
+fn aliases(doc: &ExecutableDocument) -> usize {
+    fn count(set: &async_graphql::parser::types::SelectionSet) -> usize {
+        set.items
+            .iter()
+            .map(|s| match &s.node {
+                Selection::Field(f) => {
+                    usize::from(f.node.alias.is_some()) + count(&f.node.selection_set.node)
+                }
+                Selection::InlineFragment(i) => count(&i.node.selection_set.node),
+                Selection::FragmentSpread(_) => 0,
+            })
+            .sum()
+    }
+    doc.operations
+        .iter()
+        .map(|(_, op)| count(&op.node.selection_set.node))
+        .chain(
+            doc.fragments
+                .values()
+                .map(|f| count(&f.node.selection_set.node)),
+        )
+        .sum()
 }
 
 /// Whether every operation of the document selects only `__schema`, `__type` or
@@ -193,20 +238,45 @@ impl Extension for PerRequest {
         variables: &Variables,
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
+        // WebSocket operations reach the parser only through here (see `nesting`).
+        crate::nesting::check(query)?;
         let parsed = next.run(ctx, query, variables).await;
         if let Ok(doc) = &parsed {
+            let n = aliases(doc);
+            if n > self.max_aliases {
+                return Err(error(
+                    Code::QueryTooComplex,
+                    format!(
+                        "the query uses {n} aliases; the limit is {}: send fewer fields per \
+                         request or use a batch",
+                        self.max_aliases
+                    ),
+                ));
+            }
             self.introspection_only
                 .store(introspection_only(doc), Ordering::Relaxed);
         }
         parsed.map_err(|mut e| {
-            // async-graphql also refuses absurd nesting while parsing (its recursion limit):
-            // that is a limit, not a syntax error.
-            let code = if e.message.starts_with("The recursion depth") {
-                Code::QueryTooComplex
+            // async-graphql also refuses absurd nesting while parsing: the parser's own
+            // recursion limit, then a depth check that follows fragment spreads. Those are
+            // limits, not syntax errors; say so in our words.
+            if e.message.starts_with("recursion limit exceeded") {
+                e.message = format!(
+                    "the query is nested deeper than the parser allows; the depth limit is {}",
+                    self.max_depth
+                );
+                set_code_if_missing(&mut e, Code::QueryTooComplex);
+            } else if e.message.starts_with("The recursion depth") {
+                e.message = format!(
+                    "the query is nested deeper than {PARSE_DEPTH} levels counting fragment \
+                     spreads (a fragment that spreads itself, directly or not, never ends); \
+                     the depth limit is {}",
+                    self.max_depth
+                );
+                set_code_if_missing(&mut e, Code::QueryTooComplex);
             } else {
-                Code::ParseFailed
-            };
-            set_code_if_missing(&mut e, code);
+                set_code_if_missing(&mut e, Code::ParseFailed);
+            }
             e
         })
     }

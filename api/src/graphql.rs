@@ -17,6 +17,8 @@
 
 use std::collections::BTreeMap;
 
+use tokio::time::Instant;
+
 use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
 use async_graphql::parser::types::OperationType;
 use async_graphql::{Response as GqlResponse, ServerError, Value};
@@ -25,13 +27,20 @@ use axum::body::{Body, Bytes};
 use axum::extract::{FromRequestParts, Query, Request, State, WebSocketUpgrade};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
+use axum::Extension;
 use futures::StreamExt;
+use schema::Principal;
 use serde::{Deserialize, Serialize};
 
 use crate::codes::{self, Code};
 use crate::negotiate::{negotiate, MediaType};
+use crate::persisted::Lookup;
+use crate::ratelimit::Charge;
 use crate::trace::{OpInfo, OpRecord, OpType, Outcome};
 use crate::AppState;
+
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 
 /// How a request arrived: decides what may run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,18 +52,38 @@ enum Transport {
 /// `POST /graphql`.
 pub(crate) async fn post(
     State(state): State<AppState>,
+    principal: Option<Extension<Principal>>,
+    charge: Option<Extension<Charge>>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    let principal = principal.map_or(Principal::ANONYMOUS, |p| p.0);
     let Some(media) = accept(&headers) else {
         return not_acceptable();
     };
     if let Err(refusal) = check_content_type(&headers) {
         return refusal.into_response(media);
     }
-    let bytes = match read_body(body, &headers, state.opts.max_body_bytes).await {
-        Ok(b) => b,
-        Err(refusal) => return refusal.into_response(media),
+    let deadline = Instant::now() + state.opts.request_timeout;
+    let bytes = match tokio::time::timeout_at(
+        deadline,
+        read_body(body, &headers, state.opts.max_body_bytes),
+    )
+    .await
+    {
+        Ok(Ok(b)) => b,
+        Ok(Err(refusal)) => return refusal.into_response(media),
+        Err(_) => {
+            return Refusal::new(
+                StatusCode::REQUEST_TIMEOUT,
+                Code::RequestTimeout,
+                format!(
+                    "the request body did not arrive within the limit of {} ms",
+                    state.opts.request_timeout.as_millis()
+                ),
+            )
+            .into_response(media)
+        }
     };
     let batch = match parse_body(&bytes) {
         Ok(b) => b,
@@ -62,7 +91,7 @@ pub(crate) async fn post(
     };
     match batch {
         Body1::Single(req) => {
-            let (resp, op) = execute(&state, *req, Transport::Post).await;
+            let (resp, op) = execute(&state, req.data(principal), Transport::Post, deadline).await;
             single_response(resp, op, media, Transport::Post)
         }
         Body1::Batch(reqs) => {
@@ -78,11 +107,17 @@ pub(crate) async fn post(
                 )
                 .into_response(media);
             }
-            let results = futures::future::join_all(
-                reqs.into_iter()
-                    .map(|r| execute(&state, r, Transport::Post)),
-            )
-            .await;
+            // A batch costs one request per operation; the rate limit layer charged one.
+            if let Some(Extension(charge)) = &charge {
+                if let Some(refused) = charge.more(reqs.len() - 1, &headers) {
+                    return refused;
+                }
+            }
+            let results =
+                futures::future::join_all(reqs.into_iter().map(|r| {
+                    execute(&state, r.data(principal.clone()), Transport::Post, deadline)
+                }))
+                .await;
             let bodies: Vec<Item<'_>> = results
                 .iter()
                 .map(|(resp, _)| match resp {
@@ -122,7 +157,13 @@ pub(crate) async fn get_or_upgrade(State(state): State<AppState>, req: Request) 
         Ok(r) => r,
         Err(refusal) => return refusal.into_response(media),
     };
-    let (resp, op) = execute(&state, gql, Transport::Get).await;
+    let deadline = Instant::now() + state.opts.request_timeout;
+    let principal = req
+        .extensions()
+        .get::<Principal>()
+        .cloned()
+        .unwrap_or(Principal::ANONYMOUS);
+    let (resp, op) = execute(&state, gql.data(principal), Transport::Get, deadline).await;
     single_response(resp, op, media, Transport::Get)
 }
 
@@ -155,11 +196,32 @@ async fn websocket(state: AppState, req: Request) -> Response {
         Err(rejection) => return rejection.into_response(),
     };
     let schema = state.schema.clone();
+    // The caller: a token in `connection_init` (what browsers can send), else the upgrade
+    // request's Authorization header (already verified by the auth layer), else anonymous.
+    let from_header = parts
+        .extensions
+        .get::<Principal>()
+        .cloned()
+        .unwrap_or(Principal::ANONYMOUS);
+    let auth = state.auth.clone();
+    let metrics = state.metrics.clone();
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |stream| async move {
             tracing::debug!("subscription socket opened");
             GraphQLWebSocket::new(stream, schema, protocol)
+                .on_connection_init(move |payload| async move {
+                    let principal = match auth.principal_of_init(&payload) {
+                        Ok(p) => p.unwrap_or(from_header),
+                        Err(e) => {
+                            metrics.record_unauthenticated(e.reason());
+                            return Err(crate::auth::refused_init(&e));
+                        }
+                    };
+                    let mut data = async_graphql::Data::default();
+                    data.insert(principal);
+                    Ok(data)
+                })
                 .serve()
                 .await;
             tracing::debug!("subscription socket closed");
@@ -172,6 +234,8 @@ struct Refusal {
     status: StatusCode,
     /// Boxed: refusals travel in `Result`s whose Ok side is small.
     error: Box<ServerError>,
+    /// Headers the answer must carry (e.g. `Allow`, `Cache-Control`).
+    headers: Vec<(header::HeaderName, HeaderValue)>,
 }
 
 impl Refusal {
@@ -179,7 +243,13 @@ impl Refusal {
         Refusal {
             status,
             error: Box::new(codes::error(code, message)),
+            headers: Vec::new(),
         }
+    }
+
+    fn with_header(mut self, name: header::HeaderName, value: HeaderValue) -> Self {
+        self.headers.push((name, value));
+        self
     }
 
     fn into_response(self, media: MediaType) -> Response {
@@ -190,6 +260,9 @@ impl Refusal {
                 errors: std::slice::from_ref(&*self.error),
             },
         );
+        for (name, value) in self.headers {
+            r.headers_mut().insert(name, value);
+        }
         r.extensions_mut().insert(OpInfo(vec![OpRecord {
             name: None,
             ty: OpType::Unknown,
@@ -400,8 +473,12 @@ fn parse_body(bytes: &[u8]) -> Result<Body1, Refusal> {
     let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
     match first {
         Some(b'[') => {
-            let reqs: Vec<async_graphql::Request> = serde_json::from_slice(bytes)
-                .map_err(|e| bad(format!("the body is not a batch of GraphQL requests: {e}")))?;
+            let reqs: Vec<async_graphql::Request> = serde_json::from_slice(bytes).map_err(|e| {
+                bad(format!(
+                    "the body is not a batch of GraphQL requests: {}",
+                    explain(bytes, e)
+                ))
+            })?;
             if reqs.is_empty() {
                 return Err(bad("the batch is empty".into()));
             }
@@ -409,12 +486,64 @@ fn parse_body(bytes: &[u8]) -> Result<Body1, Refusal> {
         }
         Some(b'{') => serde_json::from_slice(bytes)
             .map(|r| Body1::Single(Box::new(r)))
-            .map_err(|e| bad(format!("the body is not a GraphQL request: {e}"))),
+            .map_err(|e| {
+                bad(format!(
+                    "the body is not a GraphQL request: {}",
+                    explain(bytes, e)
+                ))
+            }),
         Some(_) => Err(bad(
             "the body must be a JSON object {\"query\": …} or an array of them".into(),
         )),
         None => Err(bad("the body is empty".into())),
     }
+}
+
+/// Why a body that did not deserialize as GraphQL requests is wrong: serde's message when
+/// the JSON itself is broken, else the member that has the wrong type ("`variables` must be
+/// a JSON object, not an array"), which serde's "expected a map at column 50" leaves the
+/// client to work out. Runs on the error path only.
+fn explain(bytes: &[u8], e: serde_json::Error) -> String {
+    use serde_json::Value;
+    let Ok(value) = serde_json::from_slice::<Value>(bytes) else {
+        return e.to_string();
+    };
+    let kind = |v: &Value| match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    };
+    let check = |req: &Value| -> Option<String> {
+        let Value::Object(fields) = req else {
+            return Some(format!(
+                "a request must be a JSON object, not {}",
+                kind(req)
+            ));
+        };
+        for (name, want) in [
+            ("query", "a string"),
+            ("operationName", "a string"),
+            ("variables", "an object"),
+            ("extensions", "an object"),
+        ] {
+            match fields.get(name) {
+                None | Some(Value::Null) => {}
+                Some(v) if kind(v) == want => {}
+                Some(v) => return Some(format!("`{name}` must be {want}, not {}", kind(v))),
+            }
+        }
+        None
+    };
+    let found = match &value {
+        Value::Array(items) => items.iter().enumerate().find_map(|(i, r)| {
+            check(r).map(|why| format!("operation {} of the batch: {why}", i + 1))
+        }),
+        other => check(other),
+    };
+    found.unwrap_or_else(|| e.to_string())
 }
 
 /// The GET query string.
@@ -429,6 +558,18 @@ struct GetParams {
 
 fn parse_query_string(req: &Request) -> Result<async_graphql::Request, Refusal> {
     let bad = |what: String| Refusal::new(StatusCode::BAD_REQUEST, Code::BadRequest, what);
+    // The form decoder replaces bytes that are not UTF-8 with U+FFFD; a query must not be
+    // run as something other than what was sent.
+    if let Some(raw) = req.uri().query() {
+        if percent_encoding::percent_decode_str(raw)
+            .decode_utf8()
+            .is_err()
+        {
+            return Err(bad(
+                "the query string is not valid UTF-8 once percent-decoded".into(),
+            ));
+        }
+    }
     let Query(p) = Query::<GetParams>::try_from_uri(req.uri())
         .map_err(|e| bad(format!("the query string does not parse: {e}")))?;
     let mut gql = async_graphql::Request::new(p.query.unwrap_or_default());
@@ -490,11 +631,57 @@ fn operation_of(req: &mut async_graphql::Request) -> (Option<String>, OpType) {
 }
 
 /// Runs one request (checking first that the transport allows it) and labels its errors.
+/// Execution stops at `deadline`, the request's time limit.
 async fn execute(
     state: &AppState,
     mut req: async_graphql::Request,
     transport: Transport,
+    deadline: Instant,
 ) -> (Result<GqlResponse, Refusal>, OpRecord) {
+    let asked = req.operation_name.clone();
+    let unnamed = |refusal: Refusal| {
+        (
+            Err(refusal),
+            OpRecord {
+                name: asked.clone(),
+                ty: OpType::Unknown,
+                outcome: Outcome::Refused,
+            },
+        )
+    };
+    match state.persisted.resolve(&req) {
+        Lookup::NotPersisted => {}
+        Lookup::Found(text) => {
+            if req.query.is_empty() {
+                req.query = text.to_string();
+            }
+        }
+        Lookup::NotFound => {
+            return unnamed(
+                Refusal::new(
+                    StatusCode::OK,
+                    Code::PersistedQueryNotFound,
+                    "PersistedQueryNotFound: this server does not know the query's hash; \
+                     send the query text with it",
+                )
+                .with_header(
+                    header::CACHE_CONTROL,
+                    HeaderValue::from_static("private, no-cache, must-revalidate"),
+                ),
+            )
+        }
+        Lookup::Invalid(why) => {
+            return unnamed(Refusal::new(StatusCode::BAD_REQUEST, Code::BadRequest, why))
+        }
+    }
+    // Before anything parses the text: the parser's recursion is unbounded (see `nesting`).
+    if let Err(e) = crate::nesting::check(&req.query) {
+        return unnamed(Refusal::new(
+            StatusCode::BAD_REQUEST,
+            Code::QueryTooComplex,
+            e.message,
+        ));
+    }
     state.documents.prepare(&mut req);
     let (name, ty) = operation_of(&mut req);
     let refuse = |status, code, message: &str| {
@@ -507,7 +694,7 @@ async fn execute(
             },
         )
     };
-    if req.query.trim().is_empty() && !req.extensions.0.contains_key("persistedQuery") {
+    if req.query.trim().is_empty() {
         return refuse(
             StatusCode::BAD_REQUEST,
             Code::BadRequest,
@@ -539,7 +726,19 @@ async fn execute(
         }
         _ => {}
     }
-    let mut resp = state.schema.execute(req).await;
+    // Dropping the execution future on timeout stops its resolvers; the statement a
+    // resolver was waiting on is stopped by the database's own statement_timeout.
+    let limit = state.opts.request_timeout;
+    let mut resp = match tokio::time::timeout_at(deadline, state.schema.execute(req)).await {
+        Ok(resp) => resp,
+        Err(_) => GqlResponse::from_errors(vec![codes::error(
+            Code::RequestTimeout,
+            format!(
+                "the request took longer than the limit of {} ms and was cancelled",
+                limit.as_millis()
+            ),
+        )]),
+    };
     codes::fill_missing(&mut resp);
     let outcome = if codes::is_request_error(&resp) {
         Outcome::Invalid

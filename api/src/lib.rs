@@ -4,6 +4,8 @@
 //!
 //! ```text
 //!  request ─► request id (x-request-id, echoed or made) ─► access log + metrics layer
+//!          ─► CORS (preflights answered here) ─► compression (gzip/br, bodies ≥ 1 KiB)
+//!          ─► /graphql only: bearer token → principal (401 if bad) ─► rate limit (429)
 //!          ─► route:  POST /graphql            JSON body, single or batch
 //!                     GET  /graphql?query=…    queries only (405 for anything else)
 //!                     GET  /graphql + Upgrade  graphql-transport-ws / graphql-ws
@@ -19,14 +21,22 @@
 //! the layer in `trace` turns that into one log line and the metrics, so logging and
 //! metrics are the same for every route.
 
+pub mod auth;
 mod codes;
 mod documents;
 mod graphql;
+/// The `graphql_request` fuzz target's body (README, "Fuzzing").
+#[cfg(any(test, feature = "fuzzing"))]
+pub use graphql::fuzzing;
 mod health;
 pub mod loadgen;
 mod metrics;
 mod negotiate;
+mod nesting;
+mod persisted;
 mod playground;
+mod ratelimit;
+mod refuse;
 mod trace;
 
 #[cfg(test)]
@@ -41,10 +51,16 @@ use axum::routing::get;
 use axum::Router;
 use schema::{LandqlSchema, Services};
 use tower::ServiceBuilder;
+use tower_http::compression::predicate::{DefaultPredicate, Predicate, SizeAbove};
+use tower_http::compression::CompressionLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
+pub use auth::{Auth, TokenRules};
+pub use axum::http::HeaderValue;
 pub use codes::{Code, INTROSPECTION_DEPTH};
 pub use metrics::Metrics;
+pub use ratelimit::RateLimits;
 
 /// Limits and settings of the HTTP API. The defaults are design/api.md's starting point;
 /// the hardening work refines them.
@@ -59,6 +75,21 @@ pub struct Options {
     pub max_body_bytes: usize,
     /// Most operations in one batch (a JSON array body).
     pub max_batch: usize,
+    /// Most aliased fields in one document: `{ a1: property(id: …) a2: property(…) … }`
+    /// multiplies the work of one field without nesting deeper.
+    pub max_aliases: usize,
+    /// How long one request may take, from its first byte to its answer. The database
+    /// pool should cancel statements at the same bound (see `migrations::connect_for_requests`):
+    /// dropping a query's future does not stop it on the server.
+    pub request_timeout: Duration,
+    /// Bearer-token verification (see [`auth`]); disabled by default (every request
+    /// without a token is anonymous, every token refused).
+    pub auth: Auth,
+    /// Requests per second per client, by role (see `ratelimit`).
+    pub rate_limits: RateLimits,
+    /// Origins allowed to call the API from a browser; empty = any origin. Tokens travel in
+    /// the Authorization header, never in cookies, so credentials are never allowed.
+    pub cors_origins: Vec<HeaderValue>,
 }
 
 impl Default for Options {
@@ -68,6 +99,11 @@ impl Default for Options {
             max_complexity: 2000,
             max_body_bytes: 64 * 1024,
             max_batch: 10,
+            max_aliases: 30,
+            request_timeout: Duration::from_secs(10),
+            auth: Auth::disabled(),
+            rate_limits: RateLimits::default(),
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -85,7 +121,11 @@ pub enum ApiError {
 /// messages that say the limit and the query's own figure.
 pub fn schema(services: Services, opts: &Options) -> LandqlSchema {
     schema::builder(services)
-        .extension(codes::Codes::new(opts.max_depth, opts.max_complexity))
+        .extension(codes::Codes::new(
+            opts.max_depth,
+            opts.max_complexity,
+            opts.max_aliases,
+        ))
         .finish()
 }
 
@@ -100,19 +140,32 @@ pub(crate) struct AppState {
     pub sdl: Arc<str>,
     /// Parsed documents by query text.
     pub documents: Arc<documents::Documents>,
+    /// Query texts by hash (automatic persisted queries).
+    pub persisted: Arc<persisted::Persisted>,
+    /// Verifies the tokens of WebSocket `connection_init` payloads.
+    pub auth: Auth,
 }
 
 /// The API's routes over `schema` (build it with [`schema`] so that errors carry codes and
 /// the limits hold) and the `services` it runs on (for `/readyz` and `/metrics`).
 pub fn router(schema: LandqlSchema, services: Services, opts: Options) -> Router {
     let metrics = Arc::new(Metrics::new(services.clone()));
+    let limiter = Arc::new(ratelimit::Limiter::new(&opts.rate_limits, metrics.clone()));
+    let auth = auth::AuthState {
+        auth: opts.auth.clone(),
+        metrics: metrics.clone(),
+        limiter: limiter.clone(),
+    };
+    let cors = cors(&opts.cors_origins);
     let state = AppState {
+        auth: opts.auth.clone(),
         sdl: Arc::from(schema.sdl()),
         schema,
         services,
         opts: Arc::new(opts),
         metrics: metrics.clone(),
         documents: Arc::default(),
+        persisted: Arc::default(),
     };
     Router::new()
         .route(
@@ -120,6 +173,16 @@ pub fn router(schema: LandqlSchema, services: Services, opts: Options) -> Router
             get(graphql::get_or_upgrade)
                 .post(graphql::post)
                 .fallback(graphql::method_not_allowed),
+        )
+        // Only /graphql knows callers: health, readiness and metrics are never refused for
+        // a token or a rate.
+        .route_layer(
+            ServiceBuilder::new()
+                .layer(axum::middleware::from_fn_with_state(auth, auth::layer))
+                .layer(axum::middleware::from_fn_with_state(
+                    limiter,
+                    ratelimit::layer,
+                )),
         )
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
@@ -130,8 +193,56 @@ pub fn router(schema: LandqlSchema, services: Services, opts: Options) -> Router
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
                 .layer(PropagateRequestIdLayer::x_request_id())
-                .layer(axum::middleware::from_fn_with_state(metrics, trace::layer)),
+                .layer(axum::middleware::from_fn_with_state(metrics, trace::layer))
+                .layer(cors)
+                .layer(
+                    CompressionLayer::new()
+                        .gzip(true)
+                        .br(true)
+                        .compress_when(DefaultPredicate::new().and(SizeAbove::new(COMPRESS_FROM))),
+                ),
         )
+}
+
+/// A CORS origin for [`Options::cors_origins`]: `scheme://host[:port]`, as browsers send it
+/// in `Origin` (no path, no trailing slash).
+pub fn parse_origin(s: &str) -> Result<HeaderValue, String> {
+    let s = s.trim();
+    let host = s
+        .strip_prefix("https://")
+        .or_else(|| s.strip_prefix("http://"));
+    if !host.is_some_and(|h| !h.is_empty() && !h.contains('/')) {
+        return Err(format!(
+            "`{s}` is not an origin: give scheme://host[:port], e.g. https://registry.example"
+        ));
+    }
+    HeaderValue::from_str(s).map_err(|_| format!("`{s}` is not a valid header value"))
+}
+
+/// Smallest response body compressed, in bytes: below it compression saves less than a
+/// packet and costs CPU on the hottest path (`property(id)` answers are ~1 KiB).
+pub const COMPRESS_FROM: u16 = 1024;
+
+/// CORS for browsers: any origin unless `origins` names some; GET, POST and OPTIONS; the
+/// headers a GraphQL client sends; no credentials (tokens are headers, not cookies). The
+/// headers a client may want to read — request id, Retry-After, WWW-Authenticate — exposed.
+fn cors(origins: &[HeaderValue]) -> CorsLayer {
+    use axum::http::{header, HeaderName, Method};
+    let request_id = HeaderName::from_static("x-request-id");
+    let layer = CorsLayer::new()
+        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+        .allow_headers([
+            header::CONTENT_TYPE,
+            header::AUTHORIZATION,
+            request_id.clone(),
+        ])
+        .expose_headers([request_id, header::RETRY_AFTER, header::WWW_AUTHENTICATE])
+        .max_age(Duration::from_secs(600));
+    if origins.is_empty() {
+        layer.allow_origin(AllowOrigin::any())
+    } else {
+        layer.allow_origin(AllowOrigin::list(origins.iter().cloned()))
+    }
 }
 
 /// How long requests in flight may take to finish once shutdown has begun.

@@ -20,7 +20,7 @@ use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 use schema::Services;
@@ -55,6 +55,16 @@ struct ChannelLabel {
     channel: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RoleLabel {
+    role: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabel {
+    reason: String,
+}
+
 type HistogramFamily = Family<OpLabels, Histogram, fn() -> Histogram>;
 
 /// The API node's metrics registry (series prefixed `landql_api_`).
@@ -62,6 +72,9 @@ pub struct Metrics {
     duration: HistogramFamily,
     requests: Family<OutcomeLabels, Counter>,
     http: Family<HttpLabels, Counter>,
+    rate_limited: Family<RoleLabel, Counter>,
+    unauthenticated: Family<ReasonLabel, Counter>,
+    rate_limit_keys: Gauge,
     names: Mutex<HashSet<String>>,
     registry: Registry,
 }
@@ -103,11 +116,32 @@ impl Metrics {
             "HTTP responses by route and status code",
             http.clone(),
         );
+        let rate_limited = Family::<RoleLabel, Counter>::default();
+        registry.register(
+            "rate_limited",
+            "Requests refused with 429 by the per-client rate limit, by the caller's role",
+            rate_limited.clone(),
+        );
+        let unauthenticated = Family::<ReasonLabel, Counter>::default();
+        registry.register(
+            "unauthenticated",
+            "Requests refused with 401 for their bearer token, by reason",
+            unauthenticated.clone(),
+        );
+        let rate_limit_keys = Gauge::default();
+        registry.register(
+            "rate_limit_clients",
+            "Clients (subjects or addresses) the rate limiter remembers, as of its last sweep",
+            rate_limit_keys.clone(),
+        );
         registry.register_collector(Box::new(StatsCollector(services)));
         Metrics {
             duration,
             requests,
             http,
+            rate_limited,
+            unauthenticated,
+            rate_limit_keys,
             names: Mutex::new(HashSet::new()),
             registry,
         }
@@ -140,6 +174,29 @@ impl Metrics {
                 status,
             })
             .inc();
+    }
+
+    /// Counts a request refused by the rate limit.
+    pub(crate) fn record_rate_limited(&self, role: schema::Role) {
+        self.rate_limited
+            .get_or_create(&RoleLabel {
+                role: role.as_str().to_string(),
+            })
+            .inc();
+    }
+
+    /// Counts a request refused for its token (`reason` is one of a fixed set).
+    pub(crate) fn record_unauthenticated(&self, reason: &'static str) {
+        self.unauthenticated
+            .get_or_create(&ReasonLabel {
+                reason: reason.to_string(),
+            })
+            .inc();
+    }
+
+    /// The rate limiter's client count after a sweep.
+    pub(crate) fn set_rate_limit_clients(&self, n: usize) {
+        self.rate_limit_keys.set(clamp(n as u64));
     }
 
     /// The operation-name label: bounded (see the module docs).

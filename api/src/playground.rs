@@ -101,6 +101,34 @@ fn examples(id: &str, state: &str, district: &str) -> Vec<Example> {
             variables: serde_json::json!({ "id": id }),
         },
         Example {
+            title: "Everything its owners hold (needs a token: citizen or above)",
+            query: r#"query Holdings($id: ID!) {
+  property(id: $id) {
+    id
+    owners {
+      owner {
+        id name
+        properties(first: 20) { totalCount edges { node { id location { village } } } }
+      }
+    }
+  }
+}"#,
+            variables: serde_json::json!({ "id": id }),
+        },
+        Example {
+            title: "Sync errors (needs a registrar or admin token)",
+            query: r#"{
+  _meta {
+    hasIndexingErrors
+    syncErrors(first: 10) {
+      edges { node { id channel blockNumber txIndex txId error createdAt } }
+      pageInfo { hasNextPage endCursor }
+    }
+  }
+}"#,
+            variables: serde_json::json!({}),
+        },
+        Example {
             title: "How fresh is the replica (_meta)",
             query: r#"{
   _meta {
@@ -207,7 +235,7 @@ const TEMPLATE: &str = r##"<!doctype html>
     border: 1px solid #c9d1da; background: #fff; border-radius: 4px; cursor: pointer; font: inherit; }
   nav button:hover { background: #eaf1f8; }
   textarea, pre { font: 13px/1.4 ui-monospace, SFMono-Regular, Menlo, monospace; }
-  textarea { width: 100%; box-sizing: border-box; border: 1px solid #c9d1da; border-radius: 4px; padding: .5rem; }
+  textarea, #token { width: 100%; box-sizing: border-box; border: 1px solid #c9d1da; border-radius: 4px; padding: .5rem; }
   #query { height: 18rem; } #variables { height: 4.5rem; }
   .row { display: flex; gap: .6rem; align-items: center; margin: .5rem 0; }
   .run { background: #17324d; color: #fff; border: 0; padding: .5rem 1.2rem; border-radius: 4px; font: inherit; cursor: pointer; }
@@ -234,6 +262,8 @@ const TEMPLATE: &str = r##"<!doctype html>
     <textarea id="query" spellcheck="false"></textarea>
     <label for="variables">Variables (JSON)</label>
     <textarea id="variables" spellcheck="false">{}</textarea>
+    <label for="token">Bearer token (optional; <code>landql dev</code> prints some)</label>
+    <input id="token" type="text" spellcheck="false" autocomplete="off" placeholder="anonymous">
     <div class="row">
       <button class="run" id="run">Run</button>
       <button class="stop" id="stop" hidden>Stop subscription</button>
@@ -284,10 +314,13 @@ async function run() {
   $("status").textContent = "running…";
   const started = performance.now();
   try {
+    const headers = { "Content-Type": "application/json",
+                      "Accept": "application/graphql-response+json, application/json" };
+    const token = $("token").value.trim();
+    if (token) headers["Authorization"] = "Bearer " + token;
     const r = await fetch("/graphql", {
       method: "POST",
-      headers: { "Content-Type": "application/json",
-                 "Accept": "application/graphql-response+json, application/json" },
+      headers,
       body: JSON.stringify({ query, variables }),
     });
     const text = await r.text();
@@ -309,7 +342,9 @@ function subscribe(query, variables) {
   $("result").textContent = "";
   $("status").textContent = "connecting…";
   let n = 0;
-  ws.onopen = () => ws.send(JSON.stringify({ type: "connection_init", payload: {} }));
+  const token = $("token").value.trim();
+  const init = token ? { Authorization: "Bearer " + token } : {};
+  ws.onopen = () => ws.send(JSON.stringify({ type: "connection_init", payload: init }));
   ws.onmessage = (m) => {
     const msg = JSON.parse(m.data);
     if (msg.type === "connection_ack") {
@@ -326,7 +361,7 @@ function subscribe(query, variables) {
       stop();
     }
   };
-  ws.onclose = (e) => { if (socket === ws) { $("status").textContent = "closed (" + e.code + ")"; stop(); } };
+  ws.onclose = (e) => { if (socket === ws) { $("status").textContent = "closed (" + e.code + (e.reason ? ": " + e.reason : "") + ")"; stop(); } };
 }
 
 $("run").addEventListener("click", run);

@@ -14,6 +14,8 @@ pub mod block;
 pub mod canonical;
 pub mod client;
 pub mod devnet;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 pub mod id;
 pub mod loadgen;
 pub mod merkle;

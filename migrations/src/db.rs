@@ -58,10 +58,21 @@ pub async fn connect(url: &str) -> Result<PgPool, DbError> {
 
 /// [`connect`] with explicit pool settings.
 pub async fn connect_with(url: &str, options: PgPoolOptions) -> Result<PgPool, DbError> {
-    let connect_options: PgConnectOptions = url.parse().map_err(|source| DbError::InvalidUrl {
+    open(url, options, parse_url(url)?).await
+}
+
+fn parse_url(url: &str) -> Result<PgConnectOptions, DbError> {
+    url.parse().map_err(|source| DbError::InvalidUrl {
         url: redact(url),
         source,
-    })?;
+    })
+}
+
+async fn open(
+    url: &str,
+    options: PgPoolOptions,
+    connect_options: PgConnectOptions,
+) -> Result<PgPool, DbError> {
     let pool = options
         .connect_with(connect_options)
         .await
@@ -71,6 +82,20 @@ pub async fn connect_with(url: &str, options: PgPoolOptions) -> Result<PgPool, D
         })?;
     tracing::debug!(url = %redact(url), "connected");
     Ok(pool)
+}
+
+/// Connects a pool for answering API requests: the server cancels any statement on it that
+/// runs longer than `statement_timeout`. The API gives up on a request at its time limit by
+/// dropping the work in flight, but sqlx cannot cancel a statement whose future is dropped
+/// (the connection drains it before its next use), so without this a query the client gave
+/// up on would keep a backend busy until it finished.
+pub async fn connect_for_requests(
+    url: &str,
+    statement_timeout: std::time::Duration,
+) -> Result<PgPool, DbError> {
+    let ms = statement_timeout.as_millis().max(1).to_string();
+    let connect_options = parse_url(url)?.options([("statement_timeout", ms.as_str())]);
+    open(url, pool_options(), connect_options).await
 }
 
 /// Connects to each read replica (`--replica-url`), in order; fails on the first that

@@ -60,6 +60,19 @@ pub(crate) struct SortKeys {
     pub area_sq_m: i64,
 }
 
+/// A transaction (or block) the sync worker could not project (`indexing_errors`).
+#[derive(Debug, Clone)]
+pub(crate) struct SyncErrorRow {
+    pub id: i64,
+    pub channel: String,
+    pub block_number: i64,
+    pub tx_index: Option<i64>,
+    pub tx_id: Option<String>,
+    pub error: String,
+    pub raw: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct DocumentRow {
     pub property_id: String,
@@ -530,6 +543,34 @@ impl Db {
                 .fetch_one(self.background())
                 .await?,
         )
+    }
+
+    /// A page of the sync worker's `indexing_errors`, newest first, below `before` (an id);
+    /// by primary key (the table is small and has no other index).
+    pub async fn sync_errors(&self, before: Option<i64>, limit: i64) -> Result<Vec<SyncErrorRow>> {
+        let rows = sqlx::query(
+            "SELECT id, channel, block_number, tx_index::bigint, tx_id, error, raw, created_at \
+             FROM indexing_errors WHERE ($1::bigint IS NULL OR id < $1) \
+             ORDER BY id DESC LIMIT $2",
+        )
+        .bind(before)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(SyncErrorRow {
+                    id: r.try_get(0)?,
+                    channel: r.try_get(1)?,
+                    block_number: r.try_get(2)?,
+                    tx_index: r.try_get(3)?,
+                    tx_id: r.try_get(4)?,
+                    error: r.try_get(5)?,
+                    raw: r.try_get(6)?,
+                    created_at: r.try_get(7)?,
+                })
+            })
+            .collect()
     }
 
     /// The orderer key the sync worker pinned, if any (migration 0002).

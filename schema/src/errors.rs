@@ -8,6 +8,12 @@ use async_graphql::{Error, ErrorExtensions};
 pub enum Code {
     BadUserInput,
     LedgerUnavailable,
+    /// A bearer token that is not valid (the API refuses the request with HTTP 401).
+    Unauthenticated,
+    /// The caller's role may not read this field.
+    Forbidden,
+    /// The database cancelled a statement at the request time limit.
+    RequestTimeout,
     Internal,
 }
 
@@ -16,6 +22,9 @@ impl Code {
         match self {
             Code::BadUserInput => "BAD_USER_INPUT",
             Code::LedgerUnavailable => "LEDGER_UNAVAILABLE",
+            Code::Unauthenticated => "UNAUTHENTICATED",
+            Code::Forbidden => "FORBIDDEN",
+            Code::RequestTimeout => "REQUEST_TIMEOUT",
             Code::Internal => "INTERNAL_SERVER_ERROR",
         }
     }
@@ -24,6 +33,11 @@ impl Code {
 /// An error the client caused, with a message that says what to fix.
 pub(crate) fn bad_input(message: impl Into<String>) -> Error {
     Error::new(message.into()).extend_with(|_, e| e.set("code", Code::BadUserInput.as_str()))
+}
+
+/// The caller's role may not read this; the message says which role would.
+pub(crate) fn forbidden(message: impl Into<String>) -> Error {
+    Error::new(message.into()).extend_with(|_, e| e.set("code", Code::Forbidden.as_str()))
 }
 
 /// The ledger could not answer within the deadline.
@@ -51,7 +65,17 @@ pub(crate) fn parse_id(id: &str) -> Result<ledger::PropertyId, Error> {
         .map_err(|e: ledger::id::IdError| bad_input(format!("invalid property ID: {e}")))
 }
 
-/// A replica read failure → an internal error (logged, not shown).
+/// A replica read failure → an internal error (logged, not shown); except a statement the
+/// database cancelled at the request time limit (SQLSTATE 57014, `statement_timeout` of the
+/// API's request pool), which is the request being too slow, not our fault.
 pub(crate) fn db_error(e: crate::db::DbError) -> Error {
+    if let crate::db::DbError::Sql(sqlx::Error::Database(d)) = &e {
+        if d.code().as_deref() == Some("57014") {
+            return Error::new(
+                "the request took longer than its time limit; the database query was cancelled",
+            )
+            .extend_with(|_, e| e.set("code", Code::RequestTimeout.as_str()));
+        }
+    }
     internal(&e)
 }

@@ -8,8 +8,10 @@
 //! in one [`Services`] value, started once per API node; it owns the node's single change-log
 //! listener (cache invalidation, subscriptions, freshness) and the chain-height poller.
 
+mod auth;
 mod cache;
 mod changes;
+mod complexity;
 mod cursor;
 mod db;
 mod errors;
@@ -23,6 +25,7 @@ mod verify;
 
 use async_graphql::{EmptyMutation, Schema};
 
+pub use auth::{Principal, Role};
 pub use errors::Code;
 pub use query::Query;
 pub use services::{CacheStats, ChannelLag, Check, Config, Readiness, Services, Stats};

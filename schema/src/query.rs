@@ -29,6 +29,7 @@ pub struct Query;
 impl Query {
     /// One property. FRESH (the default) serves the replica while it is within the freshness
     /// bound, otherwise the ledger; REPLICA and LEDGER force one source.
+    #[graphql(cache_control(max_age = 5))]
     async fn property(
         &self,
         ctx: &Context<'_>,
@@ -43,7 +44,12 @@ impl Query {
             .map(Property::new))
     }
 
-    /// Properties, filtered and ordered, a page at a time (keyset cursors).
+    /// Properties, filtered and ordered, a page at a time (keyset cursors). Filtering on
+    /// `ownerId` lists everything a person owns and needs a signed-in role.
+    #[graphql(
+        complexity = "crate::complexity::page(first, child_complexity)",
+        cache_control(max_age = 5)
+    )]
     async fn properties(
         &self,
         ctx: &Context<'_>,
@@ -53,7 +59,10 @@ impl Query {
         after: Option<String>,
     ) -> Result<PropertyConnection> {
         let s = ctx.data_unchecked::<Services>();
-        let limit = page_size(first, s.0.config.max_page)?;
+        if filter.as_ref().is_some_and(|f| f.owner_id.is_some()) {
+            crate::auth::require_signed_in(ctx, "`properties(filter: {ownerId})`")?;
+        }
+        let limit = page_size(ctx, first)?;
         let order_by = order_by.unwrap_or_default();
         let filter = filter.unwrap_or_default();
         let key = after
@@ -77,6 +86,10 @@ impl Query {
     }
 
     /// Citizen search by name (any script, any spelling), place, survey number or ID.
+    #[graphql(
+        complexity = "crate::complexity::search(first, child_complexity)",
+        cache_control(max_age = 5)
+    )]
     async fn search(
         &self,
         ctx: &Context<'_>,
@@ -86,7 +99,7 @@ impl Query {
         after: Option<String>,
     ) -> Result<SearchResult> {
         let s = ctx.data_unchecked::<Services>();
-        let limit = page_size(first, s.0.config.max_page)?;
+        let limit = page_size(ctx, first)?;
         let Some(index) = s.0.index.clone() else {
             return Err(bad_input(
                 "search is not available on this API node (no --index-dir)",
@@ -198,13 +211,19 @@ impl Query {
     }
 
     /// A person who owns land, by owner reference.
+    #[graphql(cache_control(max_age = 5, private))]
     async fn owner(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Owner>> {
         let s = ctx.data_unchecked::<Services>();
         Ok(s.0.db.owner(&id).await.map_err(db_error)?.map(Owner))
     }
 
     /// Owners whose name starts with `name` (case-insensitive). For spelling variants and
-    /// other scripts, use `search`.
+    /// other scripts, use `search`. Needs a signed-in role (FORBIDDEN for anonymous callers).
+    #[graphql(
+        guard = "crate::auth::SignedIn { what: \"`owners`\" }",
+        complexity = "crate::complexity::page(first, child_complexity)",
+        cache_control(max_age = 5, private)
+    )]
     async fn owners(
         &self,
         ctx: &Context<'_>,
@@ -213,7 +232,7 @@ impl Query {
         after: Option<String>,
     ) -> Result<OwnerConnection> {
         let s = ctx.data_unchecked::<Services>();
-        let limit = page_size(first, s.0.config.max_page)?;
+        let limit = page_size(ctx, first)?;
         let name = name.trim().to_string();
         if name.is_empty() {
             return Err(bad_input("`name` is empty"));
@@ -254,6 +273,7 @@ impl Query {
 
     /// Property counts one level below the location given: states, or the districts of a
     /// state, the mandals of a district, the villages of a mandal. Largest first.
+    #[graphql(cache_control(max_age = 5))]
     async fn locations(
         &self,
         ctx: &Context<'_>,
@@ -298,6 +318,10 @@ impl Query {
     }
 
     /// Every version of a property, oldest first.
+    #[graphql(
+        complexity = "crate::complexity::page(first, child_complexity)",
+        cache_control(max_age = 5)
+    )]
     async fn property_history(
         &self,
         ctx: &Context<'_>,
@@ -316,12 +340,13 @@ impl Query {
 
     /// Whether the replica serves exactly the ledger's current record, with the ledger's
     /// proof to check independently.
+    #[graphql(cache_control(no_cache))]
     async fn verify_property(&self, ctx: &Context<'_>, id: ID) -> Result<Verification> {
         crate::verify::verify(ctx.data_unchecked::<Services>(), &id).await
     }
 
     /// How far the replica and search index have got.
-    #[graphql(name = "_meta")]
+    #[graphql(name = "_meta", cache_control(no_cache))]
     async fn meta(&self, ctx: &Context<'_>) -> Meta {
         meta(ctx.data_unchecked::<Services>())
     }

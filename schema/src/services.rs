@@ -28,8 +28,11 @@ pub struct Config {
     pub ledger_timeout: Duration,
     /// How often the chain height is polled.
     pub chain_poll: Duration,
-    /// Largest `first` of any connection.
+    /// Largest `first` of any connection, for signed-in callers.
     pub max_page: usize,
+    /// Largest `first` for anonymous callers (design/api.md: the tightest page limits);
+    /// never more than `max_page`.
+    pub max_page_anonymous: usize,
     /// Property cache size and time to live (a bound on staleness should an invalidation be
     /// missed, e.g. while the listener reconnects).
     pub property_cache_capacity: u64,
@@ -44,6 +47,7 @@ impl Default for Config {
             ledger_timeout: Duration::from_secs(2),
             chain_poll: Duration::from_millis(250),
             max_page: 100,
+            max_page_anonymous: 20,
             property_cache_capacity: 10_000,
             property_cache_ttl: Duration::from_secs(10),
         }

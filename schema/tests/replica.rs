@@ -1,15 +1,13 @@
 //! The schema over a real synced replica, a real devnet ledger and a real search index:
 //! reads, pages, statement counts, errors, freshness and verification.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
 use ledger::client::Ledger;
 use migrations::sqlx;
 use schema::Config;
 use serde_json::{json, Value};
-use support::{create, transfer, world, PRIMARY};
+use testkit::{create, transfer, world, PRIMARY};
 
 fn ids_of(page: &Value) -> Vec<String> {
     page["edges"]

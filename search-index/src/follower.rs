@@ -94,8 +94,17 @@ fn parse_record(id: &str, json: &str) -> Option<Record> {
     }
 }
 
+/// Rows handed from the reading task to the indexing thread at a time.
+const REBUILD_BATCH: usize = 1024;
+
 /// Replaces the whole index with the `properties` table, read in one snapshot together
 /// with the change-log position it reflects. Returns that seq.
+///
+/// The reading task only fetches rows; a blocking thread parses them and builds the
+/// documents (tantivy's own threads then index them), so reading, analysis and indexing
+/// overlap. Documents are added without the delete-by-ID of an upsert (the index was just
+/// cleared) and store the record text as PostgreSQL returned it instead of serialising it
+/// again.
 pub async fn rebuild(index: &Arc<SearchIndex>, pool: &PgPool) -> Result<i64, FollowError> {
     let started = Instant::now();
     let mut tx = pool.begin().await?;
@@ -106,26 +115,52 @@ pub async fn rebuild(index: &Arc<SearchIndex>, pool: &PgPool) -> Result<i64, Fol
         .fetch_one(&mut *tx)
         .await?;
     index.clear()?;
-    let mut n = 0u64;
-    {
-        let mut rows =
-            sqlx::query("SELECT id, record::text AS record FROM properties").fetch(&mut *tx);
-        while let Some(row) = rows.try_next().await? {
-            let id: String = row.try_get("id")?;
-            let json: String = row.try_get("record")?;
-            if let Some(r) = parse_record(&id, &json) {
-                index.upsert(&r)?;
-                n += 1;
+    let (send, mut recv) = tokio::sync::mpsc::channel::<Vec<(String, String)>>(8);
+    let idx = Arc::clone(index);
+    let builder = tokio::task::spawn_blocking(move || -> Result<u64, Error> {
+        let mut n = 0u64;
+        while let Some(batch) = recv.blocking_recv() {
+            for (id, json) in batch {
+                if let Some(r) = parse_record(&id, &json) {
+                    idx.add_new(&r, json)?;
+                    n += 1;
+                }
             }
         }
-    }
+        Ok(n)
+    });
+    let read = async {
+        let mut rows =
+            sqlx::query("SELECT id, record::text AS record FROM properties").fetch(&mut *tx);
+        let mut batch = Vec::with_capacity(REBUILD_BATCH);
+        while let Some(row) = rows.try_next().await? {
+            batch.push((row.try_get("id")?, row.try_get("record")?));
+            if batch.len() == REBUILD_BATCH {
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(REBUILD_BATCH));
+                if send.send(full).await.is_err() {
+                    // The builder stopped: its error is the one to report.
+                    return Ok(());
+                }
+            }
+        }
+        if !batch.is_empty() {
+            let _ = send.send(batch).await;
+        }
+        Ok::<(), FollowError>(())
+    };
+    let read_result = read.await;
+    drop(send);
+    let n = builder.await??;
+    read_result?;
     tx.commit().await?;
     let idx = Arc::clone(index);
     tokio::task::spawn_blocking(move || idx.commit(seq)).await??;
+    let secs = started.elapsed().as_secs_f64();
     tracing::info!(
         docs = n,
         seq,
-        ms = started.elapsed().as_millis() as u64,
+        ms = (secs * 1000.0) as u64,
+        docs_per_s = (n as f64 / secs.max(1e-9)) as u64,
         "search index rebuilt"
     );
     Ok(seq)

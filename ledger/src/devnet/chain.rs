@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::block;
 use crate::canonical::{CanonicalError, Hash32};
 use crate::devnet::log::{BlockLog, BlockRef, Tail};
-use crate::devnet::state::{BlockCtx, ChannelIx, Overlay, Routing, WorldState};
+use crate::devnet::state::{BlockCtx, Changes, ChannelIx, Overlay, Routing, WorldState};
 use crate::model::{channels, Block, Proposal, Receipt};
 use crate::signing::{KeyError, OrdererKey};
 
@@ -74,6 +74,44 @@ impl Channel {
     pub fn height(&self) -> u64 {
         self.log.len()
     }
+}
+
+/// A block executed and sealed but not yet written: see [`Chains::build`].
+pub(crate) struct Built {
+    pub receipts: Vec<Receipt>,
+    pub block: Block,
+    /// The block's JSON, as it goes into the log.
+    pub bytes: Vec<u8>,
+    pub changes: Changes,
+}
+
+/// Replays block `n` of channel `ix` (named `name`), read back from its log, into `state`:
+/// it must follow the block whose header hash and time are `tip`, which it then becomes.
+/// Returns its number of transactions. Opening a data directory runs every block through
+/// this, and so does the block fuzz target.
+pub(crate) fn replay_block(
+    state: &mut WorldState,
+    ix: ChannelIx,
+    name: &str,
+    n: u64,
+    tip: &mut (Hash32, i64),
+    bytes: &[u8],
+) -> Result<usize, String> {
+    let b: Block = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    if b.header.number != n || b.header.prev_hash != tip.0 || b.header.channel != name {
+        return Err(format!(
+            "block {} of {} does not follow block {} (hash {})",
+            b.header.number,
+            b.header.channel,
+            n.wrapping_sub(1),
+            tip.0
+        ));
+    }
+    for (i, tx) in b.txs.iter().enumerate() {
+        state.apply_committed(ix, n, i as u32, tx)?;
+    }
+    *tip = (b.header_hash, b.header.timestamp);
+    Ok(b.txs.len())
 }
 
 /// All channels of a data directory and the state built from them.
@@ -144,21 +182,8 @@ impl Chains {
             let path = chan_dir.join(format!("{name}.log"));
             let mut tip = (Hash32::ZERO, 0i64);
             let (log, tail) = BlockLog::open(&path, |n, bytes| {
-                let b: Block = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
-                if b.header.number != n || b.header.prev_hash != tip.0 || b.header.channel != name {
-                    return Err(format!(
-                        "block {} of {} does not follow block {} (hash {})",
-                        b.header.number,
-                        b.header.channel,
-                        n.wrapping_sub(1),
-                        tip.0
-                    ));
-                }
-                for (i, tx) in b.txs.iter().enumerate() {
-                    state.apply_committed(ix as ChannelIx, n, i as u32, tx)?;
-                }
-                report.transactions += b.txs.len() as u64;
-                tip = (b.header_hash, b.header.timestamp);
+                report.transactions +=
+                    replay_block(&mut state, ix as ChannelIx, &name, n, &mut tip, bytes)? as u64;
                 Ok(())
             })
             .map_err(io_err(&path))?;
@@ -218,6 +243,27 @@ impl Chains {
         timestamp: i64,
         proposals: Vec<(Hash32, Proposal)>,
     ) -> Result<(Vec<Receipt>, Block), DevnetError> {
+        let built = self.build(channel, timestamp, proposals)?;
+        let ch = &mut self.channels[channel as usize];
+        let path = ch.log.path().to_path_buf();
+        ch.log
+            .append(&built.bytes, self.durable)
+            .map_err(io_err(&path))?;
+        ch.tip_hash = built.block.header_hash;
+        ch.tip_time = built.block.header.timestamp;
+        built.changes.merge_into(&mut self.state);
+        Ok((built.receipts, built.block))
+    }
+
+    /// The first half of [`Chains::commit`]: executes `proposals` as the next block of
+    /// `channel` and seals it, touching neither the log nor the state. Kept apart so that
+    /// the proposal fuzz target runs exactly the node's path without growing a log.
+    pub(crate) fn build(
+        &self,
+        channel: ChannelIx,
+        timestamp: i64,
+        proposals: Vec<(Hash32, Proposal)>,
+    ) -> Result<Built, DevnetError> {
         let ch = &self.channels[channel as usize];
         let number = ch.height();
         let timestamp = timestamp.max(ch.tip_time);
@@ -241,13 +287,12 @@ impl Chains {
         let changes = overlay.into_changes();
         let (block, bytes) =
             block::seal_encoded(&ch.name, number, ch.tip_hash, timestamp, txs, &self.key)?;
-        let ch = &mut self.channels[channel as usize];
-        let path = ch.log.path().to_path_buf();
-        ch.log.append(&bytes, self.durable).map_err(io_err(&path))?;
-        ch.tip_hash = block.header_hash;
-        ch.tip_time = timestamp;
-        changes.merge_into(&mut self.state);
-        Ok((receipts, block))
+        Ok(Built {
+            receipts,
+            block,
+            bytes,
+            changes,
+        })
     }
 
     /// Syncs every channel's log to disk.

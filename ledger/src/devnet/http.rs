@@ -94,7 +94,7 @@ async fn info(State(node): State<Node>) -> impl IntoResponse {
     Json(node.info())
 }
 
-fn parse_proposals(body: &[u8]) -> Result<Vec<Proposal>, ApiError> {
+pub(crate) fn parse_proposals(body: &[u8]) -> Result<Vec<Proposal>, ApiError> {
     let value: Value = serde_json::from_slice(body)
         .map_err(|e| ApiError::bad("BAD_JSON", format!("the body is not JSON: {e}")))?;
     let items = match value {

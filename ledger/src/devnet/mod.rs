@@ -7,7 +7,7 @@ pub mod chaincode;
 mod chaincode_tests;
 pub mod generate;
 pub mod http;
-mod log;
+pub(crate) mod log;
 pub mod node;
 pub mod seed;
 mod serve;

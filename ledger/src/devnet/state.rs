@@ -238,6 +238,12 @@ pub(crate) struct Changes {
 }
 
 impl Changes {
+    /// Each pending write's key and the hash of the bytes the node will serve for it.
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub fn written(&self) -> impl Iterator<Item = (&str, Hash32)> {
+        self.writes.iter().map(|(k, e)| (&**k, e.hash))
+    }
+
     pub fn merge_into(self, state: &mut WorldState) {
         for (k, e) in self.writes {
             state.values.entry(k).or_default().push(e);

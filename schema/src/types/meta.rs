@@ -1,14 +1,102 @@
 //! Replica progress (`_meta`, `progress`) and change notifications.
 
-use async_graphql::SimpleObject;
+use async_graphql::{ComplexObject, Context, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 
-use super::Property;
+use super::{PageInfo, Property};
+use crate::cursor;
+use crate::errors::db_error;
+use crate::services::Services;
+
+#[ComplexObject]
+impl Meta {
+    /// What the sync worker could not project (newest first): the transaction, the error,
+    /// and the input as received. Operational detail for the registrar and admin roles
+    /// (FORBIDDEN for others).
+    #[graphql(guard = "crate::auth::Operators { what: \"`syncErrors`\" }")]
+    async fn sync_errors(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 20)] first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<SyncErrorConnection> {
+        let s = ctx.data_unchecked::<Services>();
+        let limit = super::page_size(ctx, first)?;
+        let before: Option<i64> = after
+            .as_deref()
+            .map(|c| cursor::decode("syncErrors", c))
+            .transpose()?;
+        let mut rows =
+            s.0.db
+                .sync_errors(before, limit + 1)
+                .await
+                .map_err(db_error)?;
+        let has_next = rows.len() as i64 > limit;
+        rows.truncate(limit as usize);
+        let edges: Vec<SyncErrorEdge> = rows
+            .into_iter()
+            .map(|r| SyncErrorEdge {
+                cursor: cursor::encode("syncErrors", r.id),
+                node: SyncError {
+                    id: r.id,
+                    channel: r.channel,
+                    block_number: r.block_number,
+                    tx_index: r.tx_index,
+                    tx_id: r.tx_id,
+                    error: r.error,
+                    raw: r.raw,
+                    created_at: r.created_at,
+                },
+            })
+            .collect();
+        Ok(SyncErrorConnection {
+            page_info: PageInfo {
+                has_next_page: has_next,
+                has_previous_page: before.is_some(),
+                start_cursor: edges.first().map(|e| e.cursor.clone()),
+                end_cursor: edges.last().map(|e| e.cursor.clone()),
+            },
+            edges,
+        })
+    }
+}
+
+/// A page of sync errors.
+#[derive(SimpleObject)]
+pub struct SyncErrorConnection {
+    pub edges: Vec<SyncErrorEdge>,
+    pub page_info: PageInfo,
+}
+
+#[derive(SimpleObject)]
+pub struct SyncErrorEdge {
+    pub cursor: String,
+    pub node: SyncError,
+}
+
+/// A transaction (or whole block) the sync worker recorded instead of projecting it.
+#[derive(SimpleObject)]
+pub struct SyncError {
+    /// Increasing in the order the errors were recorded.
+    pub id: i64,
+    pub channel: String,
+    pub block_number: i64,
+    /// Null when the whole block was at fault.
+    pub tx_index: Option<i64>,
+    pub tx_id: Option<String>,
+    /// What went wrong, as the sync worker put it.
+    pub error: String,
+    /// The offending input as text (it may not be valid JSON).
+    pub raw: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
 
 #[derive(SimpleObject, Clone)]
+#[graphql(complex)]
 pub struct Meta {
     pub channels: Vec<ChannelProgress>,
-    /// Whether the sync worker recorded transactions it could not project.
+    /// Whether the sync worker recorded transactions it could not project (open to all;
+    /// the errors themselves are `syncErrors`).
     pub has_indexing_errors: bool,
     /// The last change-log seq this node has seen.
     pub change_log_seq: i64,

@@ -191,9 +191,28 @@ impl From<&crate::db::VersionRef> for LedgerVersion {
     }
 }
 
-/// Checks `first` against the API's page limit.
+/// Checks `first` against the page limit of the caller's role (anonymous callers get the
+/// tightest); the refusal names the limit and the role.
 /// `first` defaults to 20 (also when given as null).
-pub(crate) fn page_size(first: Option<i32>, max: usize) -> async_graphql::Result<i64> {
+pub(crate) fn page_size(
+    ctx: &async_graphql::Context<'_>,
+    first: Option<i32>,
+) -> async_graphql::Result<i64> {
+    let (max, role) = crate::auth::page_limit(ctx);
+    check_page(
+        first,
+        max,
+        role,
+        ctx.data_unchecked::<crate::Services>().0.config.max_page,
+    )
+}
+
+fn check_page(
+    first: Option<i32>,
+    max: usize,
+    role: crate::Role,
+    signed_in_max: usize,
+) -> async_graphql::Result<i64> {
     let first = first.unwrap_or(20);
     if first < 0 {
         return Err(crate::errors::bad_input(format!(
@@ -201,9 +220,44 @@ pub(crate) fn page_size(first: Option<i32>, max: usize) -> async_graphql::Result
         )));
     }
     if first as usize > max {
+        let hint = if role.is_signed_in() || signed_in_max <= max {
+            "page with `after`".to_string()
+        } else {
+            format!("page with `after`, or sign in for pages of up to {signed_in_max}")
+        };
         return Err(crate::errors::bad_input(format!(
-            "`first` is {first}, above the page limit of {max}; page with `after`"
+            "`first` is {first}, above the page limit of {max} for the {role} role; {hint}"
         )));
     }
     Ok(i64::from(first))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_page;
+    use crate::Role;
+
+    #[test]
+    fn page_limits_name_the_limit_and_the_role() {
+        assert_eq!(check_page(None, 20, Role::Anonymous, 100).ok(), Some(20));
+        assert_eq!(
+            check_page(Some(20), 20, Role::Anonymous, 100).ok(),
+            Some(20)
+        );
+        let e = check_page(Some(21), 20, Role::Anonymous, 100)
+            .err()
+            .map(|e| e.message);
+        assert_eq!(
+            e.as_deref(),
+            Some("`first` is 21, above the page limit of 20 for the anonymous role; page with `after`, or sign in for pages of up to 100")
+        );
+        let e = check_page(Some(101), 100, Role::Citizen, 100)
+            .err()
+            .map(|e| e.message);
+        assert_eq!(
+            e.as_deref(),
+            Some("`first` is 101, above the page limit of 100 for the citizen role; page with `after`")
+        );
+        assert!(check_page(Some(-1), 100, Role::Admin, 100).is_err());
+    }
 }

@@ -86,7 +86,7 @@ pub(crate) async fn prefetch(
     }
     firsts.dedup();
     if let [first] = firsts[..] {
-        let max = ctx.data_unchecked::<Services>().0.config.max_page as i64;
+        let max = crate::auth::page_limit(ctx).0 as i64;
         if (0..=max).contains(&first) {
             let mut map: HashMap<String, Vec<VersionRow>> =
                 ids.iter().map(|id| (id.clone(), Vec::new())).collect();
@@ -195,6 +195,7 @@ impl Property {
             .collect())
     }
     /// Every version of this property, oldest first.
+    #[graphql(complexity = "crate::complexity::page(first, child_complexity)")]
     async fn history(
         &self,
         ctx: &Context<'_>,
@@ -273,7 +274,12 @@ impl Owner {
     async fn father_name(&self) -> Option<&str> {
         self.0.father_name.as_deref()
     }
-    /// Everything this person owns now, by property ID.
+    /// Everything this person owns now, by property ID. Needs a signed-in role (FORBIDDEN
+    /// for anonymous callers), however the owner was reached.
+    #[graphql(
+        guard = "crate::auth::SignedIn { what: \"`Owner.properties`\" }",
+        complexity = "crate::complexity::page(first, child_complexity)"
+    )]
     async fn properties(
         &self,
         ctx: &Context<'_>,
@@ -281,7 +287,7 @@ impl Owner {
         after: Option<String>,
     ) -> Result<PropertyConnection> {
         let s = ctx.data_unchecked::<Services>();
-        let limit = super::page_size(first, s.0.config.max_page)?;
+        let limit = super::page_size(ctx, first)?;
         let after: Option<String> = after
             .map(|c| cursor::decode::<String>("owner.properties", &c))
             .transpose()?;
@@ -511,7 +517,7 @@ pub(crate) async fn history(
     prefetched: Option<Vec<VersionRow>>,
 ) -> Result<PropertyVersionConnection> {
     let s = ctx.data_unchecked::<Services>();
-    let limit = super::page_size(first, s.0.config.max_page)?;
+    let limit = super::page_size(ctx, first)?;
     let mut rows = match &after {
         None if prefetched.is_some() => prefetched.unwrap_or_default(),
         None => {

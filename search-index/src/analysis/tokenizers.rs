@@ -1,10 +1,14 @@
 //! The analysers as tantivy tokenizers, so that documents are indexed by the same code the
 //! searcher runs on queries.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
 use tantivy::tokenizer::{Token, TokenStream, Tokenizer};
 use tantivy::Index;
 
-use super::{edge_ngrams, joined, words};
+use super::{edge_ngrams, joined, words, Word};
 
 /// Original script, lower-cased: exact matches.
 pub const ORIG: &str = "lq_orig";
@@ -60,43 +64,81 @@ fn tok(text: String, from: usize, to: usize, position: usize) -> Token {
     }
 }
 
-fn orig(text: &str) -> Vec<Token> {
-    words(text)
-        .into_iter()
+fn orig_of(ws: &[Word]) -> Vec<Token> {
+    ws.iter()
         .enumerate()
-        .map(|(i, w)| tok(w.orig, w.start, w.end, i))
+        .map(|(i, w)| tok(w.orig.clone(), w.start, w.end, i))
         .collect()
 }
-fn fold(text: &str) -> Vec<Token> {
-    words(text)
-        .into_iter()
+fn fold_of(ws: &[Word]) -> Vec<Token> {
+    ws.iter()
         .enumerate()
-        .map(|(i, w)| tok(w.fold, w.start, w.end, i))
+        .map(|(i, w)| tok(w.fold.clone(), w.start, w.end, i))
         .collect()
 }
-fn phon(text: &str) -> Vec<Token> {
-    words(text)
-        .into_iter()
+fn phon_of(ws: &[Word]) -> Vec<Token> {
+    ws.iter()
         .enumerate()
-        .map(|(i, w)| tok(w.phon, w.start, w.end, i))
+        .map(|(i, w)| tok(w.phon.clone(), w.start, w.end, i))
         .collect()
 }
-fn join(text: &str) -> Vec<Token> {
-    let ws = words(text);
-    joined(&ws)
+fn join_of(ws: &[Word]) -> Vec<Token> {
+    joined(ws)
         .into_iter()
         .enumerate()
         .map(|(i, k)| tok(k, ws[i].start, ws[i + 1].end, i))
         .collect()
 }
-fn prefix(text: &str) -> Vec<Token> {
+fn prefix_of(ws: &[Word]) -> Vec<Token> {
     let mut out = Vec::new();
-    for (i, w) in words(text).into_iter().enumerate() {
+    for (i, w) in ws.iter().enumerate() {
         for g in edge_ngrams(&w.fold) {
             out.push(tok(g.to_string(), w.start, w.end, i));
         }
     }
     out
+}
+
+thread_local! {
+    /// The analysis of the last texts this indexing thread saw. The five analysers of a
+    /// field group run on the same text one after another; without this each text was
+    /// analysed five times. (Handing tantivy pre-tokenized text instead was worse: its
+    /// documents serialise such values to JSON and parse them again, 27 % of indexing.)
+    static RECENT: RefCell<HashMap<String, Rc<Vec<Word>>>> = RefCell::new(HashMap::new());
+}
+
+/// Texts kept in [`RECENT`]; a document has about seven distinct ones.
+const RECENT_TEXTS: usize = 64;
+
+fn analysed(text: &str) -> Rc<Vec<Word>> {
+    if let Some(ws) = RECENT.with(|r| r.borrow().get(text).cloned()) {
+        return ws;
+    }
+    let ws = Rc::new(words(text));
+    RECENT.with(|r| {
+        let mut r = r.borrow_mut();
+        if r.len() >= RECENT_TEXTS {
+            r.clear();
+        }
+        r.insert(text.to_string(), Rc::clone(&ws));
+    });
+    ws
+}
+
+fn orig(text: &str) -> Vec<Token> {
+    orig_of(&analysed(text))
+}
+fn fold(text: &str) -> Vec<Token> {
+    fold_of(&analysed(text))
+}
+fn phon(text: &str) -> Vec<Token> {
+    phon_of(&analysed(text))
+}
+fn join(text: &str) -> Vec<Token> {
+    join_of(&analysed(text))
+}
+fn prefix(text: &str) -> Vec<Token> {
+    prefix_of(&analysed(text))
 }
 
 /// Registers the five analysers on an index under the names of this module's constants.

@@ -5,27 +5,34 @@
 //! typos, exact script, owner before father before place) is computed here over the top few
 //! hundred, because tantivy scores every fuzzy hit alike and cannot tell which form matched.
 
+mod facets;
+mod fuzzy;
 mod rank;
+mod word;
 
 use ledger::model::{Record, VerificationStatus};
 use ledger::PropertyId;
 use serde::Serialize;
-use tantivy::collector::{Count, FacetCollector, TopDocs};
-use tantivy::query::{
-    BooleanQuery, BoostQuery, ConstScoreQuery, FuzzyTermQuery, Occur, Query, TermQuery,
-};
-use tantivy::schema::{IndexRecordOption, Value};
+use tantivy::collector::{Count, TopDocs};
+use tantivy::query::{BooleanQuery, ConstScoreQuery, Occur, Query, TermQuery};
+use tantivy::schema::{Field, IndexRecordOption, Value};
 use tantivy::{DocAddress, Searcher, TantivyDocument, Term};
 
-use crate::analysis::{self, phon, place_key, survey_key, Word};
+use crate::analysis::{self, place_key, survey_key, Word};
 use crate::index::{plain_key, squash_id, Group, SearchIndex};
 use crate::Error;
 
+use facets::{FacetCounter, FacetSpec};
+use fuzzy::{FirstLetterFuzzy, FuzzyQuery};
 pub use rank::{distance, typo_budget};
 use rank::{is_strong, rank, rank_cmp, Parsed, Ranked};
+use word::WordQuery;
 
 /// Candidates re-ranked per query (and the deepest page reachable).
 const CANDIDATES: usize = 200;
+/// A word found in at least this many documents (exactly or phonetically, any name
+/// group) gets no typo clauses: see `SearchIndex::typo_words`.
+const COMMON_WORD_DOCS: u64 = 1000;
 /// Score given to each matched query word, so that tantivy's top candidates are those that
 /// match most words whatever their BM25 (which is added on top and breaks ties).
 const WORD_SCORE: f32 = 100.0;
@@ -138,7 +145,9 @@ pub enum Route {
 /// The answer to a [`SearchRequest`].
 #[derive(Debug, Clone, Serialize)]
 pub struct SearchResponse {
-    /// Documents matching at least one query word (or the ID/number), after filters.
+    /// Documents found, after filters: for several words, those matching every word when
+    /// there are any (and then only they are listed); otherwise those matching at least one
+    /// query word (or the ID/number).
     pub total: usize,
     pub hits: Vec<Hit>,
     pub facets: Facets,
@@ -198,32 +207,44 @@ impl SearchIndex {
     }
 
     /// Clauses for one query word at a tier (tier 3's joined pairs are added by the caller).
-    fn word_clauses(&self, q: &Word, partial: bool, tier: u8) -> Vec<Box<dyn Query>> {
+    /// Typo automata are built once per word and shared by the three name groups.
+    fn word_clauses(&self, q: &Word, partial: bool, tier: u8, typos: bool) -> Vec<Box<dyn Query>> {
         let mut out: Vec<Box<dyn Query>> = Vec::new();
+        let (fold_typos, phon_typos) = if tier >= 2 && typos {
+            let budget = typo_budget(q.fold.chars().count()) as u8;
+            (
+                (budget > 0)
+                    .then(|| FirstLetterFuzzy::new(&q.fold, budget))
+                    .flatten(),
+                (q.phon.len() >= 4)
+                    .then(|| FirstLetterFuzzy::new(&q.phon, 1))
+                    .flatten(),
+            )
+        } else {
+            (None, None)
+        };
         for g in Group::ALL {
             let gf = self.fields.group(g);
-            out.push(term(gf.orig, &q.orig));
+            // A Latin word is its own fold: the orig term would read the same postings.
+            if q.orig != q.fold {
+                out.push(term(gf.orig, &q.orig));
+            }
             out.push(term(gf.fold, &q.fold));
             out.push(term(gf.phon, &q.phon));
             if partial && q.fold.len() >= 2 {
                 out.push(term(gf.prefix, &q.fold));
             }
-            if tier >= 2 {
-                let budget = typo_budget(q.fold.chars().count()) as u8;
-                if budget > 0 {
-                    out.push(Box::new(FuzzyTermQuery::new(
-                        Term::from_field_text(gf.fold, &q.fold),
-                        budget,
-                        true,
-                    )));
-                }
-                if q.phon.len() >= 4 {
-                    out.push(Box::new(FuzzyTermQuery::new(
-                        Term::from_field_text(gf.phon, &q.phon),
-                        1,
-                        true,
-                    )));
-                }
+            if let Some(a) = &fold_typos {
+                out.push(Box::new(FuzzyQuery {
+                    field: gf.fold,
+                    automaton: a.clone(),
+                }));
+            }
+            if let Some(a) = &phon_typos {
+                out.push(Box::new(FuzzyQuery {
+                    field: gf.phon,
+                    automaton: a.clone(),
+                }));
             }
             if tier >= 3 {
                 out.push(term(gf.join, &q.phon));
@@ -232,17 +253,35 @@ impl SearchIndex {
         out
     }
 
-    fn names_query(&self, p: &Parsed, tier: u8) -> BooleanQuery {
+    /// The names query at a tier; `typos[i]` says whether word i gets typo clauses at tier
+    /// 2 and beyond (missing: yes).
+    fn names_query(&self, p: &Parsed, tier: u8, typos: &[bool]) -> BooleanQuery {
+        self.names_query_with(p, tier, typos, Occur::Should)
+    }
+
+    /// [`Self::names_query`] with each strong word's clause under `strong` (`Must`: every
+    /// strong word has to match; initials never have to).
+    fn names_query_with(
+        &self,
+        p: &Parsed,
+        tier: u8,
+        typos: &[bool],
+        strong: Occur,
+    ) -> BooleanQuery {
         let n = p.words.len();
         let mut per_word: Vec<Vec<Box<dyn Query>>> = p
             .words
             .iter()
             .enumerate()
-            .map(|(i, w)| self.word_clauses(w, p.partial_last && i + 1 == n, tier))
+            .map(|(i, w)| {
+                let t = typos.get(i).copied().unwrap_or(true);
+                self.word_clauses(w, p.partial_last && i + 1 == n, tier, t)
+            })
             .collect();
         if tier >= 3 {
             for i in 0..n.saturating_sub(1) {
-                let key = phon(&format!("{}{}", p.words[i].fold, p.words[i + 1].fold));
+                let key =
+                    analysis::phon_of_fold(&format!("{}{}", p.words[i].fold, p.words[i + 1].fold));
                 for g in Group::ALL {
                     let f = self.fields.group(g).phon;
                     per_word[i].push(term(f, &key));
@@ -250,42 +289,103 @@ impl SearchIndex {
                 }
             }
         }
-        let mut words: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-        for (clauses, w) in per_word.into_iter().zip(&p.words) {
-            let any = BooleanQuery::new(clauses.into_iter().map(|c| (Occur::Should, c)).collect());
-            let weight = if is_strong(w) { WORD_SCORE } else { 1.0 };
-            words.push((
-                Occur::Should,
-                Box::new(ConstScoreQuery::new(Box::new(any), weight)),
-            ));
-            // BM25 over the plain terms only (fuzzy hits all score alike in tantivy, and
-            // running their automata twice would double the cost), scaled down so that it
-            // only orders documents matching the same number of words: a score ≥ 100 × n
-            // then means "all n words matched".
-            let mut exact: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-            for g in Group::ALL {
-                let gf = self.fields.group(g);
-                exact.push((Occur::Should, term(gf.orig, &w.orig)));
-                exact.push((Occur::Should, term(gf.fold, &w.fold)));
-                exact.push((Occur::Should, term(gf.phon, &w.phon)));
-            }
-            let bm25 = BooleanQuery::new(exact);
-            words.push((
-                Occur::Should,
-                Box::new(BoostQuery::new(Box::new(bm25), BM25_WEIGHT)),
-            ));
-        }
+        // Per word: WORD_SCORE when any clause matches, plus its BM25 scaled down so that
+        // it only orders documents matching the same number of words — a score ≥ 100 × n
+        // then means "all n words matched" (word.rs).
+        let words: Vec<(Occur, Box<dyn Query>)> = per_word
+            .into_iter()
+            .zip(&p.words)
+            .map(|(clauses, w)| {
+                let any =
+                    BooleanQuery::new(clauses.into_iter().map(|c| (Occur::Should, c)).collect());
+                let q: Box<dyn Query> = Box::new(WordQuery {
+                    inner: Box::new(any),
+                    base: if is_strong(w) { WORD_SCORE } else { 1.0 },
+                    scale: BM25_WEIGHT,
+                });
+                (if is_strong(w) { strong } else { Occur::Should }, q)
+            })
+            .collect();
         BooleanQuery::new(words)
     }
 
-    /// Top candidates by tantivy score, and how many documents match.
+    /// Documents holding `text` in `field`, over all segments.
+    fn doc_freq(&self, searcher: &Searcher, field: Field, text: &str) -> Result<u64, Error> {
+        Ok(searcher.doc_freq(&Term::from_field_text(field, text))?)
+    }
+
+    /// Which query words get typo clauses in tier 2: those found in fewer than
+    /// [`COMMON_WORD_DOCS`] documents exactly or phonetically.
+    ///
+    /// Why: a typo query reads the postings of every term within reach of the word, and
+    /// for a common name ("kumar", "reddy", "lakshmi") those are large and plentiful —
+    /// tier 2 re-ran them whenever fewer than a page of records matched *every* word,
+    /// which is nearly every name + village query at 1 M records (80 ms of CPU each). A
+    /// word found in thousands of records is spelt as people spell it; the words that need
+    /// typo tolerance are the rare or unknown ones, whose neighbourhoods are small.
+    fn typo_words(&self, searcher: &Searcher, p: &Parsed) -> Result<Vec<bool>, Error> {
+        p.words
+            .iter()
+            .map(|w| {
+                let mut df = 0;
+                for g in Group::ALL {
+                    let gf = self.fields.group(g);
+                    df += self.doc_freq(searcher, gf.fold, &w.fold)?;
+                    df += self.doc_freq(searcher, gf.phon, &w.phon)?;
+                }
+                Ok(df < COMMON_WORD_DOCS)
+            })
+            .collect()
+    }
+
+    /// Whether tier 3 (joined and split words) can match anything: any of its terms is in
+    /// the index. If none is, the tier would only repeat the previous one's work.
+    fn joins_exist(&self, searcher: &Searcher, p: &Parsed) -> Result<bool, Error> {
+        for g in Group::ALL {
+            let gf = self.fields.group(g);
+            for w in &p.words {
+                if self.doc_freq(searcher, gf.join, &w.phon)? > 0 {
+                    return Ok(true);
+                }
+            }
+            for pair in p.words.windows(2) {
+                let key = analysis::phon_of_fold(&format!("{}{}", pair[0].fold, pair[1].fold));
+                if self.doc_freq(searcher, gf.phon, &key)? > 0 {
+                    return Ok(true);
+                }
+            }
+        }
+        Ok(false)
+    }
+
+    /// Top candidates by tantivy score, how many documents match, and (when asked) facet
+    /// counts over those documents — one pass over the matches.
     fn top(
         &self,
         searcher: &Searcher,
         q: &dyn Query,
         limit: usize,
-    ) -> Result<(Vec<(f32, DocAddress)>, usize), Error> {
-        Ok(searcher.search(q, &(TopDocs::with_limit(limit), Count))?)
+        facets: Option<FacetSpec>,
+    ) -> Result<Top, Error> {
+        Ok(match facets {
+            None => {
+                let (docs, total) = searcher.search(q, &(TopDocs::with_limit(limit), Count))?;
+                Top {
+                    docs,
+                    total,
+                    facets: None,
+                }
+            }
+            Some(spec) => {
+                let (docs, total, counts) =
+                    searcher.search(q, &(TopDocs::with_limit(limit), Count, FacetCounter(spec)))?;
+                Top {
+                    docs,
+                    total,
+                    facets: Some(counts),
+                }
+            }
+        })
     }
 
     /// The stored records of candidates (only for the final tier: the doc store is the
@@ -306,97 +406,23 @@ impl SearchIndex {
         Ok(out)
     }
 
-    fn facets(&self, searcher: &Searcher, q: &dyn Query, f: &Filter) -> Result<Facets, Error> {
-        let mut root = String::new();
-        if let Some(s) = &f.state {
-            root = format!("/{}", s.trim().to_ascii_uppercase());
-            if let Some(d) = &f.district {
-                root.push('/');
-                root.push_str(&place_key(d));
-                if let Some(m) = &f.mandal {
-                    root.push('/');
-                    root.push_str(&place_key(m));
-                }
-            }
-        }
-        let root = if root.is_empty() {
-            "/".to_string()
-        } else {
-            root
-        };
-        let mut loc = FacetCollector::for_field("loc");
-        loc.add_facet(root.as_str());
-        let mut ty = FacetCollector::for_field("type");
-        ty.add_facet("/");
-        let mut st = FacetCollector::for_field("status_f");
-        st.add_facet("/");
-        let (loc, ty, st) = searcher.search(q, &(loc, ty, st))?;
-        let list = |c: &tantivy::collector::FacetCounts, r: &str| -> Vec<(String, u64)> {
-            let mut v: Vec<(String, u64)> = c
-                .get(r)
-                .map(|(f, n)| {
-                    (
-                        f.to_path()
-                            .last()
-                            .map(|s| s.to_string())
-                            .unwrap_or_default(),
-                        n,
-                    )
-                })
-                .collect();
-            v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-            v.truncate(MAX_FACET_VALUES);
-            v
-        };
-        let fl = &self.fields;
-        let depth = root.matches('/').count() - usize::from(root == "/");
-        let place_field = [None, Some(fl.district), Some(fl.mandal), Some(fl.village)]
-            .get(depth)
-            .copied()
-            .flatten();
-        let labelled = |vals: Vec<(String, u64)>,
-                        field: Option<tantivy::schema::Field>,
-                        pick: fn(&Record) -> String|
-         -> Result<Vec<FacetValue>, Error> {
-            vals.into_iter()
-                .map(|(value, count)| {
-                    let label = match field {
-                        None => value.clone(),
-                        Some(f) => {
-                            let (top, _) = self.top(searcher, &*term(f, &value), 1)?;
-                            self.load(searcher, top)?
-                                .first()
-                                .map(|(_, r)| pick(r))
-                                .unwrap_or_else(|| value.clone())
-                        }
-                    };
-                    Ok(FacetValue {
-                        value,
-                        label,
-                        count,
-                    })
-                })
-                .collect()
-        };
-        let place_pick: fn(&Record) -> String = match depth {
-            1 => |r| r.district.clone(),
-            2 => |r| r.mandal.clone(),
-            _ => |r| r.village.clone(),
-        };
-        Ok(Facets {
-            places: labelled(list(&loc, &root), place_field, place_pick)?,
-            land_types: labelled(list(&ty, "/"), Some(fl.land_type), |r| r.land_type.clone())?,
-            statuses: labelled(list(&st, "/"), None, |r| r.land_type.clone())?,
-        })
+    /// Runs one search with facet counts (see the module docs for the order of results).
+    pub fn search(&self, req: &SearchRequest) -> Result<SearchResponse, Error> {
+        self.search_with(req, SearchOptions::default())
     }
 
-    /// Runs one search (see the module docs for the order of results).
-    pub fn search(&self, req: &SearchRequest) -> Result<SearchResponse, Error> {
+    /// Runs one search, computing only what `opts` asks for besides the hits.
+    pub fn search_with(
+        &self,
+        req: &SearchRequest,
+        opts: SearchOptions,
+    ) -> Result<SearchResponse, Error> {
         let started = std::time::Instant::now();
         let offset = parse_cursor(&req.after)?;
         let first = req.first.clamp(1, 100);
         let limit = CANDIDATES.max(offset + first + 1);
         let searcher = self.reader.searcher();
+        let spec = opts.facets.then(|| FacetSpec::for_filter(&req.filter));
         let filters = self.filter_clauses(&req.filter);
         let with_filters = |q: Box<dyn Query>| -> BooleanQuery {
             let mut c = vec![(Occur::Must, q)];
@@ -407,11 +433,11 @@ impl SearchIndex {
         let squashed = squash_id(text);
 
         // Route 1: a property ID in any form.
-        let (route, query, ranked, total) = if looks_like_id(&squashed) {
+        let (route, ranked, found) = if looks_like_id(&squashed) {
             let q = with_filters(term(self.fields.id_terms, &squashed));
-            let (top, total) = self.top(&searcher, &q, limit)?;
+            let mut found = self.top(&searcher, &q, limit, spec)?;
             let ranked = self
-                .load(&searcher, top)?
+                .load(&searcher, std::mem::take(&mut found.docs))?
                 .into_iter()
                 .map(|(s, r)| {
                     let idt = r.property_id.to_string();
@@ -435,7 +461,7 @@ impl SearchIndex {
                     x
                 })
                 .collect::<Vec<_>>();
-            (Route::PropertyId, q, ranked, total)
+            (Route::PropertyId, ranked, found)
         } else {
             let all = analysis::words(text);
             let partial_last = !req.text.ends_with(char::is_whitespace);
@@ -472,17 +498,15 @@ impl SearchIndex {
                 // Within the place (or name) words given: they must match, exactly or
                 // phonetically, then with typos; only if nothing matches them does the
                 // number alone decide.
-                let attempt = |occur: Option<(Occur, u8)>| -> Result<_, Error> {
+                let attempt = |occur: Option<(Occur, u8)>| -> Result<Top, Error> {
                     let mut c: Vec<(Occur, Box<dyn Query>)> =
                         vec![(Occur::Must, Box::new(num.clone()))];
                     if let Some((o, tier)) = occur {
-                        c.push((o, Box::new(self.names_query(&p, tier))));
+                        c.push((o, Box::new(self.names_query(&p, tier, &[]))));
                     }
                     let q = with_filters(Box::new(BooleanQuery::new(c)));
-                    let (top, total) = self.top(&searcher, &q, limit)?;
-                    Ok((q, top, total))
+                    self.top(&searcher, &q, limit, spec)
                 };
-                let (mut q, mut top, mut total) = (None, Vec::new(), 0);
                 let tries: &[Option<(Occur, u8)>] = if p.words.is_empty() {
                     &[None]
                 } else {
@@ -492,16 +516,15 @@ impl SearchIndex {
                         Some((Occur::Should, 1)),
                     ]
                 };
+                let mut found = Top::default();
                 for t in tries {
-                    let (q1, top1, total1) = attempt(*t)?;
-                    (q, top, total) = (Some(q1), top1, total1);
-                    if total > 0 {
+                    found = attempt(*t)?;
+                    if found.total > 0 {
                         break;
                     }
                 }
-                let q = q.unwrap_or_else(|| with_filters(Box::new(num.clone())));
                 let ranked = self
-                    .load(&searcher, top)?
+                    .load(&searcher, std::mem::take(&mut found.docs))?
                     .into_iter()
                     .map(|(s, r)| {
                         let mut x = rank(s, r, &p, 2);
@@ -523,7 +546,7 @@ impl SearchIndex {
                         x
                     })
                     .collect();
-                (Route::Survey, q, ranked, total)
+                (Route::Survey, ranked, found)
             } else {
                 // Route 3: names and places, tier by tier while too few match every word.
                 let p = Parsed {
@@ -533,22 +556,71 @@ impl SearchIndex {
                 let strong = p.words.iter().filter(|w| is_strong(w)).count();
                 let need = first.max(10);
                 let mut tier = 1;
-                loop {
-                    let q = with_filters(Box::new(self.names_query(&p, tier)));
-                    let (top, total) = self.top(&searcher, &q, limit)?;
-                    // Every strong word matched ⇔ score ≥ 100 per strong word (BM25 adds on top).
-                    let bar = WORD_SCORE * strong as f32 - 0.5;
-                    let full = top.iter().filter(|(s, _)| *s >= bar).count();
-                    tracing::debug!(tier, full, total, "search tier");
-                    if full >= need || tier == 3 || strong == 0 {
-                        let ranked = self
-                            .load(&searcher, top)?
-                            .into_iter()
-                            .map(|(s, r)| rank(s, r, &p, tier))
-                            .collect();
-                        break (Route::Names(tier), q, ranked, total);
+                let mut typos: Vec<bool> = Vec::new();
+                // Several words: first the records matching every strong word (exactly, by
+                // fold or phonetically); they are the answer when there are any, and typos,
+                // joined/split words and records missing a word are tried only when none
+                // match (Typesense's `typo_tokens_threshold` and `drop_tokens_threshold`
+                // of 1). Measured at 1 M records: the union over every word's postings cost
+                // 20–50 ms of CPU for a name or name + village query, because common given
+                // names ("lakshmi", "kumar") match tens of thousands of records; the
+                // intersection is led by the rarest word. It also keeps people who share
+                // only a first name off the page.
+                // Joined/split words are part of it (cheap term lookups): "Ranga Reddy" must
+                // meet "Rangareddy" here already.
+                let every = if strong >= 2 {
+                    let no_typos = vec![false; p.words.len()];
+                    let q = with_filters(Box::new(self.names_query_with(
+                        &p,
+                        3,
+                        &no_typos,
+                        Occur::Must,
+                    )));
+                    Some(self.top(&searcher, &q, limit, spec)?).filter(|f| f.total > 0)
+                } else {
+                    None
+                };
+                if let Some(mut found) = every {
+                    tracing::debug!(total = found.total, "every word matched");
+                    let ranked = self
+                        .load(&searcher, std::mem::take(&mut found.docs))?
+                        .into_iter()
+                        .map(|(s, r)| rank(s, r, &p, 3))
+                        .collect();
+                    (Route::Names(1), ranked, found)
+                } else {
+                    loop {
+                        let q = with_filters(Box::new(self.names_query(&p, tier, &typos)));
+                        let mut found = self.top(&searcher, &q, limit, spec)?;
+                        // Every strong word matched ⇔ score ≥ 100 per strong word (BM25 adds on top).
+                        let bar = WORD_SCORE * strong as f32 - 0.5;
+                        let full = found.docs.iter().filter(|(s, _)| *s >= bar).count();
+                        tracing::debug!(tier, full, total = found.total, "search tier");
+                        // The next tier, skipping one that would add nothing (`typo_words`, `joins_exist`).
+                        let mut next = None;
+                        if full < need && strong > 0 {
+                            if tier == 1 {
+                                typos = self.typo_words(&searcher, &p)?;
+                                if typos.iter().any(|t| *t) {
+                                    next = Some(2);
+                                }
+                            }
+                            if next.is_none() && tier < 3 && self.joins_exist(&searcher, &p)? {
+                                next = Some(3);
+                            }
+                        }
+                        match next {
+                            Some(t) => tier = t,
+                            None => {
+                                let ranked = self
+                                    .load(&searcher, std::mem::take(&mut found.docs))?
+                                    .into_iter()
+                                    .map(|(s, r)| rank(s, r, &p, tier))
+                                    .collect();
+                                break (Route::Names(tier), ranked, found);
+                            }
+                        }
                     }
-                    tier += 1;
                 }
             }
         };
@@ -557,7 +629,12 @@ impl SearchIndex {
             .filter(|r| r.matched + r.initials > 0)
             .collect();
         ranked.sort_by(rank_cmp);
-        let facets = self.facets(&searcher, &query, &req.filter)?;
+        let total = found.total;
+        let facets = found
+            .facets
+            .as_ref()
+            .map(facets::facets)
+            .unwrap_or_default();
         let page: Vec<Hit> = ranked
             .iter()
             .skip(offset)
@@ -572,7 +649,14 @@ impl SearchIndex {
             })
             .collect();
         let next = (offset + first < ranked.len()).then(|| format!("o{}", offset + first));
-        tracing::info!(text = %req.text, ?route, total, hits = page.len(), ms = started.elapsed().as_millis() as u64, "search");
+        tracing::info!(
+            text = %req.text,
+            ?route,
+            total,
+            hits = page.len(),
+            us = started.elapsed().as_micros() as u64,
+            "search"
+        );
         Ok(SearchResponse {
             total,
             hits: page,
@@ -580,6 +664,30 @@ impl SearchIndex {
             next,
             route,
         })
+    }
+}
+
+/// What one search found in tantivy: candidates by score, how many documents match, and
+/// facet counts when asked.
+#[derive(Default)]
+struct Top {
+    docs: Vec<(f32, DocAddress)>,
+    total: usize,
+    facets: Option<facets::Counts>,
+}
+
+/// What a search computes besides its hits.
+#[derive(Debug, Clone, Copy)]
+pub struct SearchOptions {
+    /// Facet counts over all matches (default on). They cost a fast-field read per matched
+    /// document: callers that show no facets (the GraphQL `search` field when `facets` is
+    /// not selected, search-as-you-type) should turn them off.
+    pub facets: bool,
+}
+
+impl Default for SearchOptions {
+    fn default() -> Self {
+        SearchOptions { facets: true }
     }
 }
 

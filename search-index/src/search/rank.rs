@@ -6,7 +6,7 @@ use std::cmp::Ordering;
 use ledger::model::Record;
 
 use super::{Highlight, MatchKind};
-use crate::analysis::{self, phon, Word};
+use crate::analysis::{self, phon_of_fold, Word};
 use crate::index::Group;
 
 /// Typos allowed for a word of `len` chars (Meilisearch's rule): 0 up to 4, 1 up to 8, 2 beyond.
@@ -20,8 +20,47 @@ pub fn typo_budget(len: usize) -> u32 {
 
 /// Optimal-string-alignment distance (Levenshtein with adjacent transpositions).
 pub fn distance(a: &str, b: &str) -> u32 {
+    if a.is_ascii() && b.is_ascii() {
+        return distance_of(a.as_bytes(), b.as_bytes());
+    }
     let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
+    distance_of(&a, &b)
+}
+
+/// Rows of the distance table kept on the stack up to this length (folds and keys are
+/// ASCII and short; the re-ranking calls this for every query word × candidate word, and
+/// three heap vectors per call were a visible part of its cost).
+const STACK_ROW: usize = 48;
+
+fn distance_of<T: PartialEq>(a: &[T], b: &[T]) -> u32 {
+    let w = b.len() + 1;
+    if w > STACK_ROW {
+        return distance_heap(a, b);
+    }
+    // Three rolling rows of the table: row i lives in rows[i % 3].
+    let mut rows = [[0u32; STACK_ROW]; 3];
+    for (j, v) in rows[0].iter_mut().enumerate().take(w) {
+        *v = j as u32;
+    }
+    for i in 1..=a.len() {
+        let (cur, prev, prev2) = (i % 3, (i + 2) % 3, (i + 1) % 3);
+        rows[cur][0] = i as u32;
+        for j in 1..w {
+            let cost = u32::from(a[i - 1] != b[j - 1]);
+            let mut v = (rows[prev][j] + 1)
+                .min(rows[cur][j - 1] + 1)
+                .min(rows[prev][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                v = v.min(rows[prev2][j - 2] + 1);
+            }
+            rows[cur][j] = v;
+        }
+    }
+    rows[a.len() % 3][b.len()]
+}
+
+fn distance_heap<T: PartialEq>(a: &[T], b: &[T]) -> u32 {
     let w = b.len() + 1;
     let mut d = vec![0u32; (a.len() + 1) * w];
     for i in 0..=a.len() {
@@ -45,17 +84,19 @@ pub fn distance(a: &str, b: &str) -> u32 {
     d[a.len() * w + b.len()]
 }
 
-/// Typos between a query word and a record word under the budget rule, the first letter
-/// counting double; `None` when over budget.
+/// Typos between a query word and a record word under the budget rule; `None` when over
+/// budget or when the first letters differ. A first-letter typo would count double
+/// (search.md) and the index's typo query never offers one (`fuzzy.rs`), so the ranking
+/// skips it without computing a distance — most candidate words fail this test.
 pub(super) fn typos(q: &str, d: &str) -> Option<u32> {
     let budget = typo_budget(q.chars().count());
     if budget == 0 || q.len().abs_diff(d.len()) > budget as usize {
         return None;
     }
-    let mut t = distance(q, d);
     if q.chars().next() != d.chars().next() {
-        t += 1;
+        return None;
     }
+    let t = distance(q, d);
     (t <= budget).then_some(t)
 }
 
@@ -177,6 +218,7 @@ fn match_record(
                     .or_else(|| {
                         (q.phon.len() >= 4
                             && q.phon.len().abs_diff(w.phon.len()) <= 1
+                            && q.phon.as_bytes().first() == w.phon.as_bytes().first()
                             && distance(&q.phon, &w.phon) <= 1)
                             .then_some(1)
                     })
@@ -202,7 +244,7 @@ fn match_record(
     if tier >= 3 {
         // Query words joined meet one record word; one query word meets record words joined.
         for qi in 0..n.saturating_sub(1) {
-            let key = phon(&format!("{}{}", p.words[qi].fold, p.words[qi + 1].fold));
+            let key = phon_of_fold(&format!("{}{}", p.words[qi].fold, p.words[qi + 1].fold));
             for dw in &dws {
                 if dw.word.phon == key {
                     let m = WordMatch {
@@ -220,7 +262,12 @@ fn match_record(
         let pairs: Vec<(&[DocWord], String)> = dws
             .windows(2)
             .filter(|p| p[0].field == p[1].field)
-            .map(|p| (p, phon(&format!("{}{}", p[0].word.fold, p[1].word.fold))))
+            .map(|p| {
+                (
+                    p,
+                    phon_of_fold(&format!("{}{}", p[0].word.fold, p[1].word.fold)),
+                )
+            })
             .collect();
         for (qi, q) in p.words.iter().enumerate() {
             for (pair, key) in &pairs {
@@ -323,12 +370,20 @@ mod tests {
         assert_eq!(distance("ramesh", "rmaesh"), 1);
         assert_eq!(distance("ramesh", "ramsh"), 1);
         assert_eq!(distance("kitten", "sitting"), 3);
+        assert_eq!(distance("", "abc"), 3);
+        assert_eq!(distance("abc", ""), 3);
+        assert_eq!(distance("ab", "ba"), 1);
+        assert_eq!(distance("ca", "abc"), 3);
+        assert_eq!(distance("లక్ష్మి", "లక్మి"), 2);
+        let long = "a".repeat(60);
+        assert_eq!(distance(&long, &"a".repeat(58)), 2);
     }
 
     #[test]
     fn first_letter_typo_counts_double() {
         assert_eq!(typos("ramesh", "rameshh"), Some(1));
         assert_eq!(typos("ramesh", "bamesh"), None);
+        assert_eq!(typos("satyanarayana", "datyanarayana"), None);
         assert_eq!(typos("ravi", "rvai"), None); // short words get no typos
         assert_eq!(typos("satyanarayana", "satyanarayna"), Some(1));
     }

@@ -1,6 +1,6 @@
-//! A whole read side in one test process: a seeded devnet served over HTTP, a private
-//! PostgreSQL, the sync worker, a search index, and the schema over them. Everything real.
-#![allow(dead_code)]
+//! A whole read side in one test process, for the tests of the crates above the sync worker
+//! (schema, api) and of the binary: a seeded devnet served over HTTP, a private PostgreSQL,
+//! the sync worker, a search index, and the schema over them. Everything real.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -186,8 +186,14 @@ impl World {
         self.query_vars(q, json!({})).await
     }
 
+    /// Runs a query as an admin (roles are the API's tests; here every field is open).
     pub async fn query_vars(&self, q: &str, vars: Value) -> Value {
-        let req = Request::new(q).variables(async_graphql::Variables::from_json(vars));
+        let req = Request::new(q)
+            .variables(async_graphql::Variables::from_json(vars))
+            .data(schema::Principal::signed_in(
+                schema::Role::Admin,
+                "schema-tests",
+            ));
         let resp = self.schema.execute(req).await;
         serde_json::to_value(&resp).expect("response serialises")
     }

@@ -1,0 +1,4 @@
+//! Fuzz target `property_id`: the body is `ledger::fuzzing::property_id` (see there for what it checks).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| ledger::fuzzing::property_id(data));
