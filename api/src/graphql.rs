@@ -82,6 +82,7 @@ pub(crate) async fn post(
                     state.opts.request_timeout.as_millis()
                 ),
             )
+            .with_header(header::CONNECTION, HeaderValue::from_static("close"))
             .into_response(media)
         }
     };
@@ -428,12 +429,16 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), Refusal> {
 
 /// Reads the body, refusing (413) as soon as it passes `limit` — before it is all in memory.
 async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Bytes, Refusal> {
+    // The rest of the body is never read, so the connection cannot carry another request:
+    // say so (RFC 9112 §9.6), or a keep-alive client sends its next request on a socket
+    // the server is closing.
     let too_large = || {
         Refusal::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             Code::PayloadTooLarge,
             format!("the request body is larger than the limit of {limit} bytes"),
         )
+        .with_header(header::CONNECTION, HeaderValue::from_static("close"))
     };
     let declared = headers
         .get(header::CONTENT_LENGTH)
@@ -734,7 +739,7 @@ async fn execute(
         Err(_) => GqlResponse::from_errors(vec![codes::error(
             Code::RequestTimeout,
             format!(
-                "the request took longer than the limit of {} ms and was cancelled",
+                "the request took longer than its time limit of {} ms and was cancelled",
                 limit.as_millis()
             ),
         )]),

@@ -367,7 +367,8 @@ async fn graphql_over_http() {
         )
         .await;
     assert_eq!((status, code(&body)), (413, "PAYLOAD_TOO_LARGE"), "{body}");
-    // The same without a Content-Length: refused while streaming.
+    // The same without a Content-Length: refused while streaming, and the connection is
+    // closed (the rest of the body is never read), which the answer says.
     let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
         (0..70).map(|_| Ok(vec![b' '; 1024])).collect();
     let resp = env
@@ -378,6 +379,10 @@ async fn graphql_over_http() {
         .send()
         .await
         .expect("send");
+    assert_eq!(
+        resp.headers().get("connection").map(|v| v.as_bytes()),
+        Some(&b"close"[..])
+    );
     let (status, _, body) = answer(resp).await;
     assert_eq!((status, code(&body)), (413, "PAYLOAD_TOO_LARGE"), "{body}");
     let resp = env

@@ -682,7 +682,9 @@ async fn a_slow_request_is_cancelled_in_the_database_too() {
     assert!(
         body["errors"][0]["message"]
             .as_str()
-            .is_some_and(|m| m.contains("limit of 500 ms")),
+            // Whichever stops first, the API's timer or the database's statement_timeout
+            // at the same bound, the answer says why.
+            .is_some_and(|m| m.contains("took longer than its time limit")),
         "{body}"
     );
     assert!(took < Duration::from_secs(3), "answered after {took:?}");
