@@ -1005,10 +1005,7 @@ fn row(what: &str, r: &Report, cpu: Cpu, target: &str) -> String {
 }
 
 pub async fn run(args: ApiBenchArgs) -> anyhow::Result<()> {
-    let load_before = std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|s| s.split_whitespace().next().map(str::to_string))
-        .unwrap_or_else(|| "?".into());
+    let load_before = sync::bench::load_average();
     let backend = Backend::start(&args.backend).await?;
     let pool = migrations::connect(&backend.database_url).await?;
     let sync_secs = backend.wait_synced(&pool).await?;

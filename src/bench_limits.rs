@@ -157,6 +157,7 @@ pub async fn run(args: LimitsBenchArgs) -> anyhow::Result<()> {
     if args.limit == 0 || args.factor < 1.0 || args.seconds <= 0.0 {
         bail!("--limit must be at least 1, --factor at least 1 and --seconds positive");
     }
+    let load_before = sync::bench::load_average();
     let backend = Backend::start(&args.backend).await?;
     let pool = migrations::connect(&backend.database_url).await?;
     backend.wait_synced(&pool).await?;
@@ -188,7 +189,12 @@ pub async fn run(args: LimitsBenchArgs) -> anyhow::Result<()> {
     let flood_rate = f64::from(args.limit) * args.factor;
     let mut s = String::new();
     use std::fmt::Write as _;
-    let _ = writeln!(s, "Machine: {}.", sync::bench::machine());
+    let _ = writeln!(
+        s,
+        "Machine: {}; load average {load_before} at the start, {} at the end.",
+        sync::bench::machine(),
+        sync::bench::load_average()
+    );
     let _ = writeln!(
         s,
         "Data: {records_note}. `landql serve` (child process, log filter `warn`) with \

@@ -602,10 +602,7 @@ struct Row {
 }
 
 pub async fn run(args: SearchBenchArgs) -> anyhow::Result<()> {
-    let load_before = std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|s| s.split_whitespace().next().map(str::to_string))
-        .unwrap_or_else(|| "?".into());
+    let load_before = sync::bench::load_average();
     let mut backend = start_backend(&args).await?;
     let result = measure(&args, &backend).await;
     let _ = backend.pg.stop().await;
@@ -886,13 +883,7 @@ async fn measure(args: &SearchBenchArgs, backend: &Backend) -> anyhow::Result<Me
         }
     }
     let rss2 = rss();
-    let load_note = format!(
-        "{} at the end",
-        std::fs::read_to_string("/proc/loadavg")
-            .ok()
-            .and_then(|s| s.split_whitespace().next().map(str::to_string))
-            .unwrap_or_else(|| "?".into())
-    );
+    let load_note = format!("{} at the end", sync::bench::load_average());
     qpool.close().await;
     pool.close().await;
     drop(index);

@@ -92,6 +92,16 @@ pub struct ServeArgs {
         value_parser = api::parse_origin
     )]
     cors_origins: Vec<api::HeaderValue>,
+    /// A reverse proxy (address or CIDR range, e.g. 10.0.0.0/8) whose X-Forwarded-For names
+    /// the client, for rate limits and logs; repeat for several (comma-separated in the
+    /// environment variable). Default: none — the TCP peer is the client, and
+    /// X-Forwarded-For is ignored, since any client can send one.
+    #[arg(
+        long = "trusted-proxy",
+        env = "LANDQL_TRUSTED_PROXY",
+        value_delimiter = ','
+    )]
+    trusted_proxies: Vec<api::TrustedProxies>,
     /// Most operations in one batched request.
     #[arg(long, env = "LANDQL_MAX_BATCH", default_value_t = 10)]
     max_batch: usize,
@@ -149,6 +159,7 @@ impl ServeArgs {
             auth,
             rate_limits,
             cors_origins: self.cors_origins.clone(),
+            trusted_proxies: self.trusted_proxies.iter().cloned().collect(),
         })
     }
 

@@ -19,12 +19,10 @@ use std::collections::BTreeMap;
 
 use tokio::time::Instant;
 
-use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
 use async_graphql::parser::types::OperationType;
 use async_graphql::{Response as GqlResponse, ServerError, Value};
-use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::body::{Body, Bytes};
-use axum::extract::{FromRequestParts, Query, Request, State, WebSocketUpgrade};
+use axum::extract::{Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Extension;
@@ -41,6 +39,7 @@ use crate::AppState;
 
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
+mod socket;
 
 /// How a request arrived: decides what may run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,7 +143,7 @@ pub(crate) async fn get_or_upgrade(State(state): State<AppState>, req: Request) 
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
     if upgrade {
-        return websocket(state, req).await;
+        return socket::websocket(state, req).await;
     }
     let headers = req.headers();
     if req.uri().query().is_none_or(str::is_empty) && prefers_html(headers) {
@@ -180,53 +179,6 @@ pub(crate) async fn method_not_allowed(method: Method, headers: HeaderMap) -> Re
     r.headers_mut()
         .insert(header::ALLOW, HeaderValue::from_static("GET, POST"));
     r
-}
-
-async fn websocket(state: AppState, req: Request) -> Response {
-    let (mut parts, _body) = req.into_parts();
-    let Ok(protocol) = GraphQLProtocol::from_request_parts(&mut parts, &state).await else {
-        return Refusal::new(
-            StatusCode::BAD_REQUEST,
-            Code::BadRequest,
-            "a GraphQL WebSocket needs Sec-WebSocket-Protocol: graphql-transport-ws (or graphql-ws)",
-        )
-        .into_response(MediaType::Json);
-    };
-    let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
-        Ok(u) => u,
-        Err(rejection) => return rejection.into_response(),
-    };
-    let schema = state.schema.clone();
-    // The caller: a token in `connection_init` (what browsers can send), else the upgrade
-    // request's Authorization header (already verified by the auth layer), else anonymous.
-    let from_header = parts
-        .extensions
-        .get::<Principal>()
-        .cloned()
-        .unwrap_or(Principal::ANONYMOUS);
-    let auth = state.auth.clone();
-    let metrics = state.metrics.clone();
-    upgrade
-        .protocols(ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |stream| async move {
-            tracing::debug!("subscription socket opened");
-            GraphQLWebSocket::new(stream, schema, protocol)
-                .on_connection_init(move |payload| async move {
-                    let principal = match auth.principal_of_init(&payload) {
-                        Ok(p) => p.unwrap_or(from_header),
-                        Err(e) => {
-                            metrics.record_unauthenticated(e.reason());
-                            return Err(crate::auth::refused_init(&e));
-                        }
-                    };
-                    let mut data = async_graphql::Data::default();
-                    data.insert(principal);
-                    Ok(data)
-                })
-                .serve()
-                .await;
-            tracing::debug!("subscription socket closed");
-        })
 }
 
 /// An HTTP-level refusal: a status, a code and a message, as a GraphQL error body.

@@ -3,7 +3,8 @@
 //! placeholder playground page.
 //!
 //! ```text
-//!  request ─► request id (x-request-id, echoed or made) ─► access log + metrics layer
+//!  request ─► request id (x-request-id, echoed or made) ─► client address (X-Forwarded-For
+//!          from trusted proxies only) ─► access log + metrics layer
 //!          ─► CORS (preflights answered here) ─► compression (gzip/br, bodies ≥ 1 KiB)
 //!          ─► /graphql only: bearer token → principal (401 if bad) ─► rate limit (429)
 //!          ─► route:  POST /graphql            JSON body, single or batch
@@ -22,6 +23,7 @@
 //! metrics are the same for every route.
 
 pub mod auth;
+mod client;
 mod codes;
 mod documents;
 mod graphql;
@@ -58,6 +60,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 
 pub use auth::{Auth, TokenRules};
 pub use axum::http::HeaderValue;
+pub use client::{BadProxy, TrustedProxies};
 pub use codes::{Code, INTROSPECTION_DEPTH};
 pub use metrics::Metrics;
 pub use ratelimit::RateLimits;
@@ -90,6 +93,9 @@ pub struct Options {
     /// Origins allowed to call the API from a browser; empty = any origin. Tokens travel in
     /// the Authorization header, never in cookies, so credentials are never allowed.
     pub cors_origins: Vec<HeaderValue>,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (see `client`); none by
+    /// default, so the TCP peer is the client.
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl Default for Options {
@@ -104,6 +110,7 @@ impl Default for Options {
             auth: Auth::disabled(),
             rate_limits: RateLimits::default(),
             cors_origins: Vec::new(),
+            trusted_proxies: TrustedProxies::none(),
         }
     }
 }
@@ -157,6 +164,7 @@ pub fn router(schema: LandqlSchema, services: Services, opts: Options) -> Router
         limiter: limiter.clone(),
     };
     let cors = cors(&opts.cors_origins);
+    let trusted_proxies = Arc::new(opts.trusted_proxies.clone());
     let state = AppState {
         auth: opts.auth.clone(),
         sdl: Arc::from(schema.sdl()),
@@ -193,6 +201,10 @@ pub fn router(schema: LandqlSchema, services: Services, opts: Options) -> Router
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
                 .layer(PropagateRequestIdLayer::x_request_id())
+                .layer(axum::middleware::from_fn_with_state(
+                    trusted_proxies,
+                    client::layer,
+                ))
                 .layer(axum::middleware::from_fn_with_state(metrics, trace::layer))
                 .layer(cors)
                 .layer(

@@ -1,10 +1,14 @@
 //! Per-client rate limits by role (design/api.md, "Limits and roles"): token buckets keyed
-//! by the token's subject (signed in) or the client's address (anonymous), as a layer after
+//! by the token's subject (signed in) or the client's address (anonymous; see `client` for
+//! addresses behind trusted proxies), as a layer after
 //! the auth layer on `/graphql` only — health, readiness and metrics are never limited.
 //!
 //! Each role has its own rate (requests per second per client; the burst equals the rate)
 //! and its own keyed GCRA limiter (`governor`). A request costs one; a batch costs one per
-//! operation (the handler charges the rest through [`Charge`] once it has counted them).
+//! operation (the handler charges the rest through [`Charge`] once it has counted them), and
+//! on a WebSocket each subscription started costs one more, charged to the role and subject
+//! of the socket's `connection_init` token (over the limit, that subscription gets an
+//! `error` message with RATE_LIMITED; the socket stays open).
 //! Over the limit: 429 with `Retry-After` (whole seconds, at least 1) and a RATE_LIMITED
 //! error naming the limit. A request whose token the auth layer refuses is charged to its
 //! address as anonymous first, so forged-token floods get 429s too.
@@ -14,13 +18,13 @@
 //! for one request at 20/s takes 50 ms. IPv6 clients are keyed by their /64, which is what
 //! one subscriber usually holds, so that rotating addresses inside it does not add buckets.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
@@ -29,6 +33,7 @@ use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter};
 use schema::{Principal, Role};
 
+use crate::client::ClientAddr;
 use crate::metrics::Metrics;
 
 /// Requests per second per client, by role; `None` = unlimited.
@@ -264,11 +269,7 @@ impl Limiter {
     /// flood of forged tokens is limited like any other anonymous flood (the request is
     /// still refused with 401, never served as anonymous). The 429 to send instead, if over.
     pub(crate) fn charge_refused_token(&self, req: &Request) -> Option<Response> {
-        let addr = req
-            .extensions()
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip());
-        let key = ClientKey::of(&Principal::ANONYMOUS, addr);
+        let key = ClientKey::of(&Principal::ANONYMOUS, ClientAddr::of(req));
         self.charge(Role::Anonymous, &key, 1)
             .err()
             .map(|refused| self.refuse(Role::Anonymous, refused, req.headers()))
@@ -300,9 +301,33 @@ pub(crate) struct Charge {
     limiter: Arc<Limiter>,
     role: Role,
     key: ClientKey,
+    /// The client's address, for [`Charge::for_principal`].
+    addr: Option<IpAddr>,
 }
 
 impl Charge {
+    /// The same client signed in as `principal` (a WebSocket's `connection_init` token):
+    /// charged to that principal's role and subject from then on.
+    pub(crate) fn for_principal(&self, principal: &Principal) -> Charge {
+        Charge {
+            limiter: self.limiter.clone(),
+            role: principal.role,
+            key: ClientKey::of(principal, self.addr),
+            addr: self.addr,
+        }
+    }
+
+    /// Charges one operation that has no HTTP response of its own (a subscription started
+    /// on an open WebSocket): the refusal's message when over the limit.
+    pub(crate) fn one(&self) -> Result<(), String> {
+        self.limiter
+            .charge(self.role, &self.key, 1)
+            .map_err(|refused| {
+                self.limiter.metrics.record_rate_limited(self.role);
+                refused.message
+            })
+    }
+
     /// Charges `n` more requests: `None` when admitted, else the 429 response to send.
     pub(crate) fn more(&self, n: usize, request: &HeaderMap) -> Option<Response> {
         let n = u32::try_from(n).unwrap_or(u32::MAX);
@@ -324,10 +349,7 @@ pub(crate) async fn layer(
         .get::<Principal>()
         .cloned()
         .unwrap_or(Principal::ANONYMOUS);
-    let addr = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
+    let addr = ClientAddr::of(&req);
     let key = ClientKey::of(&principal, addr);
     if let Err(refused) = limiter.charge(principal.role, &key, 1) {
         return limiter.refuse(principal.role, refused, req.headers());
@@ -336,6 +358,7 @@ pub(crate) async fn layer(
         limiter: limiter.clone(),
         role: principal.role,
         key,
+        addr,
     });
     next.run(req).await
 }

@@ -2,9 +2,9 @@
 //!
 //! The GraphQL handlers attach an [`OpInfo`] to their response saying which operations ran
 //! and how each ended; this layer times the whole request, writes one `request` log line
-//! (request id, method, path, status, duration_ms, operation, type, outcome) inside a span
-//! that carries the request id — so anything a resolver logs names the request too — and
-//! records the operations in [`Metrics`].
+//! (method, path, status, duration_ms, operation, type, outcome) inside a span that carries
+//! the request id and the client's address — so anything a resolver logs names the request
+//! too — and records the operations in [`Metrics`].
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -97,7 +97,11 @@ pub(crate) async fn layer(
         .extensions()
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_string());
-    let span = tracing::info_span!("request", id = %id);
+    let client = crate::client::ClientAddr::of(&req);
+    let span = match client {
+        Some(client) => tracing::info_span!("request", id = %id, %client),
+        None => tracing::info_span!("request", id = %id),
+    };
     let resp = next.run(req).instrument(span.clone()).await;
     let elapsed = started.elapsed();
     let status = resp.status().as_u16();

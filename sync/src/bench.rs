@@ -632,6 +632,15 @@ pub fn machine() -> String {
     format!("{cores} cores ({cpu}), {mem_gib:.0} GiB")
 }
 
+/// The one-minute load average from `/proc/loadavg`, for a benchmark report: on a shared
+/// machine it tells a reader whether the latencies were measured in quiet.
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "?".into())
+}
+
 /// Sets a directory's permission bits (the postgres user must reach a data directory inside
 /// a root-owned temporary directory).
 #[cfg(unix)]

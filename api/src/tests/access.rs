@@ -523,12 +523,7 @@ async fn tokens_roles_and_page_limits() {
 
 /// Reads WebSocket messages until one of type `want`, a close frame or the deadline;
 /// (the message or `None` on close, close code and reason).
-async fn ws_until(
-    ws: &mut tokio_tungstenite::WebSocketStream<
-        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
-    >,
-    want: &str,
-) -> Result<Value, (u16, String)> {
+async fn ws_until(ws: &mut Socket, want: &str) -> Result<Value, (u16, String)> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         assert!(Instant::now() < deadline, "no {want} in time");
@@ -553,22 +548,36 @@ async fn ws_until(
     }
 }
 
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
 async fn ws_connect(
     api: &Api,
     protocol: &str,
     authorization: Option<&str>,
-) -> Result<
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
-    tokio_tungstenite::tungstenite::Error,
-> {
+) -> Result<Socket, tokio_tungstenite::tungstenite::Error> {
+    let headers: Vec<(&'static str, &str)> = authorization
+        .map(|a| ("authorization", a))
+        .into_iter()
+        .collect();
+    ws_connect_with(api, protocol, &headers).await
+}
+
+async fn ws_connect_with(
+    api: &Api,
+    protocol: &str,
+    headers: &[(&'static str, &str)],
+) -> Result<Socket, tokio_tungstenite::tungstenite::Error> {
     let mut req = format!("ws://{}/graphql", api.addr)
         .into_client_request()
         .expect("request");
     req.headers_mut()
         .insert("sec-websocket-protocol", protocol.parse().expect("header"));
-    if let Some(a) = authorization {
-        req.headers_mut()
-            .insert("authorization", a.parse().expect("header"));
+    for (name, value) in headers {
+        req.headers_mut().insert(
+            reqwest::header::HeaderName::from_static(name),
+            value.parse().expect("header"),
+        );
     }
     tokio_tungstenite::connect_async(req)
         .await
@@ -658,6 +667,171 @@ async fn websocket_tokens_come_from_connection_init() {
         }
         let _ = ws.close(None).await;
     }
+}
+
+/// Starts `ids.len()` subscriptions to `progress` at once (`subscribe`, or `start` on
+/// `graphql-ws`) and reads until each has an answer: which ids were started (a `next` or
+/// `data`) and the refusals' (id, code, message).
+async fn start_subscriptions(
+    ws: &mut Socket,
+    legacy: bool,
+    ids: &[&str],
+) -> (Vec<String>, Vec<(String, String, String)>) {
+    let kind = if legacy { "start" } else { "subscribe" };
+    for id in ids {
+        ws.send(Message::text(
+            json!({ "id": id, "type": kind, "payload": { "query": "subscription { progress { changeLogSeq } }" } })
+                .to_string(),
+        ))
+        .await
+        .expect("subscribe");
+    }
+    let mut started = Vec::new();
+    let mut refused = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while started.len() + refused.len() < ids.len() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let msg = tokio::time::timeout(left, ws.next())
+            .await
+            .expect("an answer for every subscription in time");
+        let Some(Ok(Message::Text(text))) = msg else {
+            panic!("socket ended: {msg:?}");
+        };
+        let v: Value = serde_json::from_str(&text).expect("json");
+        let id = v["id"].as_str().unwrap_or_default().to_string();
+        if started.contains(&id) || refused.iter().any(|(r, _, _)| *r == id) {
+            continue; // a later progress update
+        }
+        match v["type"].as_str() {
+            Some("next" | "data") => started.push(id),
+            Some("error") => {
+                let e = if legacy {
+                    &v["payload"]
+                } else {
+                    &v["payload"][0]
+                };
+                refused.push((
+                    id,
+                    e["extensions"]["code"].as_str().unwrap_or_default().into(),
+                    e["message"].as_str().unwrap_or_default().into(),
+                ));
+            }
+            _ => {}
+        }
+    }
+    (started, refused)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscriptions_and_proxied_clients_are_limited_per_client() {
+    let world = World::start().await;
+    let http = reqwest::Client::new();
+    let mut limits = RateLimits::unlimited();
+    limits.set(schema::Role::Anonymous, std::num::NonZeroU32::new(3));
+    limits.set(schema::Role::Citizen, std::num::NonZeroU32::new(2));
+    let api = world
+        .serve(Options {
+            auth: Auth::hs256(SECRET, rules()).expect("hs256"),
+            rate_limits: limits,
+            trusted_proxies: "127.0.0.0/8".parse().expect("range"),
+            ..Options::default()
+        })
+        .await;
+
+    // Each subscription started on an open socket costs one request, charged to the
+    // caller that connection_init named (here a citizen: 2 a second). The refused ones
+    // get an error with RATE_LIMITED; the socket and the admitted ones carry on.
+    let mut ws = ws_connect(&api, "graphql-transport-ws", None)
+        .await
+        .expect("connect");
+    ws.send(Message::text(
+        json!({ "type": "connection_init", "payload": { "authToken": token("citizen") } })
+            .to_string(),
+    ))
+    .await
+    .expect("init");
+    ws_until(&mut ws, "connection_ack").await.expect("ack");
+    let (started, refused) = start_subscriptions(&mut ws, false, &["1", "2", "3", "4", "5"]).await;
+    assert!((2..=3).contains(&started.len()), "started {started:?}");
+    assert!(refused.len() >= 2, "refused {refused:?}");
+    for (_, code, message) in &refused {
+        assert_eq!(code, "RATE_LIMITED");
+        assert!(message.contains("the citizen role"), "{message}");
+    }
+    ws.send(Message::text(json!({ "type": "ping" }).to_string()))
+        .await
+        .expect("ping");
+    ws_until(&mut ws, "pong")
+        .await
+        .expect("the socket is still open");
+    let _ = ws.close(None).await;
+
+    // The older graphql-ws protocol, anonymous, behind the trusted proxy: a client of its
+    // own (3 a second), whose upgrade cost one of them.
+    let mut ws = ws_connect_with(&api, "graphql-ws", &[("x-forwarded-for", "203.0.113.50")])
+        .await
+        .expect("connect");
+    ws.send(Message::text(
+        json!({ "type": "connection_init", "payload": {} }).to_string(),
+    ))
+    .await
+    .expect("init");
+    ws_until(&mut ws, "connection_ack").await.expect("ack");
+    let (started, refused) = start_subscriptions(&mut ws, true, &["a", "b", "c", "d", "e"]).await;
+    assert!((2..=3).contains(&started.len()), "started {started:?}");
+    assert!(refused.len() >= 2, "refused {refused:?}");
+    assert!(
+        refused
+            .iter()
+            .all(|(_, code, m)| code == "RATE_LIMITED"
+                && m.contains("anonymous clients (per address)")),
+        "{refused:?}"
+    );
+    let _ = ws.close(None).await;
+
+    // Over HTTP: behind a trusted proxy each forwarded client has its own bucket, and the
+    // entries a client writes itself (left of the proxy's) change nothing.
+    let q = json!({ "query": "{ __typename }" });
+    let send = |xff: &'static str| {
+        let req = http.post(api.url()).header("x-forwarded-for", xff).json(&q);
+        async move { req.send().await.expect("send").status().as_u16() }
+    };
+    let mut first = Vec::new();
+    for _ in 0..4 {
+        first.push(send("203.0.113.1").await);
+    }
+    assert_eq!(first.iter().filter(|s| **s == 200).count(), 3, "{first:?}");
+    assert_eq!(first.last(), Some(&429), "{first:?}");
+    assert_eq!(send("203.0.113.2").await, 200, "another client");
+    assert_eq!(
+        send("198.51.100.7, 203.0.113.1").await,
+        429,
+        "a forged entry does not make a new client"
+    );
+
+    // A server that trusts no proxy ignores X-Forwarded-For: all from one address.
+    let mut limits = RateLimits::unlimited();
+    limits.set(schema::Role::Anonymous, std::num::NonZeroU32::new(3));
+    let direct = world
+        .serve(Options {
+            rate_limits: limits,
+            ..Options::default()
+        })
+        .await;
+    let mut statuses = Vec::new();
+    for i in 0..4 {
+        let s = http
+            .post(direct.url())
+            .header("x-forwarded-for", format!("203.0.113.{}", 10 + i))
+            .json(&q)
+            .send()
+            .await
+            .expect("send")
+            .status()
+            .as_u16();
+        statuses.push(s);
+    }
+    assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
