@@ -17,7 +17,8 @@ use async_graphql::extensions::{
 use async_graphql::parser::types::{ExecutableDocument, Selection};
 use async_graphql::{Response, ServerError, ServerResult, ValidationResult, Value, Variables};
 
-/// The codes the API adds to those of the `schema` crate (`schema::Code`).
+/// The codes the API adds to those of the `schema` crate, and those of the schema's the API
+/// raises itself ([`Code::Schema`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Code {
     /// The query text is not GraphQL (HTTP 400).
@@ -37,18 +38,16 @@ pub enum Code {
     MethodNotAllowed,
     /// The client accepts no media type the API can answer with (HTTP 406).
     NotAcceptable,
-    /// Invalid input found while executing (e.g. an argument that does not coerce).
-    BadUserInput,
-    /// Our fault; the message carries no internals.
-    Internal,
     /// Over the caller's per-client rate limit (HTTP 429 with Retry-After; see `ratelimit`).
     RateLimited,
     /// An automatic persisted query's hash is not known here: send the text with it (HTTP
     /// 200, see `persisted`).
     PersistedQueryNotFound,
-    /// The request took longer than the time limit: the body did not arrive in time (408),
-    /// or execution was cancelled (200, `data: null`).
-    RequestTimeout,
+    /// One of the schema's own codes, raised by the API itself: BAD_USER_INPUT for a value
+    /// that did not coerce, INTERNAL_SERVER_ERROR (the message carries no internals), and
+    /// REQUEST_TIMEOUT when the body did not arrive in time (408) or execution was cancelled
+    /// (200, `data: null`).
+    Schema(schema::Code),
 }
 
 impl Code {
@@ -62,11 +61,9 @@ impl Code {
             Code::BatchTooLarge => "BATCH_TOO_LARGE",
             Code::MethodNotAllowed => "METHOD_NOT_ALLOWED",
             Code::NotAcceptable => "NOT_ACCEPTABLE",
-            Code::BadUserInput => "BAD_USER_INPUT",
-            Code::Internal => "INTERNAL_SERVER_ERROR",
             Code::RateLimited => "RATE_LIMITED",
             Code::PersistedQueryNotFound => "PERSISTED_QUERY_NOT_FOUND",
-            Code::RequestTimeout => "REQUEST_TIMEOUT",
+            Code::Schema(code) => code.as_str(),
         }
     }
 
@@ -125,9 +122,9 @@ pub(crate) fn fill_missing(resp: &mut Response) {
             || e.message.starts_with("Failed to parse")
             || e.message.starts_with("Invalid value for variable")
         {
-            Code::BadUserInput
+            Code::Schema(schema::Code::BadUserInput)
         } else {
-            Code::Internal
+            Code::Schema(schema::Code::Internal)
         };
         set_code(e, code.as_str());
     }

@@ -31,8 +31,9 @@ use schema::Principal;
 use serde::{Deserialize, Serialize};
 
 use crate::codes::{self, Code};
+use crate::documents::Documents;
 use crate::negotiate::{negotiate, MediaType};
-use crate::persisted::Lookup;
+use crate::persisted::{Lookup, Persisted};
 use crate::ratelimit::Charge;
 use crate::trace::{OpInfo, OpRecord, OpType, Outcome};
 use crate::AppState;
@@ -75,7 +76,7 @@ pub(crate) async fn post(
         Err(_) => {
             return Refusal::new(
                 StatusCode::REQUEST_TIMEOUT,
-                Code::RequestTimeout,
+                Code::Schema(schema::Code::RequestTimeout),
                 format!(
                     "the request body did not arrive within the limit of {} ms",
                     state.opts.request_timeout.as_millis()
@@ -587,18 +588,27 @@ fn operation_of(req: &mut async_graphql::Request) -> (Option<String>, OpType) {
     }
 }
 
-/// Runs one request (checking first that the transport allows it) and labels its errors.
-/// Execution stops at `deadline`, the request's time limit.
-async fn execute(
-    state: &AppState,
+/// A request that may run: its query text resolved (persisted queries), its document
+/// parsed (or found in the cache), and the operation it names.
+struct Prepared {
+    req: async_graphql::Request,
+    name: Option<String>,
+    ty: OpType,
+}
+
+/// The steps before execution, none of which needs the database: the persisted-query
+/// lookup, the nesting check, the document cache, and whether the transport allows the
+/// operation. A refusal comes with the record of what was refused.
+fn prepare(
+    persisted: &Persisted,
+    documents: &Documents,
     mut req: async_graphql::Request,
     transport: Transport,
-    deadline: Instant,
-) -> (Result<GqlResponse, Refusal>, OpRecord) {
+) -> Result<Prepared, (Refusal, OpRecord)> {
     let asked = req.operation_name.clone();
     let unnamed = |refusal: Refusal| {
         (
-            Err(refusal),
+            refusal,
             OpRecord {
                 name: asked.clone(),
                 ty: OpType::Unknown,
@@ -606,7 +616,7 @@ async fn execute(
             },
         )
     };
-    match state.persisted.resolve(&req) {
+    match persisted.resolve(&req) {
         Lookup::NotPersisted => {}
         Lookup::Found(text) => {
             if req.query.is_empty() {
@@ -614,7 +624,7 @@ async fn execute(
             }
         }
         Lookup::NotFound => {
-            return unnamed(
+            return Err(unnamed(
                 Refusal::new(
                     StatusCode::OK,
                     Code::PersistedQueryNotFound,
@@ -625,25 +635,29 @@ async fn execute(
                     header::CACHE_CONTROL,
                     HeaderValue::from_static("private, no-cache, must-revalidate"),
                 ),
-            )
+            ))
         }
         Lookup::Invalid(why) => {
-            return unnamed(Refusal::new(StatusCode::BAD_REQUEST, Code::BadRequest, why))
+            return Err(unnamed(Refusal::new(
+                StatusCode::BAD_REQUEST,
+                Code::BadRequest,
+                why,
+            )))
         }
     }
     // Before anything parses the text: the parser's recursion is unbounded (see `nesting`).
     if let Err(e) = crate::nesting::check(&req.query) {
-        return unnamed(Refusal::new(
+        return Err(unnamed(Refusal::new(
             StatusCode::BAD_REQUEST,
             Code::QueryTooComplex,
             e.message,
-        ));
+        )));
     }
-    state.documents.prepare(&mut req);
+    documents.prepare(&mut req);
     let (name, ty) = operation_of(&mut req);
     let refuse = |status, code, message: &str| {
         (
-            Err(Refusal::new(status, code, message)),
+            Refusal::new(status, code, message),
             OpRecord {
                 name: name.clone(),
                 ty,
@@ -652,63 +666,77 @@ async fn execute(
         )
     };
     if req.query.trim().is_empty() {
-        return refuse(
+        return Err(refuse(
             StatusCode::BAD_REQUEST,
             Code::BadRequest,
             "the request has no `query`",
-        );
+        ));
     }
     match (transport, ty) {
-        (Transport::Get, OpType::Mutation) => {
-            return refuse(
-                StatusCode::METHOD_NOT_ALLOWED,
-                Code::MethodNotAllowed,
-                "a mutation must be sent with POST; GET runs queries only",
-            )
-        }
-        (Transport::Get, OpType::Subscription) => {
-            return refuse(
-                StatusCode::METHOD_NOT_ALLOWED,
-                Code::MethodNotAllowed,
-                "subscriptions are served over WebSocket at /graphql (graphql-transport-ws); \
-                 GET runs queries only",
-            )
-        }
-        (Transport::Post, OpType::Subscription) => {
-            return refuse(
-                StatusCode::BAD_REQUEST,
-                Code::BadRequest,
-                "subscriptions are served over WebSocket at /graphql (graphql-transport-ws)",
-            )
-        }
-        _ => {}
+        (Transport::Get, OpType::Mutation) => Err(refuse(
+            StatusCode::METHOD_NOT_ALLOWED,
+            Code::MethodNotAllowed,
+            "a mutation must be sent with POST; GET runs queries only",
+        )),
+        (Transport::Get, OpType::Subscription) => Err(refuse(
+            StatusCode::METHOD_NOT_ALLOWED,
+            Code::MethodNotAllowed,
+            "subscriptions are served over WebSocket at /graphql (graphql-transport-ws); \
+             GET runs queries only",
+        )),
+        (Transport::Post, OpType::Subscription) => Err(refuse(
+            StatusCode::BAD_REQUEST,
+            Code::BadRequest,
+            "subscriptions are served over WebSocket at /graphql (graphql-transport-ws)",
+        )),
+        _ => Ok(Prepared { req, name, ty }),
     }
-    // Dropping the execution future on timeout stops its resolvers; the statement a
-    // resolver was waiting on is stopped by the database's own statement_timeout.
-    let limit = state.opts.request_timeout;
-    let mut resp = match tokio::time::timeout_at(deadline, state.schema.execute(req)).await {
-        Ok(resp) => resp,
-        Err(_) => GqlResponse::from_errors(vec![codes::error(
-            Code::RequestTimeout,
-            format!(
-                "the request took longer than its time limit of {} ms and was cancelled",
-                limit.as_millis()
-            ),
-        )]),
-    };
-    codes::fill_missing(&mut resp);
-    let outcome = if codes::is_request_error(&resp) {
+}
+
+/// Labels the errors that lack a code and says how the operation ended.
+fn finish(resp: &mut GqlResponse) -> Outcome {
+    codes::fill_missing(resp);
+    if codes::is_request_error(resp) {
         Outcome::Invalid
     } else if resp
         .errors
         .iter()
-        .any(|e| codes::code_of(e) == Some(Code::Internal.as_str()))
+        .any(|e| codes::code_of(e) == Some(schema::Code::Internal.as_str()))
     {
         Outcome::InternalErrors
     } else if resp.errors.is_empty() {
         Outcome::Ok
     } else {
         Outcome::FieldErrors
+    }
+}
+
+/// Runs one request (checking first that the transport allows it) and labels its errors.
+/// Execution stops at `deadline`, the request's time limit.
+async fn execute(
+    state: &AppState,
+    req: async_graphql::Request,
+    transport: Transport,
+    deadline: Instant,
+) -> (Result<GqlResponse, Refusal>, OpRecord) {
+    let Prepared { req, name, ty } =
+        match prepare(&state.persisted, &state.documents, req, transport) {
+            Ok(p) => p,
+            Err((refusal, op)) => return (Err(refusal), op),
+        };
+    // Dropping the execution future on timeout stops its resolvers; the statement a
+    // resolver was waiting on is stopped by the database's own statement_timeout.
+    let limit = state.opts.request_timeout;
+    let mut resp = match tokio::time::timeout_at(deadline, state.schema.execute(req)).await {
+        Ok(resp) => resp,
+        Err(_) => GqlResponse::from_errors(vec![codes::error(
+            Code::Schema(schema::Code::RequestTimeout),
+            format!(
+                "the request took longer than its time limit of {} ms and was cancelled",
+                limit.as_millis()
+            ),
+        )]),
     };
+    let outcome = finish(&mut resp);
     (Ok(resp), OpRecord { name, ty, outcome })
 }

@@ -3,9 +3,10 @@
 //! parsers and response shaping rather than copies of them.
 //!
 //! The input is tried as a `POST /graphql` body and as a `GET /graphql` query string. Each
-//! request then goes the way `graphql::execute` takes it — persisted-query lookup, the
-//! document cache, the operation check per transport — into the real schema with the API's
-//! error-code and limits extension, which parses and validates it. Execution itself is
+//! request then goes the way `graphql::execute` takes it — `graphql::prepare` (persisted-query
+//! lookup, the nesting check, the document cache, the operation check per transport) — into
+//! the real schema with the API's error-code and limits extension, which parses and
+//! validates it, and `graphql::finish`, which labels the errors. Execution itself is
 //! skipped (see [`ValidateOnly`]): resolvers need `Services`, that is a database, and a
 //! resolver's behaviour on real data is the integration tests' business.
 //!
@@ -17,16 +18,17 @@ use std::sync::{Arc, OnceLock};
 use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextExecute};
 use async_graphql::{EmptyMutation, Schema};
 use axum::body::Body;
-use axum::http::{StatusCode, Uri};
+use axum::http::Uri;
 
 use super::{
-    operation_of, parse_body, parse_query_string, single_response, Body1, Refusal, Transport,
+    finish, parse_body, parse_query_string, prepare, single_response, Body1, Prepared, Refusal,
+    Transport,
 };
-use crate::codes::{self, Code};
+use crate::codes;
 use crate::documents::Documents;
 use crate::negotiate::MediaType;
-use crate::persisted::{Lookup, Persisted};
-use crate::trace::{OpRecord, OpType, Outcome};
+use crate::persisted::Persisted;
+use crate::trace::OpRecord;
 use crate::Options;
 
 /// The schema and the per-node stores a request meets, built once per process.
@@ -144,64 +146,25 @@ fn get(data: &[u8]) {
     }
 }
 
-/// `graphql::execute`, step for step, with the validate-only schema.
+/// `graphql::execute` with the validate-only schema: the same preparation, then parsing and
+/// validation, then the same labelling.
 fn run(
-    mut req: async_graphql::Request,
+    req: async_graphql::Request,
     transport: Transport,
 ) -> (Result<async_graphql::Response, Refusal>, OpRecord) {
     let h = harness();
-    let refused = |name, ty, refusal| {
-        (
-            Err(refusal),
-            OpRecord {
-                name,
-                ty,
-                outcome: Outcome::Refused,
-            },
-        )
+    let Prepared { req, name, ty } = match prepare(&h.persisted, &h.documents, req, transport) {
+        Ok(p) => p,
+        Err((refusal, op)) => return (Err(refusal), op),
     };
-    match h.persisted.resolve(&req) {
-        Lookup::NotPersisted => {}
-        Lookup::Found(text) => {
-            if req.query.is_empty() {
-                req.query = text.to_string();
-            }
-        }
-        Lookup::NotFound | Lookup::Invalid(_) => {
-            let r = Refusal::new(StatusCode::BAD_REQUEST, Code::BadRequest, "persisted");
-            return refused(req.operation_name.clone(), OpType::Unknown, r);
-        }
-    }
-    if let Err(e) = crate::nesting::check(&req.query) {
-        let r = Refusal::new(StatusCode::BAD_REQUEST, Code::QueryTooComplex, e.message);
-        return refused(req.operation_name.clone(), OpType::Unknown, r);
-    }
-    h.documents.prepare(&mut req);
-    let (name, ty) = operation_of(&mut req);
-    let refusal = |m: &str| Refusal::new(StatusCode::BAD_REQUEST, Code::BadRequest, m);
-    if req.query.trim().is_empty() {
-        return refused(name, ty, refusal("no query"));
-    }
-    match (transport, ty) {
-        (Transport::Get, OpType::Mutation | OpType::Subscription)
-        | (Transport::Post, OpType::Subscription) => {
-            return refused(name, ty, refusal("not on this transport"))
-        }
-        _ => {}
-    }
     let mut resp = futures::executor::block_on(h.schema.execute(req));
-    codes::fill_missing(&mut resp);
+    let outcome = finish(&mut resp);
     for e in &resp.errors {
         assert!(
             codes::code_of(e).is_some(),
             "an error without a code: {e:?}"
         );
     }
-    let outcome = if codes::is_request_error(&resp) {
-        Outcome::Invalid
-    } else {
-        Outcome::Ok
-    };
     (Ok(resp), OpRecord { name, ty, outcome })
 }
 
