@@ -51,6 +51,45 @@ const CONNECT_WAIT: Duration = Duration::from_secs(30);
 /// The log file `pg_ctl` points the server's output at, inside the data directory.
 const LOG_FILE: &str = "landql-server.log";
 
+const MIB: u64 = 1 << 20;
+
+/// Server settings for a machine with `ram` bytes of memory (`None`: unknown). PostgreSQL's
+/// defaults suit a small shared host: 128 MB of shared buffers and a checkpoint after every
+/// 1 GB of WAL. The sync worker's catch-up writes a million properties with eight indexes
+/// and their history; with the defaults the indexes outgrow the buffers, backends write
+/// dirty pages themselves, and checkpoints every few seconds make each first change of a
+/// page log the whole page again. So: a sixteenth of the memory for shared buffers (at least
+/// the default, at most 1 GB — a newcomer's laptop runs an editor and a browser beside it),
+/// checkpoints at most every 4 GB of WAL or 15 minutes, and room for index builds. Memory
+/// not touched is not used: an idle test cluster stays small whatever the setting.
+fn sized_for(ram: Option<u64>) -> String {
+    let shared = shared_buffers(ram);
+    format!(
+        " -c shared_buffers={}MB -c max_wal_size=4GB -c min_wal_size=256MB \
+         -c checkpoint_timeout=15min -c maintenance_work_mem=256MB",
+        shared / MIB
+    )
+}
+
+/// Shared buffers for a machine with `ram` bytes, in bytes (see [`sized_for`]).
+fn shared_buffers(ram: Option<u64>) -> u64 {
+    ram.map_or(128 * MIB, |ram| (ram / 16).clamp(128 * MIB, 1024 * MIB))
+}
+
+/// `MemTotal` from `/proc/meminfo`, in bytes.
+fn total_memory_bytes() -> Option<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kib: u64 = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
+}
+
 /// Why a private PostgreSQL could not be set up, started or stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum PgError {
@@ -331,6 +370,7 @@ impl PrivatePostgres {
              -c unix_socket_permissions=0700 -c max_connections=100",
             self.socket_dir.display()
         );
+        server_options.push_str(&sized_for(total_memory_bytes()));
         if !self.durable {
             server_options.push_str(" -c fsync=off");
         }

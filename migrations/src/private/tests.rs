@@ -27,6 +27,26 @@ async fn connect(pg: &PrivatePostgres) -> PgConnection {
     PgConnection::connect(&pg.database_url()).await.unwrap()
 }
 
+#[test]
+fn settings_are_sized_for_the_machine() {
+    let gib = 1024 * MIB;
+    assert_eq!(
+        shared_buffers(None),
+        128 * MIB,
+        "unknown memory: the default"
+    );
+    assert_eq!(
+        shared_buffers(Some(gib)),
+        128 * MIB,
+        "never below the default"
+    );
+    assert_eq!(shared_buffers(Some(8 * gib)), 512 * MIB);
+    assert_eq!(shared_buffers(Some(24 * gib)), gib, "at most 1 GB");
+    let settings = sized_for(Some(8 * gib));
+    assert!(settings.contains("shared_buffers=512MB"), "{settings}");
+    assert!(settings.contains("max_wal_size=4GB"), "{settings}");
+}
+
 #[tokio::test]
 async fn temporary_cluster_serves_landql_and_is_removed_on_drop() {
     let pg = PrivatePostgres::temporary().await.unwrap();
@@ -43,6 +63,19 @@ async fn temporary_cluster_serves_landql_and_is_removed_on_drop() {
         .await
         .unwrap();
     assert_eq!(listen, "", "no TCP listener");
+    // Sized for the machine, not PostgreSQL's small defaults (see `sized_for`).
+    let max_wal: String = sqlx::query_scalar("SHOW max_wal_size")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(max_wal, "4GB");
+    let shared: i64 = sqlx::query_scalar(
+        "SELECT setting::bigint * 8192 FROM pg_settings WHERE name = 'shared_buffers'",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(shared as u64, shared_buffers(total_memory_bytes()));
     if is_root() {
         let owner = std::fs::metadata(&data_dir).unwrap().uid();
         assert_ne!(owner, 0, "as root the cluster belongs to the postgres user");
