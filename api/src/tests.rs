@@ -8,8 +8,7 @@ use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt};
 use ledger::client::HttpLedger;
-use ledger::devnet::seed::{seed, SeedOptions};
-use ledger::devnet::{DevnetConfig, Node};
+use ledger::devnet::seed::SeedOptions;
 use migrations::PrivatePostgres;
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -28,6 +27,7 @@ struct Env {
     ledger_url: String,
     http: reqwest::Client,
     _pg: PrivatePostgres,
+    _devnet: testkit::Devnet,
     _dir: tempfile::TempDir,
     stop: Vec<tokio::sync::oneshot::Sender<()>>,
 }
@@ -59,38 +59,9 @@ impl Env {
                 search_index::follower::open_or_reset(&dir.path().join("index")).expect("index"),
             )
         });
-        let ledger_dir = dir.path().join("ledger");
-        let d = ledger_dir.clone();
-        tokio::task::spawn_blocking(move || {
-            seed(
-                &d,
-                &SeedOptions {
-                    records: 20,
-                    ..SeedOptions::default()
-                },
-                |_| {},
-            )
-        })
-        .await
-        .expect("seed task")
-        .expect("seed");
-        let (node, _) = Node::start(&ledger_dir, DevnetConfig::default()).expect("node");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let ledger_url = format!("http://{}", listener.local_addr().expect("addr"));
-        let (ledger_stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(ledger::devnet::serve(node, listener, async move {
-            let _ = stopped.await;
-        }));
-
-        let pg = PrivatePostgres::temporary()
-            .await
-            .expect("private postgres");
-        let pool = migrations::connect(&pg.database_url())
-            .await
-            .expect("connect");
-        migrations::migrate(&pool).await.expect("migrate");
+        let devnet = testkit::seeded_devnet(20, SeedOptions::default().seed).await;
+        let ledger_url = devnet.url.clone();
+        let (pg, pool) = testkit::database().await;
         let client = HttpLedger::new(&ledger_url, Duration::from_secs(2)).expect("ledger client");
         // Queries read through a pool whose statements stop at the request time limit, as
         // `landql serve` sets it up.
@@ -121,8 +92,9 @@ impl Env {
             ledger_url,
             http: reqwest::Client::new(),
             _pg: pg,
+            _devnet: devnet,
             _dir: dir,
-            stop: vec![ledger_stop, api_stop],
+            stop: vec![api_stop],
         }
     }
 

@@ -261,7 +261,7 @@ async fn verification_and_tampering() {
     assert_eq!(ver["proofVerified"], true);
     // The proof verifies independently, with the ledger's key, as the ledger sent it.
     let doc: Value = serde_json::from_str(ver["proof"]["json"].as_str().unwrap()).unwrap();
-    let key = ledger::signing::parse_public_key(&w.node.info().orderer_public_key).unwrap();
+    let key = ledger::signing::parse_public_key(&w.devnet.node.info().orderer_public_key).unwrap();
     let proved = ledger::proof::verify_proof(
         &doc,
         &key,

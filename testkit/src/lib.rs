@@ -17,44 +17,52 @@ use tempfile::TempDir;
 
 pub const PRIMARY: &str = "land-registry-primary";
 
-pub struct World {
+/// A devnet node serving its HTTP API on 127.0.0.1; both stop when it is dropped.
+pub struct Devnet {
     pub node: Node,
-    pub ledger_url: String,
-    pub ledger_dir: TempDir,
-    stop_ledger: Option<tokio::sync::oneshot::Sender<()>>,
-    pub pg: PrivatePostgres,
-    pub pool: PgPool,
-    stop_sync: Option<tokio::sync::oneshot::Sender<()>>,
-    sync_task: Option<tokio::task::JoinHandle<Result<(), sync::SyncError>>>,
-    pub index_dir: TempDir,
-    pub services: Services,
-    pub schema: LandqlSchema,
+    pub url: String,
+    pub dir: TempDir,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
-impl Drop for World {
-    fn drop(&mut self) {
-        self.stop_ledger();
-        if let Some(s) = self.stop_sync.take() {
+impl Devnet {
+    /// Stops serving the HTTP API; the node itself keeps running and keeps its data.
+    pub fn stop_serving(&mut self) {
+        if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }
     }
 }
 
-/// A world over `records` seeded records, synced and indexed.
-pub async fn world(records: u64, config: Config) -> World {
-    let ledger_dir = tempfile::tempdir().expect("temp dir");
-    let path = ledger_dir.path().to_path_buf();
+impl Drop for Devnet {
+    fn drop(&mut self) {
+        self.stop_serving();
+        self.node.stop();
+    }
+}
+
+/// Seeds a ledger with `records` records (every kind of transaction, invalid ones and
+/// documents included; `seed_no` picks which) and serves it.
+pub async fn seeded_devnet(records: u64, seed_no: u64) -> Devnet {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().to_path_buf();
     tokio::task::spawn_blocking(move || {
         let opts = SeedOptions {
             records,
-            seed: 7,
+            seed: seed_no,
             ..SeedOptions::default()
         };
         seed(&path, &opts, |_| {}).expect("seeding")
     })
     .await
     .expect("seed task");
-    let path = ledger_dir.path().to_path_buf();
+    serve_dir(dir).await
+}
+
+/// Opens the ledger in `dir` and serves it on 127.0.0.1 (blocks are cut after 5 ms, so
+/// live transactions show up quickly).
+pub async fn serve_dir(dir: TempDir) -> Devnet {
+    let path = dir.path().to_path_buf();
     let cfg = DevnetConfig {
         batch_timeout: Duration::from_millis(5),
         ..DevnetConfig::default()
@@ -66,12 +74,21 @@ pub async fn world(records: u64, config: Config) -> World {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
-    let ledger_url = format!("http://{}", listener.local_addr().expect("addr"));
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(ledger::devnet::serve(node.clone(), listener, async move {
         let _ = rx.await;
     }));
+    Devnet {
+        node,
+        url,
+        dir,
+        stop: Some(tx),
+    }
+}
 
+/// A throwaway private PostgreSQL with the read model migrated.
+pub async fn database() -> (PrivatePostgres, PgPool) {
     let pg = PrivatePostgres::temporary()
         .await
         .expect("private PostgreSQL");
@@ -79,10 +96,35 @@ pub async fn world(records: u64, config: Config) -> World {
         .await
         .expect("connect");
     migrations::migrate(&pool).await.expect("migrate");
+    (pg, pool)
+}
 
-    let (stop_sync, sync_task) = spawn_sync(&ledger_url, &pg.database_url());
+pub struct World {
+    pub devnet: Devnet,
+    pub pg: PrivatePostgres,
+    pub pool: PgPool,
+    stop_sync: Option<tokio::sync::oneshot::Sender<()>>,
+    sync_task: Option<tokio::task::JoinHandle<Result<(), sync::SyncError>>>,
+    pub index_dir: TempDir,
+    pub services: Services,
+    pub schema: LandqlSchema,
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop_sync.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+/// A world over `records` seeded records, synced and indexed.
+pub async fn world(records: u64, config: Config) -> World {
+    let devnet = seeded_devnet(records, 7).await;
+    let (pg, pool) = database().await;
+    let (stop_sync, sync_task) = spawn_sync(&devnet.url, &pg.database_url());
     let started = Instant::now();
-    while behind(&node, &pool).await > 0 {
+    while behind(&devnet.node, &pool).await > 0 {
         assert!(
             started.elapsed() < Duration::from_secs(120),
             "not synced within 120 s"
@@ -95,15 +137,12 @@ pub async fn world(records: u64, config: Config) -> World {
         .await
         .expect("rebuild");
     let ledger: Arc<dyn Ledger> =
-        Arc::new(HttpLedger::new(&ledger_url, Duration::from_secs(2)).expect("client"));
+        Arc::new(HttpLedger::new(&devnet.url, Duration::from_secs(2)).expect("client"));
     let services = Services::start(pool.clone(), ledger, Some(index), config)
         .await
         .expect("services");
     World {
-        node,
-        ledger_url,
-        ledger_dir,
-        stop_ledger: Some(tx),
+        devnet,
         pool,
         stop_sync: Some(stop_sync),
         sync_task: Some(sync_task),
@@ -148,7 +187,7 @@ fn spawn_sync(
 
 impl World {
     pub fn start_sync(&mut self) {
-        let (tx, task) = spawn_sync(&self.ledger_url, &self.pg.database_url());
+        let (tx, task) = spawn_sync(&self.devnet.url, &self.pg.database_url());
         self.stop_sync = Some(tx);
         self.sync_task = Some(task);
     }
@@ -164,18 +203,16 @@ impl World {
 
     /// Stops serving the ledger's HTTP API (the node itself keeps its data).
     pub fn stop_ledger(&mut self) {
-        if let Some(s) = self.stop_ledger.take() {
-            let _ = s.send(());
-        }
+        self.devnet.stop_serving();
     }
 
     pub fn ledger(&self) -> HttpLedger {
-        HttpLedger::new(&self.ledger_url, Duration::from_secs(10)).expect("client")
+        HttpLedger::new(&self.devnet.url, Duration::from_secs(10)).expect("client")
     }
 
     pub async fn wait_synced(&self, limit: Duration) {
         let start = Instant::now();
-        while behind(&self.node, &self.pool).await > 0 {
+        while behind(&self.devnet.node, &self.pool).await > 0 {
             assert!(start.elapsed() < limit, "not synced within {limit:?}");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

@@ -1,6 +1,6 @@
-//! Helpers shared by the sync end-to-end tests (tests/sync_*.rs): a seeded devnet served
-//! in-process, a private PostgreSQL, waiting for the worker to reach the tip, and the check
-//! that the read model equals the ledger record for record.
+//! Helpers shared by the sync end-to-end tests (tests/sync_*.rs): the seeded devnet and
+//! private PostgreSQL of `testkit`, a worker run in-process, waiting for it to reach the tip,
+//! and the check that the read model equals the ledger record for record.
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -8,88 +8,14 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use ledger::canonical::hash_jcs;
-use ledger::devnet::seed::{seed, SeedOptions};
-use ledger::devnet::{DevnetConfig, Node};
+use ledger::devnet::Node;
 use ledger::model::{Block, Record};
 use ledger::Hash32;
 use migrations::sqlx::{self, PgPool};
-use migrations::PrivatePostgres;
 use serde_json::Value;
-use tempfile::TempDir;
 
-/// A devnet node serving HTTP on 127.0.0.1, stopped on drop.
-pub struct Devnet {
-    pub node: Node,
-    pub url: String,
-    pub dir: TempDir,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-}
-
-impl Drop for Devnet {
-    fn drop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        self.node.stop();
-    }
-}
-
-/// Seeds a ledger with `records` records (every kind of transaction, invalid ones and
-/// documents included) and serves it.
-pub async fn seeded_devnet(records: u64, seed_no: u64) -> Devnet {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().to_path_buf();
-    tokio::task::spawn_blocking(move || {
-        let opts = SeedOptions {
-            records,
-            seed: seed_no,
-            ..SeedOptions::default()
-        };
-        seed(&path, &opts, |_| {}).expect("seeding")
-    })
-    .await
-    .expect("seed task");
-    serve_dir(dir).await
-}
-
-/// Opens the ledger in `dir` and serves it on 127.0.0.1:0.
-pub async fn serve_dir(dir: TempDir) -> Devnet {
-    let path = dir.path().to_path_buf();
-    let cfg = DevnetConfig {
-        batch_timeout: Duration::from_millis(10),
-        ..DevnetConfig::default()
-    };
-    let (node, _) = tokio::task::spawn_blocking(move || Node::start(&path, cfg))
-        .await
-        .expect("start task")
-        .expect("starting the node");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(ledger::devnet::serve(node.clone(), listener, async move {
-        let _ = rx.await;
-    }));
-    Devnet {
-        node,
-        url,
-        dir,
-        stop: Some(tx),
-    }
-}
-
-/// A private PostgreSQL with the read model migrated.
-pub async fn database() -> (PrivatePostgres, PgPool) {
-    let pg = PrivatePostgres::temporary()
-        .await
-        .expect("private PostgreSQL");
-    let pool = migrations::connect(&pg.database_url())
-        .await
-        .expect("connect");
-    migrations::migrate(&pool).await.expect("migrate");
-    (pg, pool)
-}
+#[allow(unused_imports)] // each test binary uses its own subset
+pub use testkit::{database, seeded_devnet, serve_dir, Devnet};
 
 pub fn options(ledger_url: &str, database_url: &str) -> sync::SyncOptions {
     sync::SyncOptions {
