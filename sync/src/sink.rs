@@ -64,6 +64,8 @@ pub(crate) struct Sink {
     conn: PgConnection,
 }
 
+const STAGE_BUFFERS: &str = "SET temp_buffers = '128MB'";
+
 const STAGE_DDL: &str = "
 CREATE TEMP TABLE IF NOT EXISTS sync_stage (
     ord integer NOT NULL, latest boolean NOT NULL, id text NOT NULL, state text NOT NULL,
@@ -236,6 +238,11 @@ impl Sink {
     /// Creates this session's staging table.
     pub fn prepare(&mut self) -> BoxFuture<'_, Result<(), sqlx::Error>> {
         Box::pin(async move {
+            // A batch stages up to several MB of rows (each with its record as jsonb);
+            // temporary tables live in the session's own buffers, 8 MB by default, beyond
+            // which every batch is written out to disk and read back. The setting only
+            // takes effect before the session's first temporary table, hence here.
+            sqlx::query(STAGE_BUFFERS).execute(&mut self.conn).await?;
             sqlx::query(STAGE_DDL).execute(&mut self.conn).await?;
             Ok(())
         })
