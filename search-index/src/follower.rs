@@ -104,9 +104,32 @@ const REBUILD_BATCH: usize = 1024;
 /// documents (tantivy's own threads then index them), so reading, analysis and indexing
 /// overlap. Documents are added without the delete-by-ID of an upsert (the index was just
 /// cleared) and store the record text as PostgreSQL returned it instead of serialising it
-/// again.
+/// again. Segments are not merged while the documents stream in; once committed, they are
+/// merged into one ([`SearchIndex::merge_all`]) before this returns, so that the searches
+/// that follow do not pay per segment.
 pub async fn rebuild(index: &Arc<SearchIndex>, pool: &PgPool) -> Result<i64, FollowError> {
     let started = Instant::now();
+    index.set_bulk(true)?;
+    let result = load_all(index, pool).await;
+    // Whatever happened, the live follower merges segments again.
+    index.set_bulk(false)?;
+    let (seq, n) = result?;
+    let idx = Arc::clone(index);
+    tokio::task::spawn_blocking(move || idx.merge_all()).await??;
+    let secs = started.elapsed().as_secs_f64();
+    tracing::info!(
+        docs = n,
+        seq,
+        ms = (secs * 1000.0) as u64,
+        docs_per_s = (n as f64 / secs.max(1e-9)) as u64,
+        "search index rebuilt"
+    );
+    Ok(seq)
+}
+
+/// The bulk of [`rebuild`]: clears the index, loads every record, commits. Returns the seq
+/// and the documents added.
+async fn load_all(index: &Arc<SearchIndex>, pool: &PgPool) -> Result<(i64, u64), FollowError> {
     let mut tx = pool.begin().await?;
     sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         .execute(&mut *tx)
@@ -155,15 +178,7 @@ pub async fn rebuild(index: &Arc<SearchIndex>, pool: &PgPool) -> Result<i64, Fol
     tx.commit().await?;
     let idx = Arc::clone(index);
     tokio::task::spawn_blocking(move || idx.commit(seq)).await??;
-    let secs = started.elapsed().as_secs_f64();
-    tracing::info!(
-        docs = n,
-        seq,
-        ms = (secs * 1000.0) as u64,
-        docs_per_s = (n as f64 / secs.max(1e-9)) as u64,
-        "search index rebuilt"
-    );
-    Ok(seq)
+    Ok((seq, n))
 }
 
 /// Applies change-log rows after `last` (at most `batch`); returns the new last seq and

@@ -180,6 +180,35 @@ fn filters_facets_highlights_and_paging() {
 }
 
 #[test]
+fn a_misspelt_name_is_answered_by_the_records_matching_every_word() {
+    let (_dir, idx, labels) = fixture::build(1500);
+    // "chilukri" is a typo of "Chilukuri" (one letter, not a phonetic variant): no record
+    // has both words as typed, so the second intersection (every word, with typos)
+    // answers, and only records matching both words are listed.
+    let res = idx.search(&req("Chilukri Narasimha")).unwrap();
+    assert_eq!(res.route, Route::Names(2));
+    let ids: Vec<_> = res.hits.iter().map(|h| h.id).collect();
+    assert!(
+        ids.contains(&labels["h08"]) && ids.contains(&labels["h33"]),
+        "{ids:?}"
+    );
+    assert_eq!(res.total, res.hits.len());
+    assert!(res
+        .hits
+        .iter()
+        .all(|h| h.matched_words == 2 && h.typos >= 1));
+    // A word that matches nothing at all, even with typos, still lets the others find
+    // records (the union of the words, at the deepest tier that can match).
+    let res = idx.search(&req("Chilukuri Qqqqqq")).unwrap();
+    assert!(matches!(res.route, Route::Names(_)));
+    let ids: Vec<_> = res.hits.iter().map(|h| h.id).collect();
+    assert!(
+        ids.contains(&labels["h08"]) && ids.contains(&labels["h33"]),
+        "{ids:?}"
+    );
+}
+
+#[test]
 fn a_corrupt_index_is_moved_aside_and_recreated() {
     let root = tempfile::tempdir().unwrap();
     let dir = root.path().join("index");

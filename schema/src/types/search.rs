@@ -6,7 +6,10 @@ use super::{PageInfo, Property};
 
 #[derive(SimpleObject)]
 pub struct SearchResult {
-    /// Properties matching at least one query word, after filters.
+    /// Properties found, after filters. For several words: those matching every word when
+    /// any do (spelt as written or as a variant, else allowing typos), and then only they
+    /// are listed; otherwise those matching at least one word. For an ID, survey or khata
+    /// number: the records it names.
     pub total: i64,
     pub hits: Vec<SearchHit>,
     /// Counts among all matches: `place` (children of the deepest place filtered on),
