@@ -198,6 +198,8 @@ impl Worker {
         let mut stop = stop.clone();
         let mut halted: HashSet<Arc<str>> = HashSet::new();
         let mut unanalyzed = 0usize;
+        // The statistics refresh running in the background, if any (see `Sink::analyze`).
+        let mut analyzing: Option<tokio::task::JoinHandle<()>> = None;
         let mut idle = tokio::time::interval(IDLE_PING);
         idle.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -238,16 +240,24 @@ impl Worker {
                 halts.push(h);
             }
             unanalyzed += events;
-            if unanalyzed >= ANALYZE_AFTER_EVENTS && events < self.opts.batch_max_events / 2 {
-                let started = Instant::now();
-                match sink.analyze().await {
-                    Ok(()) => tracing::info!(
-                        events = unanalyzed,
-                        ms = started.elapsed().as_millis() as u64,
-                        "at the tip after a catch-up; planner statistics refreshed"
-                    ),
-                    Err(e) => return db_end(&self.metrics, "refreshing statistics", &e),
-                }
+            if unanalyzed >= ANALYZE_AFTER_EVENTS
+                && events < self.opts.batch_max_events / 2
+                && analyzing.as_ref().is_none_or(|t| t.is_finished())
+            {
+                let (url, events) = (self.opts.database_url.clone(), unanalyzed);
+                analyzing = Some(tokio::spawn(async move {
+                    let started = Instant::now();
+                    match Sink::analyze(url).await {
+                        Ok(()) => tracing::info!(
+                            events,
+                            ms = started.elapsed().as_millis() as u64,
+                            "at the tip after a catch-up; planner statistics refreshed"
+                        ),
+                        // Statistics are an optimisation: the next catch-up tries again,
+                        // and autovacuum analyses in any case.
+                        Err(e) => tracing::warn!(error = %e, "refreshing statistics failed"),
+                    }
+                }));
                 unanalyzed = 0;
             }
             if halts.len() >= channels_total {

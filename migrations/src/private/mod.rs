@@ -371,6 +371,11 @@ impl PrivatePostgres {
             self.socket_dir.display()
         );
         server_options.push_str(&sized_for(total_memory_bytes()));
+        // Last, so that they win: the operator's own settings (`-c name=value …`).
+        if let Some(extra) = std::env::var_os("LANDQL_PG_OPTIONS") {
+            server_options.push(' ');
+            server_options.push_str(&extra.to_string_lossy());
+        }
         if !self.durable {
             server_options.push_str(" -c fsync=off");
         }
