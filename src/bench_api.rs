@@ -148,11 +148,132 @@ pub(crate) struct Backend {
     private: Option<Private>,
 }
 
-struct Private {
-    pg: migrations::PrivatePostgres,
+/// A devnet seeded into `dir/ledger` and served on loopback, a private PostgreSQL in
+/// `dir/pg` with the read model, and the sync worker projecting the one into the other: the
+/// data every benchmark above the sync worker runs on (`bench api`, `bench limits`,
+/// `bench search`).
+pub(crate) struct Private {
+    pub pg: migrations::PrivatePostgres,
+    pub database_url: String,
+    pub ledger_url: String,
+    /// "N records seeded (T transactions, B blocks)".
+    pub note: String,
     stop: tokio::sync::watch::Sender<bool>,
     ledger: tokio::task::JoinHandle<std::io::Result<()>>,
     sync: tokio::task::JoinHandle<Result<(), sync::SyncError>>,
+}
+
+impl Private {
+    /// Seeds `records` records into `dir/ledger` (which must not exist yet), starts
+    /// everything, and returns while the worker catches up (see [`Private::wait_synced`]).
+    pub async fn start(dir: &Path, records: u64) -> anyhow::Result<Private> {
+        tracing::info!(records, "seeding the ledger");
+        let ledger_dir = dir.join("ledger");
+        let d = ledger_dir.clone();
+        let seeded = tokio::task::spawn_blocking(move || {
+            ledger::devnet::seed::seed(
+                &d,
+                &ledger::devnet::seed::SeedOptions {
+                    records,
+                    ..Default::default()
+                },
+                |_| {},
+            )
+        })
+        .await?
+        .context("seeding")?;
+        let (node, _) = tokio::task::spawn_blocking(move || {
+            ledger::devnet::Node::start(&ledger_dir, ledger::devnet::DevnetConfig::default())
+        })
+        .await?
+        .context("starting the devnet node")?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let ledger_url = format!("http://{}", listener.local_addr()?);
+        let (stop, stop_rx) = tokio::sync::watch::channel(false);
+        let mut rx = stop_rx.clone();
+        let ledger = tokio::spawn(ledger::devnet::serve(node, listener, async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }));
+
+        let pg = migrations::PrivatePostgres::start_with(
+            &dir.join("pg"),
+            migrations::PgOptions::from_env(),
+        )
+        .await
+        .context("starting PostgreSQL")?;
+        let database_url = pg.database_url();
+        let pool = migrations::connect(&database_url).await?;
+        migrations::migrate(&pool).await?;
+        pool.close().await;
+
+        tracing::info!("syncing");
+        let mut rx = stop_rx.clone();
+        let sync = tokio::spawn(sync::run(
+            sync::SyncOptions::new(&ledger_url, &database_url),
+            async move {
+                let _ = rx.wait_for(|s| *s).await;
+            },
+        ));
+        Ok(Private {
+            pg,
+            database_url,
+            ledger_url,
+            note: format!(
+                "{} records seeded ({} transactions, {} blocks)",
+                seeded.records, seeded.transactions, seeded.blocks
+            ),
+            stop,
+            ledger,
+            sync,
+        })
+    }
+
+    /// Waits until every channel's checkpoint is at the ledger's tip; the seconds it took.
+    pub async fn wait_synced(&self, pool: &sqlx::PgPool) -> anyhow::Result<f64> {
+        wait_synced(&self.ledger_url, Some(&self.sync), pool).await
+    }
+
+    /// Stops the ledger and the sync worker, leaving the database running.
+    pub async fn stop_feeding(self) -> migrations::PrivatePostgres {
+        let _ = self.stop.send(true);
+        let _ = self.sync.await;
+        let _ = self.ledger.await;
+        self.pg
+    }
+}
+
+/// Waits until every channel's checkpoint in `pool` is at the tip of the ledger at
+/// `ledger_url`; fails if `sync` (the worker, when it runs here) stops first.
+async fn wait_synced(
+    ledger_url: &str,
+    sync: Option<&tokio::task::JoinHandle<Result<(), sync::SyncError>>>,
+    pool: &sqlx::PgPool,
+) -> anyhow::Result<f64> {
+    let started = Instant::now();
+    let ledger = HttpLedger::new(ledger_url, Duration::from_secs(5))?;
+    let mut last_log = Instant::now();
+    loop {
+        if sync.is_some_and(|s| s.is_finished()) {
+            bail!("the sync worker stopped");
+        }
+        let info = ledger.info().await?;
+        let cps: Vec<(String, i64)> =
+            sqlx::query_as("SELECT channel, block_number FROM checkpoints")
+                .fetch_all(pool)
+                .await?;
+        let behind = sync::blocks_behind(&info, &cps);
+        if behind == 0 {
+            return Ok(started.elapsed().as_secs_f64());
+        }
+        if last_log.elapsed() > Duration::from_secs(10) {
+            tracing::info!(blocks_behind = behind, "syncing");
+            last_log = Instant::now();
+        }
+        if started.elapsed() > Duration::from_secs(3 * 3600) {
+            bail!("not synced after three hours");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 impl Backend {
@@ -172,108 +293,24 @@ impl Backend {
                 private: None,
             });
         }
-
-        tracing::info!(records = args.records, "seeding the ledger");
-        let ledger_dir = root.path().join("ledger");
-        let (d, records) = (ledger_dir.clone(), args.records);
-        let seeded = tokio::task::spawn_blocking(move || {
-            ledger::devnet::seed::seed(
-                &d,
-                &ledger::devnet::seed::SeedOptions {
-                    records,
-                    ..Default::default()
-                },
-                |_| {},
-            )
-        })
-        .await?
-        .context("seeding")?;
-        let d = ledger_dir.clone();
-        let (node, _) = tokio::task::spawn_blocking(move || {
-            ledger::devnet::Node::start(&d, ledger::devnet::DevnetConfig::default())
-        })
-        .await?
-        .context("starting the devnet node")?;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let ledger_url = format!("http://{}", listener.local_addr()?);
-        let (stop, stop_rx) = tokio::sync::watch::channel(false);
-        let mut rx = stop_rx.clone();
-        let ledger = tokio::spawn(ledger::devnet::serve(node, listener, async move {
-            let _ = rx.wait_for(|s| *s).await;
-        }));
-
-        let pg = migrations::PrivatePostgres::start_with(
-            &root.path().join("pg"),
-            migrations::PgOptions::from_env(),
-        )
-        .await
-        .context("starting PostgreSQL")?;
-        let database_url = pg.database_url();
-        let pool = migrations::connect(&database_url).await?;
-        migrations::migrate(&pool).await?;
-        pool.close().await;
-
-        tracing::info!("syncing");
-        let mut rx = stop_rx.clone();
-        let sync = tokio::spawn(sync::run(
-            sync::SyncOptions {
-                ledger_url: ledger_url.clone(),
-                database_url: database_url.clone(),
-                orderer_key: None,
-                batch_max_events: 5000,
-                batch_window: Duration::from_millis(50),
-                metrics_listen: None,
-            },
-            async move {
-                let _ = rx.wait_for(|s| *s).await;
-            },
-        ));
+        let private = Private::start(root.path(), args.records).await?;
         Ok(Backend {
-            database_url,
-            ledger_url,
-            records_note: format!(
-                "{} records seeded ({} transactions, {} blocks)",
-                seeded.records, seeded.transactions, seeded.blocks
-            ),
+            database_url: private.database_url.clone(),
+            ledger_url: private.ledger_url.clone(),
+            records_note: private.note.clone(),
             root,
-            private: Some(Private {
-                pg,
-                stop,
-                ledger,
-                sync,
-            }),
+            private: Some(private),
         })
     }
 
     /// Waits until every channel's checkpoint is at the ledger's tip.
     pub async fn wait_synced(&self, pool: &sqlx::PgPool) -> anyhow::Result<f64> {
-        let started = Instant::now();
-        let ledger = HttpLedger::new(&self.ledger_url, Duration::from_secs(5))?;
-        let mut last_log = Instant::now();
-        loop {
-            if let Some(p) = &self.private {
-                if p.sync.is_finished() {
-                    bail!("the sync worker stopped");
-                }
-            }
-            let info = ledger.info().await?;
-            let cps: Vec<(String, i64)> =
-                sqlx::query_as("SELECT channel, block_number FROM checkpoints")
-                    .fetch_all(pool)
-                    .await?;
-            let behind = sync::blocks_behind(&info, &cps);
-            if behind == 0 {
-                return Ok(started.elapsed().as_secs_f64());
-            }
-            if last_log.elapsed() > Duration::from_secs(10) {
-                tracing::info!(blocks_behind = behind, "syncing");
-                last_log = Instant::now();
-            }
-            if started.elapsed() > Duration::from_secs(3600) {
-                bail!("not synced after an hour");
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        wait_synced(
+            &self.ledger_url,
+            self.private.as_ref().map(|p| &p.sync),
+            pool,
+        )
+        .await
     }
 
     /// The private PostgreSQL's postmaster (first line of its postmaster.pid), whose process
@@ -290,11 +327,8 @@ impl Backend {
     }
 
     pub async fn stop(self) {
-        if let Some(mut p) = self.private {
-            let _ = p.stop.send(true);
-            let _ = p.sync.await;
-            let _ = p.ledger.await;
-            let _ = p.pg.stop().await;
+        if let Some(p) = self.private {
+            let _ = p.stop_feeding().await.stop().await;
         }
         drop(self.root);
     }

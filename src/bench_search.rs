@@ -27,7 +27,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use api::loadgen::{self, Report};
-use ledger::client::{HttpLedger, Ledger};
 use migrations::sqlx;
 use search_index::{SearchIndex, SearchRequest};
 
@@ -393,94 +392,19 @@ async fn start_backend(args: &SearchBenchArgs) -> anyhow::Result<Backend> {
         );
     }
 
-    tracing::info!(records = args.records, "seeding the ledger");
-    let ledger_dir = dir.join("ledger");
-    let (d, records) = (ledger_dir.clone(), args.records);
-    let seeded = tokio::task::spawn_blocking(move || {
-        ledger::devnet::seed::seed(
-            &d,
-            &ledger::devnet::seed::SeedOptions {
-                records,
-                ..Default::default()
-            },
-            |_| {},
-        )
-    })
-    .await?
-    .context("seeding")?;
-    let d = ledger_dir.clone();
-    let (node, _) = tokio::task::spawn_blocking(move || {
-        ledger::devnet::Node::start(&d, ledger::devnet::DevnetConfig::default())
-    })
-    .await?
-    .context("starting the devnet node")?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let ledger_url = format!("http://{}", listener.local_addr()?);
-    let (stop, stop_rx) = tokio::sync::watch::channel(false);
-    let mut rx = stop_rx.clone();
-    let ledger_task = tokio::spawn(ledger::devnet::serve(node, listener, async move {
-        let _ = rx.wait_for(|s| *s).await;
-    }));
-    let pg =
-        migrations::PrivatePostgres::start_with(&dir.join("pg"), migrations::PgOptions::from_env())
-            .await
-            .context("starting PostgreSQL")?;
-    let database_url = pg.database_url();
-    let pool = migrations::connect(&database_url).await?;
-    migrations::migrate(&pool).await?;
-
-    tracing::info!("syncing");
-    let mut rx = stop_rx.clone();
-    let sync_task = tokio::spawn(sync::run(
-        sync::SyncOptions {
-            ledger_url: ledger_url.clone(),
-            database_url: database_url.clone(),
-            orderer_key: None,
-            batch_max_events: 5000,
-            batch_window: Duration::from_millis(50),
-            metrics_listen: None,
-        },
-        async move {
-            let _ = rx.wait_for(|s| *s).await;
-        },
-    ));
-    let ledger = HttpLedger::new(&ledger_url, Duration::from_secs(5))?;
-    let started = Instant::now();
-    let mut last_log = Instant::now();
-    loop {
-        if sync_task.is_finished() {
-            bail!("the sync worker stopped");
-        }
-        let info = ledger.info().await?;
-        let cps: Vec<(String, i64)> =
-            sqlx::query_as("SELECT channel, block_number FROM checkpoints")
-                .fetch_all(&pool)
-                .await?;
-        if sync::blocks_behind(&info, &cps) == 0 {
-            break;
-        }
-        if last_log.elapsed() > Duration::from_secs(15) {
-            tracing::info!(secs = started.elapsed().as_secs(), "syncing");
-            last_log = Instant::now();
-        }
-        if started.elapsed() > Duration::from_secs(3 * 3600) {
-            bail!("not synced after three hours");
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    let private = crate::bench_api::Private::start(&dir, args.records).await?;
+    let pool = migrations::connect(&private.database_url).await?;
+    private.wait_synced(&pool).await?;
     // Synced: the ledger and the sync worker leave, so that they neither use the CPU nor
     // weigh in this process's memory during the measurements.
-    let _ = stop.send(true);
-    let _ = sync_task.await;
-    let _ = ledger_task.await;
+    let seeded_note = private.note.clone();
+    let pg = private.stop_feeding().await;
+    let database_url = pg.database_url();
     tracing::info!("VACUUM (ANALYZE) and CHECKPOINT after the bulk load");
     sqlx::raw_sql("VACUUM (ANALYZE)").execute(&pool).await?;
     sqlx::raw_sql("CHECKPOINT").execute(&pool).await?;
     pool.close().await;
-    let note = format!(
-        "{} records seeded ({} transactions, {} blocks) and synced",
-        seeded.records, seeded.transactions, seeded.blocks
-    );
+    let note = format!("{seeded_note} and synced");
     std::fs::write(&marker, &note).with_context(|| format!("writing {}", marker.display()))?;
     Ok(Backend {
         database_url,

@@ -110,14 +110,7 @@ pub async fn run(
     // 3. The sync worker, with a bar until it has caught up.
     let mut stopped = stop_rx.clone();
     let sync_task = tokio::spawn(sync::run(
-        sync::SyncOptions {
-            ledger_url: ledger_url.clone(),
-            database_url: database_url.clone(),
-            orderer_key: None,
-            batch_max_events: 5000,
-            batch_window: Duration::from_millis(50),
-            metrics_listen: None,
-        },
+        sync::SyncOptions::new(&ledger_url, &database_url),
         async move {
             let _ = stopped.wait_for(|s| *s).await;
         },

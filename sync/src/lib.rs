@@ -102,6 +102,21 @@ pub struct SyncOptions {
     pub metrics_listen: Option<SocketAddr>,
 }
 
+impl SyncOptions {
+    /// `landql sync`'s defaults for a ledger and a database: batches of at most 5 000 events
+    /// or 50 ms, the orderer key pinned on first sync, no metrics listener.
+    pub fn new(ledger_url: &str, database_url: &str) -> Self {
+        SyncOptions {
+            ledger_url: ledger_url.to_string(),
+            database_url: database_url.to_string(),
+            orderer_key: None,
+            batch_max_events: 5000,
+            batch_window: Duration::from_millis(50),
+            metrics_listen: None,
+        }
+    }
+}
+
 /// Runs the sync worker against the devnet HTTP API at `opts.ledger_url` until `shutdown`
 /// completes (`Ok`) or no channel can make progress (`Err`, naming each channel, block and
 /// reason). The ledger or PostgreSQL being away is waited out, never an error.

@@ -171,13 +171,11 @@ fn spawn_sync(
     tokio::task::JoinHandle<Result<(), sync::SyncError>>,
 ) {
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    // Small batches and a short window: the tests' ledgers are small and their waits short.
     let opts = sync::SyncOptions {
-        ledger_url: ledger_url.to_string(),
-        database_url: database_url.to_string(),
-        orderer_key: None,
         batch_max_events: 700,
         batch_window: Duration::from_millis(10),
-        metrics_listen: None,
+        ..sync::SyncOptions::new(ledger_url, database_url)
     };
     let task = tokio::spawn(sync::run(opts, async move {
         let _ = rx.await;

@@ -19,12 +19,9 @@ pub use testkit::{database, seeded_devnet, serve_dir, Devnet};
 
 pub fn options(ledger_url: &str, database_url: &str) -> sync::SyncOptions {
     sync::SyncOptions {
-        ledger_url: ledger_url.to_string(),
-        database_url: database_url.to_string(),
-        orderer_key: None,
         batch_max_events: 700,
         batch_window: Duration::from_millis(20),
-        metrics_listen: None,
+        ..sync::SyncOptions::new(ledger_url, database_url)
     }
 }
 
