@@ -242,6 +242,18 @@ impl Private {
     }
 }
 
+/// Settles a bulk load as a replica in steady state would be — VACUUM (ANALYZE), then a
+/// CHECKPOINT — so that autovacuum and the checkpointer do not pick it up in the middle of
+/// the measurements.
+pub(crate) async fn settle(pool: &sqlx::PgPool) -> anyhow::Result<()> {
+    tracing::info!("VACUUM (ANALYZE) and CHECKPOINT after the bulk load");
+    // One statement each: several in one string would run as one transaction block, where
+    // VACUUM may not.
+    sqlx::raw_sql("VACUUM (ANALYZE)").execute(pool).await?;
+    sqlx::raw_sql("CHECKPOINT").execute(pool).await?;
+    Ok(())
+}
+
 /// Waits until every channel's checkpoint in `pool` is at the tip of the ledger at
 /// `ledger_url`; fails if `sync` (the worker, when it runs here) stops first.
 async fn wait_synced(
@@ -1046,17 +1058,9 @@ pub async fn run(args: ApiBenchArgs) -> anyhow::Result<()> {
     tracing::info!(secs = sync_secs, "synced");
     let settled = backend.private.is_some();
     if settled {
-        // Settle the bulk load as a replica in steady state would be: otherwise autovacuum
-        // and the checkpointer pick it up in the middle of the runs.
-        tracing::info!("VACUUM (ANALYZE) and CHECKPOINT after the bulk load");
-        // One statement each: several in one string would run as one transaction block,
-        // where VACUUM may not.
-        sqlx::raw_sql("VACUUM (ANALYZE)").execute(&pool).await?;
-        sqlx::raw_sql("CHECKPOINT").execute(&pool).await?;
+        settle(&pool).await?;
     }
-    let postgres: String = sqlx::query_scalar("SELECT split_part(version(), ' on ', 1)")
-        .fetch_one(&pool)
-        .await?;
+    let postgres = sync::bench::postgres_version(&pool).await?;
     let properties: i64 = sqlx::query_scalar("SELECT count(*) FROM properties")
         .fetch_one(&pool)
         .await?;

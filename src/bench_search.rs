@@ -400,9 +400,7 @@ async fn start_backend(args: &SearchBenchArgs) -> anyhow::Result<Backend> {
     let seeded_note = private.note.clone();
     let pg = private.stop_feeding().await;
     let database_url = pg.database_url();
-    tracing::info!("VACUUM (ANALYZE) and CHECKPOINT after the bulk load");
-    sqlx::raw_sql("VACUUM (ANALYZE)").execute(&pool).await?;
-    sqlx::raw_sql("CHECKPOINT").execute(&pool).await?;
+    crate::bench_api::settle(&pool).await?;
     pool.close().await;
     let note = format!("{seeded_note} and synced");
     std::fs::write(&marker, &note).with_context(|| format!("writing {}", marker.display()))?;
@@ -670,9 +668,7 @@ fn cpu_secs() -> f64 {
 
 async fn measure(args: &SearchBenchArgs, backend: &Backend) -> anyhow::Result<Measured> {
     let pool = migrations::connect(&backend.database_url).await?;
-    let postgres: String = sqlx::query_scalar("SELECT split_part(version(), ' on ', 1)")
-        .fetch_one(&pool)
-        .await?;
+    let postgres = sync::bench::postgres_version(&pool).await?;
     let properties: i64 = sqlx::query_scalar("SELECT count(*) FROM properties")
         .fetch_one(&pool)
         .await?;

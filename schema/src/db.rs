@@ -15,6 +15,7 @@ use sqlx::postgres::PgRow;
 use sqlx::{Postgres, QueryBuilder, Row};
 
 use crate::cursor::Key;
+use crate::types::meta::SyncError;
 use crate::types::{PropertyFilter, PropertyOrder, Source};
 
 pub(crate) struct Db {
@@ -58,19 +59,6 @@ pub(crate) struct SortKeys {
     pub updated_at: i64,
     pub market_value: i64,
     pub area_sq_m: i64,
-}
-
-/// A transaction (or block) the sync worker could not project (`indexing_errors`).
-#[derive(Debug, Clone)]
-pub(crate) struct SyncErrorRow {
-    pub id: i64,
-    pub channel: String,
-    pub block_number: i64,
-    pub tx_index: Option<i64>,
-    pub tx_id: Option<String>,
-    pub error: String,
-    pub raw: Option<String>,
-    pub created_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone)]
@@ -547,7 +535,7 @@ impl Db {
 
     /// A page of the sync worker's `indexing_errors`, newest first, below `before` (an id);
     /// by primary key (the table is small and has no other index).
-    pub async fn sync_errors(&self, before: Option<i64>, limit: i64) -> Result<Vec<SyncErrorRow>> {
+    pub async fn sync_errors(&self, before: Option<i64>, limit: i64) -> Result<Vec<SyncError>> {
         let rows = sqlx::query(
             "SELECT id, channel, block_number, tx_index::bigint, tx_id, error, raw, created_at \
              FROM indexing_errors WHERE ($1::bigint IS NULL OR id < $1) \
@@ -559,7 +547,7 @@ impl Db {
         .await?;
         rows.iter()
             .map(|r| {
-                Ok(SyncErrorRow {
+                Ok(SyncError {
                     id: r.try_get(0)?,
                     channel: r.try_get(1)?,
                     block_number: r.try_get(2)?,

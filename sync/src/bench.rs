@@ -259,8 +259,7 @@ pub async fn run(opts: &BenchOptions) -> Result<BenchReport, BenchError> {
     migrations::migrate(&pool)
         .await
         .map_err(|e| err("migrating")(e.to_string()))?;
-    report.postgres = sqlx::query_scalar::<_, String>("SELECT split_part(version(), ' on ', 1)")
-        .fetch_one(&pool)
+    report.postgres = postgres_version(&pool)
         .await
         .map_err(|e| err("version")(e.to_string()))?;
 
@@ -630,6 +629,13 @@ pub fn machine() -> String {
         })
         .map_or(0.0, |kib| kib as f64 / 1024.0 / 1024.0);
     format!("{cores} cores ({cpu}), {mem_gib:.0} GiB")
+}
+
+/// The server's version for a benchmark report, e.g. "PostgreSQL 15.18 (Debian …)".
+pub async fn postgres_version(pool: &migrations::PgPool) -> Result<String, sqlx::Error> {
+    sqlx::query_scalar("SELECT split_part(version(), ' on ', 1)")
+        .fetch_one(pool)
+        .await
 }
 
 /// The one-minute load average from `/proc/loadavg`, for a benchmark report: on a shared

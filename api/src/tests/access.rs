@@ -16,6 +16,8 @@ use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
+use schema::Role;
+
 use crate::{Auth, Options, RateLimits, TokenRules};
 
 const SECRET: &[u8] = b"test-only-secret-test-only-secret-0123";
@@ -108,6 +110,15 @@ fn with_auth(auth: Auth) -> Options {
         rate_limits: RateLimits::unlimited(),
         ..Options::default()
     }
+}
+
+/// These roles limited to so many requests a second; every other role unlimited.
+fn limited(rates: &[(Role, u32)]) -> RateLimits {
+    let mut limits = RateLimits::unlimited();
+    for &(role, n) in rates {
+        limits.set(role, std::num::NonZeroU32::new(n));
+    }
+    limits
 }
 
 fn now() -> i64 {
@@ -726,9 +737,7 @@ async fn start_subscriptions(
 async fn subscriptions_and_proxied_clients_are_limited_per_client() {
     let world = World::start().await;
     let http = reqwest::Client::new();
-    let mut limits = RateLimits::unlimited();
-    limits.set(schema::Role::Anonymous, std::num::NonZeroU32::new(3));
-    limits.set(schema::Role::Citizen, std::num::NonZeroU32::new(2));
+    let limits = limited(&[(Role::Anonymous, 3), (Role::Citizen, 2)]);
     let api = world
         .serve(Options {
             auth: Auth::hs256(SECRET, rules()).expect("hs256"),
@@ -793,8 +802,7 @@ async fn subscriptions_and_proxied_clients_are_limited_per_client() {
     // while a check runs): behind a trusted proxy each forwarded client has its own bucket,
     // and the entries a client writes itself (left of the proxy's) change nothing. A
     // server that trusts no proxy ignores X-Forwarded-For: all come from one address.
-    let mut one_a_second = RateLimits::unlimited();
-    one_a_second.set(schema::Role::Anonymous, std::num::NonZeroU32::new(1));
+    let one_a_second = limited(&[(Role::Anonymous, 1)]);
     let proxied = world
         .serve(Options {
             rate_limits: one_a_second,
@@ -840,9 +848,7 @@ async fn subscriptions_and_proxied_clients_are_limited_per_client() {
 async fn rate_limits_cors_compression_and_drain() {
     let world = World::start().await;
     let http = reqwest::Client::new();
-    let mut limits = RateLimits::unlimited();
-    limits.set(schema::Role::Anonymous, std::num::NonZeroU32::new(5));
-    limits.set(schema::Role::Citizen, std::num::NonZeroU32::new(3));
+    let limits = limited(&[(Role::Anonymous, 5), (Role::Citizen, 3)]);
     let api = world
         .serve(Options {
             auth: Auth::hs256(SECRET, rules()).expect("hs256"),

@@ -35,18 +35,9 @@ impl Meta {
         rows.truncate(limit as usize);
         let edges: Vec<SyncErrorEdge> = rows
             .into_iter()
-            .map(|r| SyncErrorEdge {
-                cursor: cursor::encode("syncErrors", r.id),
-                node: SyncError {
-                    id: r.id,
-                    channel: r.channel,
-                    block_number: r.block_number,
-                    tx_index: r.tx_index,
-                    tx_id: r.tx_id,
-                    error: r.error,
-                    raw: r.raw,
-                    created_at: r.created_at,
-                },
+            .map(|node| SyncErrorEdge {
+                cursor: cursor::encode("syncErrors", node.id),
+                node,
             })
             .collect();
         Ok(SyncErrorConnection {
