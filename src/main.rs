@@ -155,6 +155,10 @@ struct SyncArgs {
     /// …or this many milliseconds after its first block arrived.
     #[arg(long, env = "LANDQL_BATCH_WINDOW_MS", default_value_t = 50)]
     batch_window_ms: u64,
+    /// A catch-up of at least this many events (and more than the read model holds) drops
+    /// the secondary indexes while it loads and builds them again near the tip; 0 never.
+    #[arg(long, env = "LANDQL_BULK_MIN_EVENTS", default_value_t = 100_000)]
+    bulk_min_events: u64,
     /// Serve Prometheus metrics on this address.
     #[arg(long, env = "LANDQL_METRICS_LISTEN")]
     metrics_listen: Option<SocketAddr>,
@@ -479,6 +483,7 @@ async fn run_sync(args: SyncArgs) -> anyhow::Result<()> {
         batch_max_events: args.batch_max_events,
         batch_window: Duration::from_millis(args.batch_window_ms),
         metrics_listen: args.metrics_listen,
+        bulk_min_events: args.bulk_min_events,
     };
     sync::run(opts, shutdown_signal()).await?;
     Ok(())

@@ -37,6 +37,9 @@ fn spawn_sync(ledger_url: &str, database_url: &str, log: &Path) -> Child {
             "300",
             "--batch-window-ms",
             "20",
+            // ~15 000 events: kills land before, during and after a bulk catch-up.
+            "--bulk-min-events",
+            "2000",
         ])
         .env("RUST_LOG", "info")
         .env("NO_COLOR", "1")
@@ -110,6 +113,7 @@ async fn sigkill_at_random_moments_loses_nothing_and_applies_nothing_twice() {
     let logs = tempfile::tempdir().unwrap();
     let log = log_path(logs.path(), "sync");
     let total = total_blocks(&devnet.node);
+    let indexes = secondary_indexes(&pool).await;
 
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -153,8 +157,20 @@ async fn sigkill_at_random_moments_loses_nothing_and_applies_nothing_twice() {
 
     let mut child = spawn_sync(&devnet.url, &url, &log);
     wait_synced(&devnet.node, &pool, Duration::from_secs(120)).await;
+    wait_indexes_built(&pool, Duration::from_secs(60)).await;
     assert_matches_ledger(&devnet.node, &pool).await;
     terminate(&mut child, &log).await;
+    // Whatever the kills interrupted, every secondary index is back as it was defined.
+    let after = secondary_indexes(&pool).await;
+    assert_eq!(
+        indexes.iter().map(|(n, (d, _))| (n, d)).collect::<Vec<_>>(),
+        after.iter().map(|(n, (d, _))| (n, d)).collect::<Vec<_>>()
+    );
+    assert!(
+        count(&log, "secondary indexes dropped") > 0,
+        "no bulk catch-up happened:\n{}",
+        read_log(&log)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

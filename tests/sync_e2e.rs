@@ -52,6 +52,53 @@ async fn seeded_ledger_syncs_record_for_record_and_replays_as_a_no_op() {
     assert!(note.is_err(), "a replay notified: {note:?}");
 }
 
+/// A catch-up larger than the read model drops the secondary indexes while it loads and
+/// builds them again near the tip: the same read model, every index back as it was defined.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bulk_catch_up_builds_every_dropped_index_again() {
+    let devnet = seeded_devnet(3_000, 12).await;
+    let (pg, pool) = database().await;
+    let url = pg.database_url();
+    let before = secondary_indexes(&pool).await;
+    assert!(before.len() >= 9, "{before:?}");
+
+    // ~4 500 events in blocks of up to 500, batches of 100 (so a batch is a block): the
+    // indexes go once more than 2 000 events are seen to be left, and come back when
+    // 1 000 (ten batches) are.
+    let mut opts = options(&devnet.url, &url);
+    opts.batch_max_events = 100;
+    opts.bulk_min_events = 1_000;
+    let worker = Running::start(opts);
+    let mut seen_dropped = 0;
+    let started = std::time::Instant::now();
+    while blocks_behind(&devnet.node, &pool).await != Some(0) {
+        assert!(started.elapsed() < Duration::from_secs(120), "not synced");
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM sync_dropped_indexes")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        seen_dropped = seen_dropped.max(n);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    wait_indexes_built(&pool, Duration::from_secs(60)).await;
+    worker.stop().await.expect("clean shutdown");
+
+    let after = secondary_indexes(&pool).await;
+    assert_eq!(
+        before.keys().collect::<Vec<_>>(),
+        after.keys().collect::<Vec<_>>()
+    );
+    for (name, (def, oid)) in &before {
+        assert_eq!(&after[name].0, def, "{name} is defined as before");
+        assert_ne!(after[name].1, *oid, "{name} was dropped and built again");
+    }
+    assert!(
+        seen_dropped >= 9,
+        "the drop was seen while syncing: {seen_dropped}"
+    );
+    assert_matches_ledger(&devnet.node, &pool).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_transactions_appear_in_commit_order_with_notify() {
     let devnet = seeded_devnet(300, 12).await;

@@ -216,6 +216,15 @@ impl Services {
             },
         };
         let index = match &i.index {
+            // Until a rebuild (and its merge) ends, searches see a partial index and the
+            // merge competes with requests for the CPU and the disk.
+            Some(ix) if ix.is_rebuilding() => Check {
+                ok: false,
+                detail: format!(
+                    "rebuilding from PostgreSQL, {} documents searchable so far",
+                    ix.num_docs()
+                ),
+            },
             Some(ix) => Check {
                 ok: true,
                 detail: format!("open, {} documents", ix.num_docs()),

@@ -106,8 +106,16 @@ const REBUILD_BATCH: usize = 1024;
 /// cleared) and store the record text as PostgreSQL returned it instead of serialising it
 /// again. Segments are not merged while the documents stream in; once committed, they are
 /// merged into one ([`SearchIndex::merge_all`]) before this returns, so that the searches
-/// that follow do not pay per segment.
+/// that follow do not pay per segment. While it runs, [`SearchIndex::is_rebuilding`] is
+/// true (readiness says not ready).
 pub async fn rebuild(index: &Arc<SearchIndex>, pool: &PgPool) -> Result<i64, FollowError> {
+    index.set_rebuilding(true);
+    let result = rebuild_and_merge(index, pool).await;
+    index.set_rebuilding(false);
+    result
+}
+
+async fn rebuild_and_merge(index: &Arc<SearchIndex>, pool: &PgPool) -> Result<i64, FollowError> {
     let started = Instant::now();
     index.set_bulk(true)?;
     let result = load_all(index, pool).await;

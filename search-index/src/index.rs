@@ -3,6 +3,7 @@
 //! follower resumes exactly where it stopped (design/system.md, invariant 4).
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use ledger::model::Record;
@@ -183,6 +184,9 @@ pub struct SearchIndex {
     /// `None` when opened read-only (another process owns the writer).
     writer: Option<Mutex<IndexWriter>>,
     pub(crate) reader: IndexReader,
+    /// Set while [`crate::follower::rebuild`] runs, merge included: the index answers, but
+    /// from a partial or outgoing set of documents, and the node should not get traffic.
+    rebuilding: AtomicBool,
 }
 
 impl SearchIndex {
@@ -211,6 +215,7 @@ impl SearchIndex {
             fields,
             writer: Some(Mutex::new(writer)),
             reader,
+            rebuilding: AtomicBool::new(false),
         })
     }
 
@@ -233,6 +238,7 @@ impl SearchIndex {
             fields,
             writer: None,
             reader,
+            rebuilding: AtomicBool::new(false),
         })
     }
 
@@ -353,6 +359,17 @@ impl SearchIndex {
         self.reader.reload()?;
         tracing::debug!(last_seq, "search index committed");
         Ok(())
+    }
+
+    /// Whether a rebuild from PostgreSQL is under way in this process (its final merge
+    /// included). Readiness checks it: until it ends, searches see a partial or outgoing
+    /// index and the merge takes a core and the disk. An index opened read-only never is.
+    pub fn is_rebuilding(&self) -> bool {
+        self.rebuilding.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn set_rebuilding(&self, on: bool) {
+        self.rebuilding.store(on, Ordering::Release);
     }
 
     /// Turns bulk loading on or off. On, segments are not merged in the background while

@@ -107,8 +107,9 @@ async fn stop(r: Running) {
     r.1.await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn follows_resumes_and_rebuilds() {
+/// A migrated private PostgreSQL holding the first three hand-written records (seqs 1–3),
+/// and all of them.
+async fn three_records() -> (PrivatePostgres, PgPool, Vec<Record>) {
     let pg = PrivatePostgres::temporary()
         .await
         .expect("private postgres");
@@ -118,6 +119,12 @@ async fn follows_resumes_and_rebuilds() {
     for (i, r) in hand[..3].iter().enumerate() {
         put(&pool, i as i64 + 1, r).await;
     }
+    (pg, pool, hand)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn follows_resumes_and_rebuilds() {
+    let (_pg, pool, hand) = three_records().await;
     let dir = tempfile::tempdir().unwrap();
     let idx = Arc::new(SearchIndex::open_or_create(dir.path()).unwrap());
     let run = start(&idx, &pool);
@@ -163,4 +170,35 @@ async fn follows_resumes_and_rebuilds() {
     stop(run).await;
     assert_eq!(idx2.last_seq().unwrap(), Some(6));
     assert_eq!(hits(&idx2, "yarlagadda padmavathi"), 1);
+}
+
+/// A rebuild says so until it has ended, merge included: readiness keeps such a node out
+/// of traffic while its searches see a partial index.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebuild_is_reported_until_it_ends() {
+    let (_pg, pool, hand) = three_records().await;
+    let dir = tempfile::tempdir().unwrap();
+    let idx = Arc::new(SearchIndex::open_or_create(dir.path()).unwrap());
+    assert!(!idx.is_rebuilding());
+
+    // Hold the rebuild at its read of `properties`.
+    let mut lock = pool.begin().await.unwrap();
+    sqlx::query("LOCK TABLE properties IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *lock)
+        .await
+        .unwrap();
+    let rebuild = tokio::spawn({
+        let (idx, pool) = (Arc::clone(&idx), pool.clone());
+        async move { search_index::follower::rebuild(&idx, &pool).await }
+    });
+    until("the rebuild to start", || idx.is_rebuilding()).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(idx.is_rebuilding());
+    assert_eq!(idx.num_docs(), 0);
+
+    lock.commit().await.unwrap();
+    let seq = rebuild.await.unwrap().unwrap();
+    assert_eq!(seq, 3);
+    assert!(!idx.is_rebuilding());
+    assert_eq!(idx.num_docs(), 3);
 }

@@ -102,6 +102,7 @@ async fn worker() -> Result<(), String> {
         batch_max_events: num("LANDQL_BATCH_MAX_EVENTS", 5000) as usize,
         batch_window: Duration::from_millis(num("LANDQL_BATCH_WINDOW_MS", 50)),
         metrics_listen: None,
+        bulk_min_events: num("LANDQL_BULK_MIN_EVENTS", 100_000),
     };
     sync::run(opts, async {
         let mut term =

@@ -42,6 +42,7 @@
 mod backoff;
 mod batch;
 pub mod bench;
+mod bulk;
 mod decode;
 mod error;
 mod metrics;
@@ -100,11 +101,16 @@ pub struct SyncOptions {
     pub batch_window: Duration,
     /// Serve Prometheus metrics here.
     pub metrics_listen: Option<SocketAddr>,
+    /// A catch-up of at least this many events (and more than the rows already in the read
+    /// model) drops the secondary indexes and builds them again near the tip (migration
+    /// 0004); 0 never does.
+    pub bulk_min_events: u64,
 }
 
 impl SyncOptions {
     /// `landql sync`'s defaults for a ledger and a database: batches of at most 5 000 events
-    /// or 50 ms, the orderer key pinned on first sync, no metrics listener.
+    /// or 50 ms, the orderer key pinned on first sync, no metrics listener, bulk catch-up
+    /// from 100 000 events.
     pub fn new(ledger_url: &str, database_url: &str) -> Self {
         SyncOptions {
             ledger_url: ledger_url.to_string(),
@@ -113,6 +119,7 @@ impl SyncOptions {
             batch_max_events: 5000,
             batch_window: Duration::from_millis(50),
             metrics_listen: None,
+            bulk_min_events: 100_000,
         }
     }
 }

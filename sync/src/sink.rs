@@ -204,6 +204,28 @@ ON CONFLICT (channel) DO UPDATE SET block_number = excluded.block_number,
     block_hash = excluded.block_hash, updated_at = excluded.updated_at
 WHERE c.block_number < excluded.block_number";
 
+/// The tables whose secondary indexes a bulk catch-up drops.
+const BULK_TABLES: [&str; 6] = [
+    "properties",
+    "ownerships",
+    "owners",
+    "property_versions",
+    "documents",
+    "change_log",
+];
+
+/// Records the secondary indexes of `$1`'s tables in `sync_dropped_indexes` and returns
+/// their names (already recorded ones are not recorded twice).
+const DROPPABLE_INDEXES: &str = "
+INSERT INTO sync_dropped_indexes (name, definition)
+SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid)
+FROM pg_index i
+JOIN pg_class t ON t.oid = i.indrelid
+WHERE t.oid = ANY (SELECT to_regclass(n) FROM unnest($1::text[]) AS n)
+    AND NOT i.indisprimary AND NOT i.indisunique
+ON CONFLICT (name) DO NOTHING
+RETURNING name";
+
 impl Sink {
     pub fn connect(url: String) -> BoxFuture<'static, Result<Self, sqlx::Error>> {
         Box::pin(async move {
@@ -305,6 +327,80 @@ impl Sink {
             .execute(&mut conn)
             .await?;
             conn.close().await
+        })
+    }
+
+    /// How many secondary indexes a bulk catch-up has dropped and not yet built again.
+    pub fn dropped_indexes(&mut self) -> BoxFuture<'_, Result<i64, sqlx::Error>> {
+        Box::pin(async move {
+            sqlx::query_scalar("SELECT count(*) FROM sync_dropped_indexes")
+                .fetch_one(&mut self.conn)
+                .await
+        })
+    }
+
+    /// The planner's estimate of the rows in `properties` (0 before its first ANALYZE):
+    /// what rebuilding its indexes would cost, to weigh against a catch-up's size.
+    pub fn estimated_properties(&mut self) -> BoxFuture<'_, Result<u64, sqlx::Error>> {
+        Box::pin(async move {
+            let n: f64 = sqlx::query_scalar(
+                "SELECT greatest(coalesce(max(reltuples), 0), 0)::float8 FROM pg_class \
+                 WHERE oid = to_regclass('properties')",
+            )
+            .fetch_one(&mut self.conn)
+            .await?;
+            Ok(n as u64)
+        })
+    }
+
+    /// Enters bulk mode: records the definitions of the read model's secondary indexes
+    /// (not primary keys or unique indexes, which upserts and replays rely on) and drops
+    /// them, in one transaction. Returns the names dropped.
+    pub fn drop_secondary_indexes(&mut self) -> BoxFuture<'_, Result<Vec<String>, sqlx::Error>> {
+        Box::pin(async move {
+            let mut tx = self.conn.begin().await?;
+            // DROP INDEX waits for the API's queries on the table and holds up the ones
+            // that come after it: give up rather than stall them for long.
+            sqlx::query("SET LOCAL lock_timeout = '2s'")
+                .execute(&mut *tx)
+                .await?;
+            let names: Vec<String> = sqlx::query_scalar(DROPPABLE_INDEXES)
+                .bind(&BULK_TABLES[..])
+                .fetch_all(&mut *tx)
+                .await?;
+            for name in &names {
+                // The name comes from regclass's text form: already quoted where needed.
+                sqlx::query(&format!("DROP INDEX {name}"))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            Ok(names)
+        })
+    }
+
+    /// Leaves bulk mode: builds every recorded index again, each in a transaction with the
+    /// removal of its record, so a crash leaves it either built or still recorded.
+    pub fn build_dropped_indexes(&mut self) -> BoxFuture<'_, Result<Vec<String>, sqlx::Error>> {
+        Box::pin(async move {
+            let rows: Vec<(String, String)> =
+                sqlx::query_as("SELECT name, definition FROM sync_dropped_indexes ORDER BY name")
+                    .fetch_all(&mut self.conn)
+                    .await?;
+            let mut built = Vec::with_capacity(rows.len());
+            for (name, definition) in rows {
+                // IF NOT EXISTS: an operator may have built it by hand meanwhile.
+                let create = definition.replacen("CREATE INDEX ", "CREATE INDEX IF NOT EXISTS ", 1);
+                let mut tx = self.conn.begin().await?;
+                sqlx::query(&create).execute(&mut *tx).await?;
+                sqlx::query("DELETE FROM sync_dropped_indexes WHERE name = $1")
+                    .bind(&name)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                built.push(name);
+            }
+            Ok(built)
         })
     }
 

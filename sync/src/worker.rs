@@ -22,6 +22,7 @@ use tokio::task::{AbortHandle, JoinSet};
 
 use crate::backoff::Backoff;
 use crate::batch::{self, Batch};
+use crate::bulk;
 use crate::error::{ChannelHalt, SyncError};
 use crate::metrics::{ch, Metrics};
 use crate::sink::{Checkpoint, Outcome, Sink};
@@ -97,6 +98,22 @@ impl Worker {
         if let Err(e) = sink.prepare().await {
             return db_end(&self.metrics, "preparing the session", &e);
         }
+        let policy = bulk::Policy::new(self.opts.bulk_min_events, self.opts.batch_max_events);
+        let mut bulk = match sink.dropped_indexes().await {
+            Ok(n) if n > 0 => {
+                tracing::info!(
+                    dropped = n,
+                    "resuming a bulk catch-up: secondary indexes stay dropped until near the tip"
+                );
+                true
+            }
+            Ok(_) => false,
+            Err(e) => return db_end(&self.metrics, "reading the dropped indexes", &e),
+        };
+        // What this session wrote, to estimate the events left from the blocks left.
+        let mut estimate = bulk::Estimate::default();
+        // Set once a bulk catch-up ended or could not start: not tried again this session.
+        let mut bulk_over = false;
 
         let Some(info) = self.chain_info(stop).await else {
             return End::Shutdown;
@@ -210,8 +227,15 @@ impl Worker {
                 _ = idle.tick() => None,
             };
             let Some(batch) = batch else {
-                // Nothing to write: make sure the connection (and with it the leader lock) is
-                // still there, so a lost lock shows up now, not at the next block.
+                // Nothing to write: at the tip, so a bulk catch-up is over.
+                if bulk {
+                    if let Err(end) = self.leave_bulk(&mut sink).await {
+                        return end;
+                    }
+                    bulk = false;
+                }
+                // Make sure the connection (and with it the leader lock) is still there, so
+                // a lost lock shows up now, not at the next block.
                 if let Err(e) = sink.ping().await {
                     return db_end(&self.metrics, "checking the leader connection", &e);
                 }
@@ -229,6 +253,9 @@ impl Worker {
             batch.blocks.retain(|b| !halted.contains(&b.channel));
             let batch_halts = std::mem::take(&mut batch.halts);
             let events = batch.events;
+            for b in &batch.blocks {
+                estimate.observe(&b.channel, (b.changes.len() + b.failures.len()) as u64);
+            }
             if let Err(end) = self
                 .write(&mut sink, batch, &mut halts, &mut halted, &tailers)
                 .await
@@ -238,6 +265,45 @@ impl Worker {
             for h in batch_halts {
                 halted.insert(h.channel.as_str().into());
                 halts.push(h);
+            }
+            let left = self.events_left(&estimate, &halted);
+            if bulk && policy.near_tip(left) {
+                if let Err(end) = self.leave_bulk(&mut sink).await {
+                    return end;
+                }
+                bulk = false;
+                bulk_over = true;
+            } else if !bulk
+                && !bulk_over
+                && events >= self.opts.batch_max_events
+                && policy.should_drop(left, 0)
+            {
+                let rows = match sink.estimated_properties().await {
+                    Ok(r) => r,
+                    Err(e) => return db_end(&self.metrics, "estimating the read model's size", &e),
+                };
+                if policy.should_drop(left, rows) {
+                    let started = Instant::now();
+                    match sink.drop_secondary_indexes().await {
+                        Ok(names) => {
+                            tracing::info!(
+                                events_left = left,
+                                rows,
+                                dropped = ?names,
+                                ms = started.elapsed().as_millis() as u64,
+                                "bulk catch-up: secondary indexes dropped until near the tip"
+                            );
+                            bulk = true;
+                        }
+                        // Readers held the tables past the lock timeout (or the statement
+                        // failed otherwise): catch up with the indexes in place.
+                        Err(e) if is_refusal(&e) || is_lock_timeout(&e) => {
+                            tracing::warn!(error = %e, "bulk catch-up not started; going on with the indexes in place");
+                            bulk_over = true;
+                        }
+                        Err(e) => return db_end(&self.metrics, "dropping secondary indexes", &e),
+                    }
+                }
             }
             unanalyzed += events;
             if unanalyzed >= ANALYZE_AFTER_EVENTS
@@ -263,6 +329,34 @@ impl Worker {
             if halts.len() >= channels_total {
                 return End::Fatal(SyncError::Halted(halts));
             }
+        }
+    }
+
+    /// Events not yet applied (estimated), over the channels that are not halted.
+    fn events_left(&self, estimate: &bulk::Estimate, halted: &HashSet<Arc<str>>) -> u64 {
+        let progress = self.metrics.tracker.lock();
+        estimate.events_left(
+            progress
+                .iter()
+                .filter(|(c, _)| !halted.contains(c.as_str()))
+                .map(|(c, p)| (c.as_str(), p.lag_blocks())),
+        )
+    }
+
+    /// Ends a bulk catch-up: builds the dropped secondary indexes again.
+    async fn leave_bulk(&self, sink: &mut Sink) -> Result<(), End> {
+        let started = Instant::now();
+        tracing::info!("near the tip: building the secondary indexes the bulk catch-up dropped");
+        match sink.build_dropped_indexes().await {
+            Ok(names) => {
+                tracing::info!(
+                    built = ?names,
+                    ms = started.elapsed().as_millis() as u64,
+                    "bulk catch-up over: secondary indexes built"
+                );
+                Ok(())
+            }
+            Err(e) => Err(db_end(&self.metrics, "building secondary indexes", &e)),
         }
     }
 
@@ -454,6 +548,11 @@ fn is_refusal(e: &sqlx::Error) -> bool {
         }
         _ => false,
     }
+}
+
+/// PostgreSQL gave up waiting for a lock (`lock_timeout`).
+fn is_lock_timeout(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.code().as_deref() == Some("55P03"))
 }
 
 fn db_end(metrics: &Metrics, what: &str, e: &sqlx::Error) -> End {

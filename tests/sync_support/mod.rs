@@ -85,6 +85,42 @@ pub async fn wait_synced(node: &Node, pool: &PgPool, limit: Duration) {
     }
 }
 
+/// The read model's secondary indexes (not primary keys or unique indexes): name →
+/// (definition, oid), so a test can tell that one was dropped and built again.
+pub async fn secondary_indexes(pool: &PgPool) -> BTreeMap<String, (String, u32)> {
+    let rows: Vec<(String, String, i64)> = sqlx::query_as(
+        "SELECT c.relname::text, pg_get_indexdef(i.indexrelid), i.indexrelid::oid::bigint \
+         FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
+         JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE n.nspname = current_schema() AND NOT i.indisprimary AND NOT i.indisunique",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("listing indexes");
+    rows.into_iter()
+        .map(|(n, d, oid)| (n, (d, oid as u32)))
+        .collect()
+}
+
+/// Waits until no index dropped by a bulk catch-up is left to build.
+pub async fn wait_indexes_built(pool: &PgPool, limit: Duration) {
+    let started = Instant::now();
+    loop {
+        let left: Option<i64> = sqlx::query_scalar("SELECT count(*) FROM sync_dropped_indexes")
+            .fetch_one(pool)
+            .await
+            .ok();
+        if left == Some(0) {
+            return;
+        }
+        assert!(
+            started.elapsed() < limit,
+            "{left:?} dropped indexes still not built after {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Every block of every channel of the node, in order.
 pub fn all_blocks(node: &Node) -> Vec<Block> {
     let mut out = Vec::new();

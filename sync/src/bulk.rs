@@ -1,0 +1,130 @@
+//! Bulk catch-up: when to drop the read model's secondary indexes, and when to build them
+//! again (migration 0004 says why and how a crash is survived).
+//!
+//! Dropping pays when the events still to apply outweigh the rows the indexes must be built
+//! over afterwards: maintaining an index costs per event, building it costs per row, and one
+//! sorted build of N rows is far cheaper than N insertions into a growing B-tree. The worker
+//! cannot know a block's size before it reads it, so the size of what is left is estimated
+//! from the blocks it has written this session, per channel (a documents channel's blocks
+//! are much smaller than a records channel's).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// The decision's inputs and thresholds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Policy {
+    /// Never drop for a catch-up smaller than this many events (0: never drop at all).
+    pub min_events: u64,
+    /// Build the indexes again once at most this many events are left.
+    pub tip_events: u64,
+}
+
+impl Policy {
+    /// `min_events` from `SyncOptions::bulk_min_events`; the tip is ten full batches away.
+    pub fn new(min_events: u64, batch_max_events: usize) -> Self {
+        Policy {
+            min_events,
+            tip_events: (batch_max_events as u64).saturating_mul(10),
+        }
+    }
+
+    /// Whether to drop the secondary indexes now, with `events_left` to apply and about
+    /// `rows` rows in `properties`.
+    /// Never when so near the tip that the indexes would be built again at once.
+    pub fn should_drop(&self, events_left: u64, rows: u64) -> bool {
+        self.min_events > 0
+            && events_left >= self.min_events
+            && events_left >= rows
+            && events_left > self.tip_events.saturating_mul(2)
+    }
+
+    /// Whether a worker in bulk mode is near enough the tip to build the indexes again.
+    pub fn near_tip(&self, events_left: u64) -> bool {
+        events_left <= self.tip_events
+    }
+}
+
+/// Events and blocks written per channel this session.
+#[derive(Debug, Default)]
+pub(crate) struct Estimate {
+    seen: HashMap<Arc<str>, (u64, u64)>,
+}
+
+impl Estimate {
+    /// A block of `channel` with `events` events was written.
+    pub fn observe(&mut self, channel: &Arc<str>, events: u64) {
+        let e = self.seen.entry(Arc::clone(channel)).or_default();
+        e.0 += events;
+        e.1 += 1;
+    }
+
+    /// Events left, from each channel's blocks left times its mean events per block so far
+    /// (the mean over all channels for a channel not seen yet; 0 before any block).
+    pub fn events_left<'a>(&self, lags: impl IntoIterator<Item = (&'a str, u64)>) -> u64 {
+        let (events, blocks) = self
+            .seen
+            .values()
+            .fold((0, 0), |(e, b), (de, db)| (e + de, b + db));
+        if blocks == 0 {
+            return 0;
+        }
+        let overall = events as f64 / blocks as f64;
+        lags.into_iter()
+            .map(|(channel, lag)| {
+                let mean = match self.seen.get(channel) {
+                    Some(&(e, b)) if b > 0 => e as f64 / b as f64,
+                    _ => overall,
+                };
+                (lag as f64 * mean) as u64
+            })
+            .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drops_only_for_a_catch_up_larger_than_the_table_and_the_minimum() {
+        let p = Policy::new(100_000, 5000);
+        // A new replica with a large chain to read.
+        assert!(p.should_drop(1_500_000, 0));
+        // Small catch-ups keep their indexes, even on an empty table.
+        assert!(!p.should_drop(99_999, 0));
+        // A large table behind by less than its own size: rebuilding would cost more.
+        assert!(!p.should_drop(400_000, 1_000_000));
+        assert!(p.should_drop(1_000_000, 1_000_000));
+        // Not when the tip (ten batches) is near: 2 000-event batches put it at 20 000.
+        let small_batches = Policy::new(1_000, 2_000);
+        assert!(!small_batches.should_drop(40_000, 0));
+        assert!(small_batches.should_drop(40_001, 0));
+        // Zero turns bulk mode off.
+        assert!(!Policy::new(0, 5000).should_drop(u64::MAX, 0));
+    }
+
+    #[test]
+    fn estimates_what_is_left_per_channel() {
+        let (records, docs): (Arc<str>, Arc<str>) = ("records".into(), "docs".into());
+        let mut e = Estimate::default();
+        assert_eq!(
+            e.events_left([("records", 100)]),
+            0,
+            "nothing seen: no estimate"
+        );
+        for _ in 0..8 {
+            e.observe(&docs, 30);
+        }
+        // Records not seen yet: the overall mean (30) stands in.
+        assert_eq!(e.events_left([("records", 10), ("docs", 1)]), 330);
+        e.observe(&records, 500);
+        e.observe(&records, 450);
+        // Now each channel by its own mean: 9 × 475 + 1 × 30.
+        assert_eq!(e.events_left([("records", 9), ("docs", 1)]), 4_305);
+        assert_eq!(e.events_left([("records", 0), ("docs", 0)]), 0);
+        let p = Policy::new(100_000, 5000);
+        assert!(p.near_tip(50_000));
+        assert!(!p.near_tip(50_001));
+    }
+}
