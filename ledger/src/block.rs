@@ -6,7 +6,7 @@ use rayon::prelude::*;
 
 use crate::canonical::{hash_jcs, to_jcs, CanonicalError, Hash32};
 use crate::merkle;
-use crate::model::{Block, BlockHeader, Proof, Transaction};
+use crate::model::{Block, BlockHeader, Proof, Signature, Transaction};
 use crate::signing::{verify_header_signature, OrdererKey, SignatureError};
 
 /// Below this many transactions a block's leaves are hashed on one thread.
@@ -50,40 +50,155 @@ pub fn seal_encoded(
     } else {
         txs.par_iter().map(encode).collect::<Result<_, _>>()?
     };
-    let leaves: Vec<Hash32> = encoded.iter().map(|b| merkle::leaf_hash(b)).collect();
-    let tx_root = merkle::root(&leaves);
+    let mut body = TxBody::default();
+    for e in &encoded {
+        body.push_with(|out| {
+            out.extend_from_slice(e);
+            Ok(())
+        })?;
+    }
+    let sealed = seal_body(channel, number, prev_hash, timestamp, &body, key)?;
+    let block = Block {
+        header: sealed.header,
+        header_hash: sealed.header_hash,
+        signature: sealed.signature,
+        txs,
+    };
+    Ok((block, sealed.bytes))
+}
+
+/// A block's transactions as canonical JSON, comma-separated in one buffer (the block
+/// JSON's `txs` array without its brackets), with where each one lies.
+#[derive(Default)]
+pub(crate) struct TxBody {
+    bytes: Vec<u8>,
+    spans: Vec<(usize, usize)>,
+}
+
+impl TxBody {
+    pub fn with_capacity(txs: usize, bytes: usize) -> Self {
+        Self {
+            bytes: Vec::with_capacity(bytes),
+            spans: Vec::with_capacity(txs),
+        }
+    }
+
+    /// Appends one transaction, written by `write` as JCS.
+    pub fn push_with(
+        &mut self,
+        write: impl FnOnce(&mut Vec<u8>) -> Result<(), CanonicalError>,
+    ) -> Result<(), CanonicalError> {
+        if !self.spans.is_empty() {
+            self.bytes.push(b',');
+        }
+        let start = self.bytes.len();
+        write(&mut self.bytes)?;
+        self.spans.push((start, self.bytes.len()));
+        Ok(())
+    }
+
+    /// Appends another body's transactions after these.
+    pub fn append(&mut self, other: TxBody) {
+        if other.spans.is_empty() {
+            return;
+        }
+        if !self.spans.is_empty() {
+            self.bytes.push(b',');
+        }
+        let shift = self.bytes.len();
+        self.bytes.extend_from_slice(&other.bytes);
+        self.spans
+            .extend(other.spans.into_iter().map(|(a, b)| (a + shift, b + shift)));
+    }
+
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    /// The Merkle leaf hash of each transaction, in block order.
+    fn leaves(&self) -> Vec<Hash32> {
+        let leaf = |&(a, b): &(usize, usize)| merkle::leaf_hash(&self.bytes[a..b]);
+        if self.spans.len() < PARALLEL_LEAVES {
+            self.spans.iter().map(leaf).collect()
+        } else {
+            self.spans.par_iter().map(leaf).collect()
+        }
+    }
+}
+
+/// A sealed block without its transactions: what [`seal_body`] makes.
+pub(crate) struct Sealed {
+    pub header: BlockHeader,
+    pub header_hash: Hash32,
+    pub signature: Signature,
+    /// The whole block's JSON, as it goes into the log and onto the wire.
+    pub bytes: Vec<u8>,
+}
+
+impl TxBody {
+    /// Empties the body, keeping its buffers for the next block.
+    pub fn clear(&mut self) {
+        self.bytes.clear();
+        self.spans.clear();
+    }
+}
+
+/// Seals block `number` of `channel` over transactions already encoded as JCS: computes
+/// the tx root, hashes and signs the header, and writes the block's JSON (the same bytes
+/// as serde_json's output of the [`Block`], which is JCS; a test holds the two equal).
+pub(crate) fn seal_body(
+    channel: &str,
+    number: u64,
+    prev_hash: Hash32,
+    timestamp: i64,
+    body: &TxBody,
+    key: &OrdererKey,
+) -> Result<Sealed, CanonicalError> {
+    let mut json = Vec::with_capacity(512 + body.bytes.len());
+    let (header, header_hash, signature) =
+        seal_body_into(channel, number, prev_hash, timestamp, body, key, &mut json)?;
+    Ok(Sealed {
+        header,
+        header_hash,
+        signature,
+        bytes: json,
+    })
+}
+
+/// [`seal_body`], writing the block's JSON into `json` (cleared first) so that a caller
+/// sealing many blocks reuses one buffer instead of faulting in fresh pages for each.
+pub(crate) fn seal_body_into(
+    channel: &str,
+    number: u64,
+    prev_hash: Hash32,
+    timestamp: i64,
+    body: &TxBody,
+    key: &OrdererKey,
+    json: &mut Vec<u8>,
+) -> Result<(BlockHeader, Hash32, Signature), CanonicalError> {
+    let tx_root = merkle::root(&body.leaves());
     let header = BlockHeader {
         channel: channel.to_string(),
         number,
         prev_hash,
         tx_root,
-        tx_count: txs.len() as u64,
+        tx_count: body.len() as u64,
         timestamp,
     };
     let header_hash = hash_jcs(&header)?;
     let signature = key.sign(&header_hash);
-    let mut json = Vec::with_capacity(512 + encoded.iter().map(|e| e.len() + 1).sum::<usize>());
+    json.clear();
+    json.reserve(512 + body.bytes.len());
     json.extend_from_slice(b"{\"header\":");
-    serde_json::to_writer(&mut json, &header)?;
+    serde_json::to_writer(&mut *json, &header)?;
     json.extend_from_slice(b",\"header_hash\":");
-    serde_json::to_writer(&mut json, &header_hash)?;
+    serde_json::to_writer(&mut *json, &header_hash)?;
     json.extend_from_slice(b",\"signature\":");
-    serde_json::to_writer(&mut json, &signature)?;
+    serde_json::to_writer(&mut *json, &signature)?;
     json.extend_from_slice(b",\"txs\":[");
-    for (i, e) in encoded.iter().enumerate() {
-        if i > 0 {
-            json.push(b',');
-        }
-        json.extend_from_slice(e);
-    }
+    json.extend_from_slice(&body.bytes);
     json.extend_from_slice(b"]}");
-    let block = Block {
-        header,
-        header_hash,
-        signature,
-        txs,
-    };
-    Ok((block, json))
+    Ok((header, header_hash, signature))
 }
 
 /// Why a block received from a ledger cannot be trusted.

@@ -6,11 +6,17 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::block;
+use rayon::prelude::*;
+use serde_json::value::RawValue;
+
+use crate::block::{seal_body, seal_body_into, Sealed, TxBody};
 use crate::canonical::{CanonicalError, Hash32};
 use crate::devnet::log::{BlockLog, BlockRef, Tail};
-use crate::devnet::state::{BlockCtx, Changes, ChannelIx, Overlay, Routing, WorldState};
-use crate::model::{channels, Block, Proposal, Receipt};
+use crate::devnet::state::{
+    decode_committed, BlockCtx, Changes, ChannelIx, Decoded, Executed, Overlay, Proposed, Routing,
+    WorldState,
+};
+use crate::model::{channels, Block, BlockHeader, Proposal, Receipt, Signature};
 use crate::signing::{KeyError, OrdererKey};
 
 /// How a devnet node is set up. The channel list follows from it.
@@ -74,6 +80,110 @@ impl Channel {
     pub fn height(&self) -> u64 {
         self.log.len()
     }
+
+    /// Seals `executed` as block `number` of this channel, after its current tip. With
+    /// `parallel`, the transactions are encoded on rayon's pool (the live node); the
+    /// seeder seals on a thread of its own and passes `false`.
+    pub(crate) fn seal(
+        &self,
+        key: &OrdererKey,
+        number: u64,
+        timestamp: i64,
+        executed: &[Executed],
+        parallel: bool,
+    ) -> Result<Sealed, CanonicalError> {
+        /// Transactions per rayon task when encoding in parallel.
+        const CHUNK: usize = 64;
+        let body = if parallel && executed.len() > CHUNK {
+            let parts = executed
+                .par_chunks(CHUNK)
+                .map(encode_txs)
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut body = TxBody::with_capacity(executed.len(), 0);
+            for part in parts {
+                body.append(part);
+            }
+            body
+        } else {
+            encode_txs(executed)?
+        };
+        seal_body(&self.name, number, self.tip_hash, timestamp, &body, key)
+    }
+
+    /// [`Channel::seal`] on one thread into buffers the caller keeps across blocks (the
+    /// seeder's sealer): `body` and `json` are overwritten; `json` receives the block.
+    pub(crate) fn seal_into(
+        &self,
+        key: &OrdererKey,
+        number: u64,
+        timestamp: i64,
+        executed: &[Executed],
+        body: &mut TxBody,
+        json: &mut Vec<u8>,
+    ) -> Result<Hash32, CanonicalError> {
+        body.clear();
+        for e in executed {
+            body.push_with(|out| e.encode(out))?;
+        }
+        let (_, header_hash, _) = seal_body_into(
+            &self.name,
+            number,
+            self.tip_hash,
+            timestamp,
+            body,
+            key,
+            json,
+        )?;
+        Ok(header_hash)
+    }
+
+    /// Appends a sealed block's bytes to the log (and syncs them when `durable`).
+    pub(crate) fn append(&mut self, bytes: &[u8], durable: bool) -> Result<(), DevnetError> {
+        let path = self.log.path().to_path_buf();
+        self.log.append(bytes, durable).map_err(io_err(&path))
+    }
+}
+
+/// The canonical JSON of some executed transactions, one after another.
+fn encode_txs(executed: &[Executed]) -> Result<TxBody, CanonicalError> {
+    let guess = executed
+        .iter()
+        .map(|e| 512 + e.write.as_ref().map_or(0, |w| 2 * w.1.len()))
+        .sum();
+    let mut body = TxBody::with_capacity(executed.len(), guess);
+    for e in executed {
+        body.push_with(|out| e.encode(out))?;
+    }
+    Ok(body)
+}
+
+/// Executes `proposals` as block `number` of `channel` at `timestamp` against `state`,
+/// which it does not change: the block's changes come back to be merged once the block is
+/// safe. The chaincode step of both the live node ([`Chains::build`]) and the seeder.
+pub(crate) fn execute_block(
+    state: &WorldState,
+    routing: &Routing,
+    channel: ChannelIx,
+    number: u64,
+    timestamp: i64,
+    proposals: impl IntoIterator<Item = Proposed>,
+) -> Result<(Vec<Executed>, Changes), CanonicalError> {
+    let ctx = BlockCtx {
+        channel,
+        number,
+        timestamp,
+        routing,
+    };
+    let mut overlay = Overlay::new(state);
+    let mut executed = Vec::new();
+    for (i, p) in proposals.into_iter().enumerate() {
+        let ex = overlay.execute(&ctx, i as u32, p)?;
+        if let Some(why) = &ex.why {
+            tracing::debug!(tx_id = %ex.tx_id, code = ex.validation.as_str(), reason = %why, "transaction invalid");
+        }
+        executed.push(ex);
+    }
+    Ok((executed, overlay.into_changes()))
 }
 
 /// A block executed and sealed but not yet written: see [`Chains::build`].
@@ -89,6 +199,9 @@ pub(crate) struct Built {
 /// it must follow the block whose header hash and time are `tip`, which it then becomes.
 /// Returns its number of transactions. Opening a data directory runs every block through
 /// this, and so does the block fuzz target.
+///
+/// Only the header is parsed whole; each transaction is decoded from its own text
+/// ([`decode_committed`]), on rayon's pool for a full block, and applied in block order.
 pub(crate) fn replay_block(
     state: &mut WorldState,
     ix: ChannelIx,
@@ -97,7 +210,19 @@ pub(crate) fn replay_block(
     tip: &mut (Hash32, i64),
     bytes: &[u8],
 ) -> Result<usize, String> {
-    let b: Block = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    /// A stored block with its transactions left as raw text.
+    #[derive(serde::Deserialize)]
+    struct Stored<'a> {
+        header: BlockHeader,
+        header_hash: Hash32,
+        #[allow(dead_code)] // required, as in a Block; checked by readers, not here
+        signature: Signature,
+        #[serde(borrow)]
+        txs: Vec<&'a RawValue>,
+    }
+    /// Below this many transactions a block is decoded on the calling thread.
+    const PARALLEL: usize = 32;
+    let b: Stored<'_> = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
     if b.header.number != n || b.header.prev_hash != tip.0 || b.header.channel != name {
         return Err(format!(
             "block {} of {} does not follow block {} (hash {})",
@@ -107,11 +232,18 @@ pub(crate) fn replay_block(
             tip.0
         ));
     }
-    for (i, tx) in b.txs.iter().enumerate() {
-        state.apply_committed(ix, n, i as u32, tx)?;
+    let decode = |raw: &&RawValue| decode_committed(raw.get());
+    let decoded: Vec<Decoded> = if b.txs.len() < PARALLEL {
+        b.txs.iter().map(decode).collect::<Result<_, _>>()?
+    } else {
+        b.txs.par_iter().map(decode).collect::<Result<_, _>>()?
+    };
+    let count = decoded.len();
+    for (i, tx) in decoded.into_iter().enumerate() {
+        state.apply_decoded(ix, n, i as u32, tx);
     }
     *tip = (b.header_hash, b.header.timestamp);
-    Ok(b.txs.len())
+    Ok(count)
 }
 
 /// All channels of a data directory and the state built from them.
@@ -245,10 +377,7 @@ impl Chains {
     ) -> Result<(Vec<Receipt>, Block), DevnetError> {
         let built = self.build(channel, timestamp, proposals)?;
         let ch = &mut self.channels[channel as usize];
-        let path = ch.log.path().to_path_buf();
-        ch.log
-            .append(&built.bytes, self.durable)
-            .map_err(io_err(&path))?;
+        ch.append(&built.bytes, self.durable)?;
         ch.tip_hash = built.block.header_hash;
         ch.tip_time = built.block.header.timestamp;
         built.changes.merge_into(&mut self.state);
@@ -267,30 +396,31 @@ impl Chains {
         let ch = &self.channels[channel as usize];
         let number = ch.height();
         let timestamp = timestamp.max(ch.tip_time);
-        let ctx = BlockCtx {
+        let (executed, changes) = execute_block(
+            &self.state,
+            &self.routing,
             channel,
             number,
             timestamp,
-            routing: &self.routing,
-        };
-        let mut overlay = Overlay::new(&self.state);
-        let mut txs = Vec::with_capacity(proposals.len());
-        let mut receipts = Vec::with_capacity(proposals.len());
-        for (i, (tx_id, p)) in proposals.into_iter().enumerate() {
-            let ex = overlay.execute(&ctx, i as u32, tx_id, p)?;
-            if let Some(why) = &ex.why {
-                tracing::debug!(tx_id = %tx_id, code = ex.receipt.validation.as_str(), reason = %why, "transaction invalid");
-            }
-            txs.push(ex.tx);
-            receipts.push(ex.receipt);
+            proposals.into_iter().map(Proposed::from),
+        )?;
+        let sealed = ch.seal(&self.key, number, timestamp, &executed, true)?;
+        let mut txs = Vec::with_capacity(executed.len());
+        let mut receipts = Vec::with_capacity(executed.len());
+        for ex in executed {
+            receipts.push(ex.receipt.clone());
+            txs.push(ex.into_transaction()?);
         }
-        let changes = overlay.into_changes();
-        let (block, bytes) =
-            block::seal_encoded(&ch.name, number, ch.tip_hash, timestamp, txs, &self.key)?;
+        let block = Block {
+            header: sealed.header,
+            header_hash: sealed.header_hash,
+            signature: sealed.signature,
+            txs,
+        };
         Ok(Built {
             receipts,
             block,
-            bytes,
+            bytes: sealed.bytes,
             changes,
         })
     }

@@ -202,23 +202,48 @@ pub const STATE_CODES: &[&str] = &[
     "TR", "TS", "UK", "UP", "WB",
 ];
 
-/// The normalised identity of a parcel, for duplicate detection.
+/// The normalised identity of a parcel, for duplicate detection: state and the
+/// lower-cased district, mandal, village and survey number without spaces or dots, `-`
+/// read as `/`. Written into one buffer (no string per part): every create and correction
+/// computes it.
 pub(crate) fn parcel_key(r: &Record) -> String {
-    let norm = |s: &str| -> String {
-        s.chars()
-            .filter(|c| !c.is_whitespace() && *c != '.')
-            .map(|c| if c == '-' { '/' } else { c })
-            .flat_map(char::to_lowercase)
-            .collect()
-    };
-    format!(
-        "{}|{}|{}|{}|{}",
-        r.state,
-        norm(&r.district),
-        norm(&r.mandal),
-        norm(&r.village),
-        norm(&r.survey_no)
-    )
+    parcel_key_of(&r.state, &r.district, &r.mandal, &r.village, &r.survey_no)
+}
+
+/// [`parcel_key`] from the fields it is made of.
+pub(crate) fn parcel_key_of(
+    state: &str,
+    district: &str,
+    mandal: &str,
+    village: &str,
+    survey_no: &str,
+) -> String {
+    fn norm(s: &str, out: &mut String) {
+        if s.is_ascii() {
+            for b in s.bytes() {
+                match b {
+                    b'.' => {}
+                    b'-' => out.push('/'),
+                    b if b.is_ascii_whitespace() || b == 0x0b => {}
+                    b => out.push(char::from(b.to_ascii_lowercase())),
+                }
+            }
+        } else {
+            for c in s.chars().filter(|c| !c.is_whitespace() && *c != '.') {
+                let c = if c == '-' { '/' } else { c };
+                out.extend(c.to_lowercase());
+            }
+        }
+    }
+    let mut key = String::with_capacity(
+        state.len() + district.len() + mandal.len() + village.len() + survey_no.len() + 4,
+    );
+    key.push_str(state);
+    for part in [district, mandal, village, survey_no] {
+        key.push('|');
+        norm(part, &mut key);
+    }
+    key
 }
 
 /// Checks every field of a record that a create or correction can set.
@@ -269,4 +294,50 @@ pub(crate) fn named_property(args: &Value) -> Option<String> {
         .and_then(Value::as_str)
         .and_then(|s| s.parse::<PropertyId>().ok())
         .map(|id| id.to_string())
+}
+
+#[cfg(test)]
+mod parcel_tests {
+    use super::parcel_key_of;
+
+    /// The straightforward normalisation that `parcel_key_of` must equal.
+    fn reference(parts: [&str; 5]) -> String {
+        let norm = |s: &str| -> String {
+            s.chars()
+                .filter(|c| !c.is_whitespace() && *c != '.')
+                .map(|c| if c == '-' { '/' } else { c })
+                .flat_map(char::to_lowercase)
+                .collect()
+        };
+        format!(
+            "{}|{}|{}|{}|{}",
+            parts[0],
+            norm(parts[1]),
+            norm(parts[2]),
+            norm(parts[3]),
+            norm(parts[4])
+        )
+    }
+
+    #[test]
+    fn parcel_keys_normalise_ascii_and_other_scripts_alike() {
+        for parts in [
+            ["TS", "K.V. Rangareddy", "Saroor Nagar", "Balapur", "123-A"],
+            [
+                "KA",
+                "Bengaluru\tUrban",
+                "Anekal\u{b}",
+                "\u{c}X\r\n",
+                "7/1 B.",
+            ],
+            ["TS", "రంగారెడ్డి", "సరూర్ నగర్", "బాలాపూర్", "12-ఆ"],
+            ["MH", "PUNE\u{a0}CITY", "Haveli", "ÉCOLE", "ǅ-9"],
+        ] {
+            assert_eq!(
+                parcel_key_of(parts[0], parts[1], parts[2], parts[3], parts[4]),
+                reference(parts),
+                "{parts:?}"
+            );
+        }
+    }
 }

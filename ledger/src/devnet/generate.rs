@@ -279,14 +279,20 @@ impl Generator {
 
     /// Remembers a record that now exists on chain, with the tx_id of its current version.
     pub fn remember(&mut self, record: &Record, current_tx: Hash32) {
-        let fix = self.take_fix(record);
-        if let Some(&slot) = self.index.get(&record.property_id) {
+        self.remember_owned(record.clone(), current_tx);
+    }
+
+    /// [`Generator::remember`] for a record the caller no longer needs (no copy).
+    pub fn remember_owned(&mut self, record: Record, current_tx: Hash32) {
+        let fix = self.take_fix(&record);
+        let id = record.property_id;
+        if let Some(&slot) = self.index.get(&id) {
             let e = &mut self.entries[slot as usize];
             if e.tx != current_tx {
                 e.prev_tx = Some(e.tx);
                 e.tx = current_tx;
             }
-            e.record.clone_from(record);
+            e.record = record;
             e.busy_until = 0;
             if fix.is_some() {
                 self.misspelt.push(slot);
@@ -296,7 +302,7 @@ impl Generator {
         }
         self.seen += 1;
         let entry = Entry {
-            record: record.clone(),
+            record,
             tx: current_tx,
             prev_tx: None,
             busy_until: 0,
@@ -319,7 +325,7 @@ impl Generator {
         if self.entries[slot].fix.is_some() {
             self.misspelt.push(slot as u32);
         }
-        self.index.insert(record.property_id, slot as u32);
+        self.index.insert(id, slot as u32);
     }
 
     /// A follow-up on a remembered record (see [`Generator::follow_up_expected`]).

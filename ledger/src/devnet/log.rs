@@ -151,17 +151,25 @@ impl BlockLog {
             .ok()
             .filter(|l| *l <= MAX_FRAME)
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "block too large"))?;
-        let mut frame = Vec::with_capacity(FRAME_HEADER + bytes.len());
-        frame.extend_from_slice(&len.to_le_bytes());
-        frame.extend_from_slice(&crc32c::crc32c(bytes).to_le_bytes());
-        frame.extend_from_slice(bytes);
-        let written = self.file.write_all_at(&frame, self.end).and_then(|()| {
-            if durable {
-                self.file.sync_data()
-            } else {
-                Ok(())
-            }
-        });
+        let mut head = [0u8; FRAME_HEADER];
+        head[..4].copy_from_slice(&len.to_le_bytes());
+        head[4..].copy_from_slice(&crc32c::crc32c(bytes).to_le_bytes());
+        // Two writes rather than a copy of the block into a frame buffer; a crash between
+        // them leaves a torn frame, which opening cuts off like any other.
+        let written = self
+            .file
+            .write_all_at(&head, self.end)
+            .and_then(|()| {
+                self.file
+                    .write_all_at(bytes, self.end + FRAME_HEADER as u64)
+            })
+            .and_then(|()| {
+                if durable {
+                    self.file.sync_data()
+                } else {
+                    Ok(())
+                }
+            });
         if let Err(e) = written {
             let _ = self.file.set_len(self.end);
             return Err(e);
@@ -170,7 +178,7 @@ impl BlockLog {
             offset: self.end,
             len,
         });
-        self.end += frame.len() as u64;
+        self.end += (FRAME_HEADER + bytes.len()) as u64;
         Ok(())
     }
 
@@ -189,6 +197,11 @@ impl BlockLog {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The open log file, for syncing it from another thread (the seeder's flusher).
+    pub fn file(&self) -> Arc<File> {
+        self.file.clone()
     }
 }
 

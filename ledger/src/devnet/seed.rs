@@ -6,17 +6,22 @@
 //! been submitted live. The same `--seed` gives the same records, IDs and transactions.
 
 use std::collections::HashMap;
+use std::fs::File;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
-use crate::devnet::chain::{Chains, DevnetConfig, DevnetError};
+use crate::block::TxBody;
+use crate::devnet::chain::{execute_block, Chains, Channel, DevnetConfig, DevnetError};
 use crate::devnet::generate::{proposal_state, DemoData, Generator, Target};
-use crate::devnet::state::{tx_id, ChannelIx};
-use crate::model::{Proposal, Record, TxKind, Validation};
+use crate::devnet::state::{tx_id_and_args, ChannelIx, Executed, Proposed, Routing, WorldState};
+use crate::model::{Proposal, TxKind, Validation};
+use crate::signing::OrdererKey;
 
 /// 2019-01-01T00:00:00Z: the synthetic history starts here…
 pub const HISTORY_START: i64 = 1_546_300_800_000;
@@ -64,6 +69,15 @@ pub enum SeedError {
 
 /// Seeds `dir` with `opts.records` records and their history. `progress(records_done)` is
 /// called after every round of blocks.
+///
+/// Blocks go through the node's own steps — [`execute_block`] (the chaincode), then
+/// [`Channel::seal`] and the log append — but in a pipeline rather than one after another:
+/// this thread generates proposals, executes them and merges each block into the world
+/// state at once (the generator's follow-ups need the records of the previous round), while
+/// a sealer thread encodes, hashes, signs and appends the blocks in order, and a flusher
+/// thread keeps the disk writing in the background. Nobody reads the data directory before
+/// `seed` returns, and it returns only after every log is synced, so merging a block
+/// before it is written is safe here, unlike in the live node.
 pub fn seed(
     dir: &Path,
     opts: &SeedOptions,
@@ -74,7 +88,87 @@ pub fn seed(
     if open.transactions > 0 {
         return Err(SeedError::NotEmpty(dir.display().to_string()));
     }
-    chains.durable = false;
+    let names = chains.channel_names();
+    let files: Vec<Arc<File>> = chains.channels.iter().map(|c| c.log.file()).collect();
+    let Chains {
+        key,
+        channels,
+        state,
+        routing,
+        ..
+    } = &mut chains;
+    let heads: Vec<Head> = channels
+        .iter()
+        .map(|c| Head {
+            next: c.height(),
+            time: c.tip_time,
+        })
+        .collect();
+    let flush_error: Mutex<Option<DevnetError>> = Mutex::new(None);
+    let done = AtomicBool::new(false);
+    let mut report = std::thread::scope(|s| {
+        let (jobs, queue) = mpsc::sync_channel::<SealJob>(SEAL_QUEUE);
+        let sealer = s.spawn(move || seal_loop(channels, key, queue));
+        let flusher = s.spawn(|| flush_loop(&files, &done, &flush_error));
+        let driven = drive(opts, &names, state, routing, heads, &jobs, &mut progress);
+        drop(jobs);
+        let sealed = sealer.join().unwrap_or(Err(DevnetError::Failed));
+        done.store(true, Ordering::Release);
+        flusher.thread().unpark();
+        let _ = flusher.join();
+        // The sealer's failure explains a driver that stopped because its queue closed.
+        sealed.map_err(SeedError::from).and(driven)
+    })?;
+    if let Some(e) = flush_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        return Err(e.into());
+    }
+    chains.sync_all()?;
+    report.elapsed = started.elapsed();
+    // Freeing millions of small allocations takes a while and nobody needs to wait for it.
+    let _ = std::thread::Builder::new()
+        .name("seed-drop".into())
+        .spawn(move || drop(chains));
+    Ok(report)
+}
+
+/// Blocks waiting to be sealed; enough to ride out a slow block, few enough to bound memory.
+const SEAL_QUEUE: usize = 8;
+
+/// How often the flusher asks the kernel to write the logs out.
+const FLUSH_EVERY: Duration = Duration::from_millis(250);
+
+/// The next block of a channel as the executing side sees it (the sealer may lag behind).
+#[derive(Clone, Copy)]
+struct Head {
+    next: u64,
+    time: i64,
+}
+
+/// One executed block for the sealer.
+struct SealJob {
+    channel: ChannelIx,
+    number: u64,
+    timestamp: i64,
+    executed: Vec<Executed>,
+}
+
+/// Generates, executes and merges rounds of blocks until `opts.records` records exist,
+/// handing each block to the sealer through `jobs`.
+fn drive(
+    opts: &SeedOptions,
+    names: &[String],
+    state: &mut WorldState,
+    routing: &Routing,
+    mut heads: Vec<Head>,
+    jobs: &mpsc::SyncSender<SealJob>,
+    progress: &mut impl FnMut(u64),
+) -> Result<SeedReport, SeedError> {
+    // Sized up front: growing maps of a million keys rehashes them over and over.
+    let keys = usize::try_from(opts.records)
+        .unwrap_or(usize::MAX)
+        .min(1 << 26);
+    state.values.reserve(keys + keys / 4);
+    state.parcels.reserve(keys);
     let mut gen = Generator::new(opts.seed, DemoData::embedded());
     let mut rng = ChaCha8Rng::seed_from_u64(opts.seed ^ 0x5eed);
     let round = opts.devnet.max_txs.max(1);
@@ -84,8 +178,7 @@ pub fn seed(
         .ceil()
         .max(1.0);
     let step = ((HISTORY_END - HISTORY_START) as f64 / est_rounds) as i64;
-    let names = chains.channel_names();
-    let docs = chains.routing.docs;
+    let docs = routing.docs;
     let mut report = SeedReport::default();
     let mut planned = 0u64;
     let mut now = HISTORY_START;
@@ -113,9 +206,7 @@ pub fn seed(
             };
             let ch = match target {
                 Target::Docs => docs,
-                Target::Records => chains
-                    .routing
-                    .records_channel(proposal_state(&p).unwrap_or_default()),
+                Target::Records => routing.records_channel(proposal_state(&p).unwrap_or_default()),
             };
             push(ch, p);
         }
@@ -130,35 +221,54 @@ pub fn seed(
             let name = &names[ch as usize];
             let items = proposals
                 .into_par_iter()
-                .map(|p| tx_id(&p, name).map(|id| (id, p)))
+                .map(|p| {
+                    tx_id_and_args(&p, name).map(|(tx_id, args)| Proposed {
+                        tx_id,
+                        proposal: p,
+                        args_jcs: Some(args),
+                    })
+                })
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(DevnetError::from)?;
-            let (receipts, block) = chains.commit(ch, now, items)?;
+            let head = heads[ch as usize];
+            let timestamp = now.max(head.time);
+            let (mut executed, changes) =
+                execute_block(state, routing, ch, head.next, timestamp, items)
+                    .map_err(DevnetError::from)?;
+            changes.merge_current_into(state);
+            heads[ch as usize] = Head {
+                next: head.next + 1,
+                time: timestamp,
+            };
             report.blocks += 1;
-            for (tx, receipt) in block.txs.into_iter().zip(receipts) {
+            for ex in &mut executed {
                 report.transactions += 1;
-                *report.by_kind.entry(tx.kind.as_str()).or_default() += 1;
-                *report
-                    .by_code
-                    .entry(receipt.validation.as_str())
-                    .or_default() += 1;
-                if receipt.validation != Validation::Valid {
+                *report.by_kind.entry(ex.kind.as_str()).or_default() += 1;
+                *report.by_code.entry(ex.validation.as_str()).or_default() += 1;
+                if ex.validation != Validation::Valid {
                     report.invalid += 1;
                     continue;
                 }
-                if tx.kind == TxKind::CreateLandRecord {
+                if ex.kind == TxKind::CreateLandRecord {
                     report.records += 1;
                 }
-                if tx.kind == TxKind::LinkDocumentHash {
-                    continue;
-                }
-                // The committed value's canonical text parses faster than its JSON tree.
-                let current = tx.writes.first().and_then(|w| chains.state.current(&w.key));
-                if let Some(e) = current.filter(|e| e.loc.tx_id == tx.tx_id) {
-                    if let Ok(record) = serde_json::from_str::<Record>(&e.value) {
-                        gen.remember(&record, tx.tx_id);
+                // Only the block's last version of a record is its current one.
+                let current = ex.write.as_ref().and_then(|w| state.current(&w.0));
+                if current.is_some_and(|e| e.loc.tx_id == ex.tx_id) {
+                    if let Some(record) = ex.record.take() {
+                        gen.remember_owned(record, ex.tx_id);
                     }
                 }
+            }
+            let job = SealJob {
+                channel: ch,
+                number: head.next,
+                timestamp,
+                executed,
+            };
+            if jobs.send(job).is_err() {
+                // The sealer stopped; its error is the one to report.
+                return Err(DevnetError::Failed.into());
             }
         }
         if planned > report.records + round as u64 * 4 {
@@ -167,15 +277,64 @@ pub fn seed(
         }
         progress(report.records);
     }
-    chains.sync_all()?;
-    report.elapsed = started.elapsed();
     Ok(report)
+}
+
+/// The sealer thread: seals each executed block after its channel's tip and appends it.
+fn seal_loop(
+    channels: &mut [Channel],
+    key: &OrdererKey,
+    queue: mpsc::Receiver<SealJob>,
+) -> Result<(), DevnetError> {
+    let mut body = TxBody::default();
+    let mut json = Vec::new();
+    for job in queue {
+        let ch = channels
+            .get_mut(job.channel as usize)
+            .ok_or_else(|| DevnetError::UnknownChannel(job.channel.to_string()))?;
+        if ch.height() != job.number {
+            // Cannot happen: blocks of a channel are queued in order, one per number.
+            return Err(DevnetError::Failed);
+        }
+        let header_hash = ch.seal_into(
+            key,
+            job.number,
+            job.timestamp,
+            &job.executed,
+            &mut body,
+            &mut json,
+        )?;
+        ch.append(&json, false)?;
+        ch.tip_hash = header_hash;
+        ch.tip_time = job.timestamp;
+    }
+    Ok(())
+}
+
+/// The flusher thread: every [`FLUSH_EVERY`] it syncs the logs, so the disk writes while
+/// blocks are still being built instead of all at once in the final sync. The first error
+/// is kept for `seed` to report: the kernel reports a failed write-back to one sync only.
+fn flush_loop(files: &[Arc<File>], done: &AtomicBool, error: &Mutex<Option<DevnetError>>) {
+    while !done.load(Ordering::Acquire) {
+        std::thread::park_timeout(FLUSH_EVERY);
+        for f in files {
+            if let Err(source) = f.sync_data() {
+                let mut slot = error.lock().unwrap_or_else(|p| p.into_inner());
+                slot.get_or_insert(DevnetError::Io {
+                    path: "a channel log".into(),
+                    source,
+                });
+                return;
+            }
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::devnet::chain::Chains;
+    use crate::model::Record;
 
     /// The reference canonicaliser over any of our types.
     mod erased {
@@ -243,8 +402,23 @@ mod tests {
                     crate::canonical::to_jcs(&block.header).unwrap(),
                     reference(&block.header)
                 );
+                // The block as stored is the block's JCS, byte for byte.
+                assert_eq!(crate::canonical::to_jcs(&block).unwrap(), bytes);
                 for tx in &block.txs {
                     assert_eq!(crate::canonical::to_jcs(tx).unwrap(), reference(tx));
+                    // The reopened node serves each written value with its verifier's hash.
+                    for w in tx.writes.iter().filter(|_| tx.is_valid()) {
+                        let hash =
+                            crate::canonical::hash_jcs(&crate::canonical::Canonical(&w.value))
+                                .unwrap();
+                        assert!(
+                            ca.state.values[w.key.as_str()]
+                                .iter()
+                                .any(|e| e.hash == hash && e.loc.tx_id == tx.tx_id),
+                            "{}",
+                            w.key
+                        );
+                    }
                     for w in &tx.writes {
                         let typed: Record = match serde_json::from_value(w.value.clone()) {
                             Ok(r) => r,

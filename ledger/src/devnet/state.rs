@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::canonical::{hash_jcs, sha256, to_jcs, value_to_jcs, CanonicalError, Hash32};
+use crate::canonical::{sha256, to_jcs, value_to_jcs, CanonicalError, Hash32};
 use crate::devnet::chaincode::{self, *};
 use crate::id::PropertyId;
 use crate::model::{
@@ -93,68 +93,189 @@ impl WorldState {
         self.values.get(key).and_then(|v| v.last())
     }
 
-    /// Applies a committed transaction read back from a block log.
-    pub fn apply_committed(
-        &mut self,
-        channel: ChannelIx,
-        block: u64,
-        tx_index: u32,
-        tx: &Transaction,
-    ) -> Result<(), String> {
+    /// Applies a committed transaction read back from a block log and decoded by
+    /// [`decode_committed`].
+    pub fn apply_decoded(&mut self, channel: ChannelIx, block: u64, tx_index: u32, tx: Decoded) {
         let loc = Loc {
             channel,
             block,
             tx_index,
             tx_id: tx.tx_id,
         };
-        let property_id = match &tx.event {
-            Some(e) => Some(e.id.clone().into_boxed_str()),
-            None => chaincode::named_property(&tx.args).map(String::into_boxed_str),
-        };
         self.txs.insert(
             tx.tx_id,
             TxInfo {
                 loc,
                 validation: tx.validation,
-                property_id,
+                property_id: tx.property_id,
             },
         );
-        if !tx.is_valid() {
-            return Ok(());
-        }
-        for w in &tx.writes {
-            let bytes = value_to_jcs(&w.value).map_err(|e| e.to_string())?;
-            let text = String::from_utf8(bytes).map_err(|e| e.to_string())?;
-            let entry = Entry {
-                hash: sha256(text.as_bytes()),
-                value: text.into(),
-                loc,
-            };
-            if !w.key.starts_with("DOC:") {
-                let record: Record =
-                    serde_json::from_value(w.value.clone()).map_err(|e| e.to_string())?;
+        for w in tx.writes {
+            if let Some((parcel, counter)) = w.record {
                 if let Some(old) = self.current(&w.key) {
-                    if let Ok(old) = serde_json::from_str::<Record>(&old.value) {
-                        self.parcels.remove(&parcel_key(&old));
+                    if let Some(old_key) = stored_parcel_key(&old.value) {
+                        self.parcels.remove(&old_key);
                     }
                 }
-                self.parcels
-                    .insert(parcel_key(&record), w.key.clone().into_boxed_str());
-                let id = record.property_id;
-                if let Some(shard) = id.shard() {
-                    let mut st = [0u8; 2];
-                    st.copy_from_slice(id.state().as_bytes());
-                    let c = self.counters.entry((st, id.year(), shard)).or_default();
-                    *c = (*c).max(id.sequence());
+                self.parcels.insert(parcel, w.key.clone());
+                if let Some((at, seq)) = counter {
+                    let c = self.counters.entry(at).or_default();
+                    *c = (*c).max(seq);
                 }
             }
-            self.values
-                .entry(w.key.clone().into_boxed_str())
-                .or_default()
-                .push(entry);
+            let entry = Entry {
+                hash: w.hash,
+                value: w.text,
+                loc,
+            };
+            match self.values.get_mut(&w.key) {
+                Some(versions) => versions.push(entry),
+                None => {
+                    self.values.insert(w.key, vec![entry]);
+                }
+            }
         }
-        Ok(())
     }
+}
+
+/// A committed transaction decoded from a stored block, ready for
+/// [`WorldState::apply_decoded`]. Decoding needs no state, so a block's transactions are
+/// decoded in parallel and only applied in order.
+pub(crate) struct Decoded {
+    tx_id: Hash32,
+    validation: Validation,
+    property_id: Option<Box<str>>,
+    /// Empty unless the transaction is valid.
+    writes: Vec<DecodedWrite>,
+}
+
+struct DecodedWrite {
+    key: Box<str>,
+    /// The value's JCS text and its hash.
+    text: Arc<str>,
+    hash: Hash32,
+    /// For a record: its parcel key and its ID's (state, year, shard) counter position.
+    record: Option<(String, Option<Counter>)>,
+}
+
+type Counter = (([u8; 2], u16, u8), u64);
+
+/// A committed transaction as stored, with `args` and each write's value left as raw
+/// text: only invalid transactions need their args parsed, and a value's stored text is
+/// its canonical form already (checked in [`decode_committed`]).
+#[derive(serde::Deserialize)]
+struct StoredTx<'a> {
+    #[serde(borrow)]
+    args: &'a serde_json::value::RawValue,
+    #[serde(borrow)]
+    #[allow(dead_code)] // required, as in a Transaction, but not needed to rebuild state
+    creator: &'a serde_json::value::RawValue,
+    event: Option<Event>,
+    #[allow(dead_code)]
+    kind: TxKind,
+    #[allow(dead_code)]
+    timestamp: i64,
+    tx_id: Hash32,
+    validation: Validation,
+    #[serde(borrow)]
+    writes: Vec<StoredWrite<'a>>,
+}
+
+#[derive(serde::Deserialize)]
+struct StoredWrite<'a> {
+    key: String,
+    #[serde(borrow)]
+    value: &'a serde_json::value::RawValue,
+}
+
+/// Decodes one stored transaction (its JSON text inside a block) for
+/// [`WorldState::apply_decoded`]: what the node serves under each key is the JCS of the
+/// written value and its hash. The stored text is used as it is when it is already
+/// canonical — the node writes values so — which is checked by re-encoding the typed value
+/// and comparing bytes; anything else is canonicalised from its JSON tree.
+pub(crate) fn decode_committed(raw: &str) -> Result<Decoded, String> {
+    let tx: StoredTx<'_> = serde_json::from_str(raw).map_err(|e| e.to_string())?;
+    let property_id = match &tx.event {
+        Some(e) => Some(e.id.clone().into_boxed_str()),
+        None => {
+            let args: Value = serde_json::from_str(tx.args.get()).map_err(|e| e.to_string())?;
+            chaincode::named_property(&args).map(String::into_boxed_str)
+        }
+    };
+    let mut writes = Vec::new();
+    if tx.validation == Validation::Valid {
+        writes.reserve(tx.writes.len());
+        for w in tx.writes {
+            let stored = w.value.get();
+            let (text, record) = if w.key.starts_with("DOC:") {
+                let canonical = serde_json::from_str::<Document>(stored)
+                    .ok()
+                    .and_then(|d| to_jcs(&d).ok())
+                    .is_some_and(|b| b == stored.as_bytes());
+                (canonical_text(stored, canonical)?, None)
+            } else {
+                let record: Record = serde_json::from_str(stored).map_err(|e| e.to_string())?;
+                let canonical = to_jcs(&record).is_ok_and(|b| b == stored.as_bytes());
+                let id = record.property_id;
+                let counter = id.shard().map(|shard| {
+                    let mut st = [0u8; 2];
+                    st.copy_from_slice(id.state().as_bytes());
+                    ((st, id.year(), shard), id.sequence())
+                });
+                (
+                    canonical_text(stored, canonical)?,
+                    Some((parcel_key(&record), counter)),
+                )
+            };
+            writes.push(DecodedWrite {
+                key: w.key.into_boxed_str(),
+                hash: sha256(text.as_bytes()),
+                text: text.into(),
+                record,
+            });
+        }
+    }
+    Ok(Decoded {
+        tx_id: tx.tx_id,
+        validation: tx.validation,
+        property_id,
+        writes,
+    })
+}
+
+/// `stored` itself when `canonical`, else the JCS of the JSON it holds.
+fn canonical_text(stored: &str, canonical: bool) -> Result<String, String> {
+    if canonical {
+        return Ok(stored.to_string());
+    }
+    let value: Value = serde_json::from_str(stored).map_err(|e| e.to_string())?;
+    let bytes = value_to_jcs(&value).map_err(|e| e.to_string())?;
+    String::from_utf8(bytes).map_err(|e| e.to_string())
+}
+
+/// The parcel key of a stored record's text, reading only the fields it is made of.
+fn stored_parcel_key(text: &str) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Parcel<'a> {
+        #[serde(borrow)]
+        state: std::borrow::Cow<'a, str>,
+        #[serde(borrow)]
+        district: std::borrow::Cow<'a, str>,
+        #[serde(borrow)]
+        mandal: std::borrow::Cow<'a, str>,
+        #[serde(borrow)]
+        village: std::borrow::Cow<'a, str>,
+        #[serde(borrow)]
+        survey_no: std::borrow::Cow<'a, str>,
+    }
+    let p: Parcel<'_> = serde_json::from_str(text).ok()?;
+    Some(chaincode::parcel_key_of(
+        &p.state,
+        &p.district,
+        &p.mandal,
+        &p.village,
+        &p.survey_no,
+    ))
 }
 
 /// The pending changes of the block being built.
@@ -205,17 +326,18 @@ impl<'a> Overlay<'a> {
         *c
     }
 
-    /// Records a pending write whose canonical bytes are `bytes`.
-    fn put(&mut self, key: &str, bytes: Vec<u8>, loc: Loc) {
+    /// Records a pending write whose canonical bytes are `bytes`; returns the shared text.
+    fn put(&mut self, key: &str, bytes: Vec<u8>, loc: Loc) -> Arc<str> {
         // JCS output of a serde_json value is UTF-8 by construction.
-        let text = String::from_utf8(bytes).unwrap_or_default();
+        let text: Arc<str> = String::from_utf8(bytes).unwrap_or_default().into();
         let entry = Entry {
             hash: sha256(text.as_bytes()),
-            value: text.into(),
+            value: text.clone(),
             loc,
         };
         self.latest.insert(key.into(), self.writes.len());
         self.writes.push((key.into(), entry));
+        text
     }
 
     /// Folds the block into the committed state.
@@ -257,6 +379,33 @@ impl Changes {
         state.counters.extend(self.counters);
         state.txs.extend(self.txs);
     }
+
+    /// [`Changes::merge_into`] for a state that only executes blocks (the seeder's): each
+    /// key keeps only its current version and the transaction index is not kept. The
+    /// chaincode sees the state only through current values, parcels and counters (see
+    /// [`Overlay`]), so its results are the same; the history and the index are what a
+    /// node rebuilds from the logs when it opens them. Keeping them while seeding a million
+    /// records cost over a gigabyte and much of the time, spent in fresh pages and rehashes.
+    pub fn merge_current_into(self, state: &mut WorldState) {
+        for (k, e) in self.writes {
+            match state.values.get_mut(&k) {
+                Some(versions) => {
+                    versions.clear();
+                    versions.push(e);
+                }
+                None => {
+                    state.values.insert(k, vec![e]);
+                }
+            }
+        }
+        for (k, v) in self.parcels {
+            match v {
+                Some(id) => state.parcels.insert(k, id),
+                None => state.parcels.remove(&k),
+            };
+        }
+        state.counters.extend(self.counters);
+    }
 }
 
 /// Everything about the block being built that a transaction needs.
@@ -267,11 +416,84 @@ pub(crate) struct BlockCtx<'r> {
     pub routing: &'r Routing,
 }
 
-/// The result of one transaction for the caller: the committed form and the receipt.
+/// One executed transaction: its committed form with the parts that cost most to encode
+/// (args, the written value) already canonical, and the receipt.
+///
+/// The committed [`Transaction`] holds the written value as a `serde_json::Value`; building
+/// that tree only to print it again was a large part of sealing a block. [`Executed::encode`]
+/// writes the transaction's JCS straight from these parts instead, and
+/// [`Executed::into_transaction`] builds the tree only for callers that want it.
 pub(crate) struct Executed {
-    pub tx: Transaction,
+    pub tx_id: Hash32,
+    pub kind: TxKind,
+    pub creator: String,
+    pub timestamp: i64,
+    pub args: Value,
+    /// JCS of `args`, when known before execution.
+    pub args_jcs: Option<Vec<u8>>,
+    /// The key written and its value's JCS text (shared with the world state's entry).
+    pub write: Option<(String, Arc<str>)>,
+    pub event: Option<Event>,
+    pub validation: Validation,
     pub receipt: Receipt,
     pub why: Option<String>,
+    /// The record written, typed (the seeder remembers it without parsing it back).
+    pub record: Option<Record>,
+}
+
+impl Executed {
+    /// Appends the transaction's JCS to `out`: the same bytes as
+    /// `to_jcs(&self.into_transaction())`, in the field order of [`Transaction`].
+    pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), CanonicalError> {
+        out.extend_from_slice(b"{\"args\":");
+        match &self.args_jcs {
+            Some(a) => out.extend_from_slice(a),
+            None => serde_json::to_writer(&mut *out, &crate::canonical::Canonical(&self.args))?,
+        }
+        out.extend_from_slice(b",\"creator\":");
+        serde_json::to_writer(&mut *out, &self.creator)?;
+        out.extend_from_slice(b",\"event\":");
+        serde_json::to_writer(&mut *out, &self.event)?;
+        out.extend_from_slice(b",\"kind\":");
+        serde_json::to_writer(&mut *out, &self.kind)?;
+        out.extend_from_slice(b",\"timestamp\":");
+        serde_json::to_writer(&mut *out, &self.timestamp)?;
+        out.extend_from_slice(b",\"tx_id\":");
+        serde_json::to_writer(&mut *out, &self.tx_id)?;
+        out.extend_from_slice(b",\"validation\":");
+        serde_json::to_writer(&mut *out, &self.validation)?;
+        out.extend_from_slice(b",\"writes\":[");
+        if let Some((key, value)) = &self.write {
+            out.extend_from_slice(b"{\"key\":");
+            serde_json::to_writer(&mut *out, key)?;
+            out.extend_from_slice(b",\"value\":");
+            out.extend_from_slice(value.as_bytes());
+            out.push(b'}');
+        }
+        out.extend_from_slice(b"]}");
+        Ok(())
+    }
+
+    /// The committed transaction as the model type (the written value parsed into a tree).
+    pub fn into_transaction(self) -> Result<Transaction, CanonicalError> {
+        let writes = match self.write {
+            Some((key, value)) => vec![Write {
+                key,
+                value: serde_json::from_str(&value)?,
+            }],
+            None => Vec::new(),
+        };
+        Ok(Transaction {
+            tx_id: self.tx_id,
+            kind: self.kind,
+            creator: self.creator,
+            timestamp: self.timestamp,
+            args: self.args,
+            writes,
+            event: self.event,
+            validation: self.validation,
+        })
+    }
 }
 
 /// Year of a Unix-millisecond timestamp (UTC), for new property IDs.
@@ -298,24 +520,50 @@ pub(crate) fn shard_of(request_id: &str, shards: u8) -> u8 {
 
 /// The transaction ID of a proposal on a channel: sha256(JCS(proposal + {"channel"})).
 pub fn tx_id(proposal: &Proposal, channel: &str) -> Result<Hash32, CanonicalError> {
-    /// The proposal's members and the channel, declared in JCS order (see
-    /// [`crate::canonical`]).
-    #[derive(serde::Serialize)]
-    struct TxIdInput<'a> {
-        #[serde(serialize_with = "crate::canonical::value")]
-        args: &'a Value,
-        channel: &'a str,
-        creator: &'a str,
-        kind: TxKind,
-        nonce: &'a str,
+    tx_id_and_args(proposal, channel).map(|(id, _)| id)
+}
+
+/// [`tx_id`], also returning the JCS bytes of the proposal's `args`: the committed
+/// transaction starts with the same bytes, so its encoding can reuse them instead of
+/// walking the argument tree a second time (see [`Executed::encode`]).
+pub(crate) fn tx_id_and_args(
+    proposal: &Proposal,
+    channel: &str,
+) -> Result<(Hash32, Vec<u8>), CanonicalError> {
+    let args = value_to_jcs(&proposal.args)?;
+    // The members of proposal + {"channel"} in JCS order: args, channel, creator, kind,
+    // nonce (all ASCII names, so byte order is UTF-16 order).
+    let mut input = Vec::with_capacity(args.len() + 160);
+    input.extend_from_slice(b"{\"args\":");
+    input.extend_from_slice(&args);
+    input.extend_from_slice(b",\"channel\":");
+    serde_json::to_writer(&mut input, channel)?;
+    input.extend_from_slice(b",\"creator\":");
+    serde_json::to_writer(&mut input, &proposal.creator)?;
+    input.extend_from_slice(b",\"kind\":");
+    serde_json::to_writer(&mut input, &proposal.kind)?;
+    input.extend_from_slice(b",\"nonce\":");
+    serde_json::to_writer(&mut input, &proposal.nonce)?;
+    input.push(b'}');
+    Ok((sha256(&input), args))
+}
+
+/// A proposal on its way into a block: its tx_id and, when the caller already has them,
+/// the JCS bytes of its args (from [`tx_id_and_args`]).
+pub(crate) struct Proposed {
+    pub tx_id: Hash32,
+    pub proposal: Proposal,
+    pub args_jcs: Option<Vec<u8>>,
+}
+
+impl From<(Hash32, Proposal)> for Proposed {
+    fn from((tx_id, proposal): (Hash32, Proposal)) -> Self {
+        Self {
+            tx_id,
+            proposal,
+            args_jcs: None,
+        }
     }
-    hash_jcs(&TxIdInput {
-        args: &proposal.args,
-        channel,
-        creator: &proposal.creator,
-        kind: proposal.kind,
-        nonce: &proposal.nonce,
-    })
 }
 
 impl Overlay<'_> {
@@ -324,9 +572,13 @@ impl Overlay<'_> {
         &mut self,
         ctx: &BlockCtx<'_>,
         tx_index: u32,
-        tx_id: Hash32,
-        p: Proposal,
+        proposed: Proposed,
     ) -> Result<Executed, CanonicalError> {
+        let Proposed {
+            tx_id,
+            proposal: p,
+            args_jcs,
+        } = proposed;
         let loc = Loc {
             channel: ctx.channel,
             block: ctx.number,
@@ -334,18 +586,18 @@ impl Overlay<'_> {
             tx_id,
         };
         let outcome = self.run(ctx, &p);
-        let (validation, writes, event, property_id, why) = match outcome {
+        let (validation, write, event, property_id, why, record) = match outcome {
             Ok((key, value)) => {
                 let property_id = match &value {
                     Written::Record(r) => r.property_id.to_string(),
                     Written::Document(d) => d.property_id.to_string(),
                 };
                 // The typed value's serde_json output is already JCS (see crate::canonical).
-                let (bytes, value) = match value {
-                    Written::Record(r) => (to_jcs(&r)?, serde_json::to_value(&r)?),
-                    Written::Document(d) => (to_jcs(&d)?, serde_json::to_value(&d)?),
+                let (bytes, record) = match value {
+                    Written::Record(r) => (to_jcs(&r)?, Some(r)),
+                    Written::Document(d) => (to_jcs(&d)?, None),
                 };
-                self.put(&key, bytes, loc);
+                let text = self.put(&key, bytes, loc);
                 let event = Event {
                     kind: p.kind.event_type(),
                     id: property_id.clone(),
@@ -354,40 +606,42 @@ impl Overlay<'_> {
                 };
                 (
                     Validation::Valid,
-                    vec![Write { key, value }],
+                    Some((key, text)),
                     Some(event),
                     Some(property_id),
                     None,
+                    record,
                 )
             }
             Err(r) => (
                 r.code,
-                Vec::new(),
+                None,
                 None,
                 chaincode::named_property(&p.args),
                 Some(r.why),
+                None,
             ),
         };
         let info = TxInfo {
             loc,
             validation,
-            property_id: property_id.clone().map(String::into_boxed_str),
+            property_id: property_id.map(String::into_boxed_str),
         };
         let receipt = info.receipt();
         self.txs.insert(tx_id, info);
         Ok(Executed {
-            tx: Transaction {
-                tx_id,
-                kind: p.kind,
-                creator: p.creator,
-                timestamp: ctx.timestamp,
-                args: p.args,
-                writes,
-                event,
-                validation,
-            },
+            tx_id,
+            kind: p.kind,
+            creator: p.creator,
+            timestamp: ctx.timestamp,
+            args: p.args,
+            args_jcs,
+            write,
+            event,
+            validation,
             receipt,
             why,
+            record,
         })
     }
 
