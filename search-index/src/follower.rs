@@ -151,12 +151,10 @@ async fn load_all(index: &Arc<SearchIndex>, pool: &PgPool) -> Result<(i64, u64),
     let builder = tokio::task::spawn_blocking(move || -> Result<u64, Error> {
         let mut n = 0u64;
         while let Some(batch) = recv.blocking_recv() {
-            for (id, json) in batch {
-                if let Some(r) = parse_record(&id, &json) {
-                    idx.add_new(&r, json)?;
-                    n += 1;
-                }
-            }
+            let records = batch
+                .into_iter()
+                .filter_map(|(id, json)| parse_record(&id, &json).map(|r| (r, json)));
+            n += idx.add_new_batch(records)? as u64;
         }
         Ok(n)
     });

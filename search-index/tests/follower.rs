@@ -176,7 +176,7 @@ async fn follows_resumes_and_rebuilds() {
 /// of traffic while its searches see a partial index.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rebuild_is_reported_until_it_ends() {
-    let (_pg, pool, hand) = three_records().await;
+    let (_pg, pool, _) = three_records().await;
     let dir = tempfile::tempdir().unwrap();
     let idx = Arc::new(SearchIndex::open_or_create(dir.path()).unwrap());
     assert!(!idx.is_rebuilding());

@@ -230,6 +230,28 @@ fn a_corrupt_index_is_moved_aside_and_recreated() {
     assert_eq!(aside, 2, "the broken index is kept aside for inspection");
 }
 
+/// An index written by older analysers (their names in the schema of `meta.json` carry
+/// no version) holds tokens the searcher no longer asks for: it must be rebuilt, not
+/// searched, so it fails the schema check and the follower starts a fresh one.
+#[test]
+fn an_index_of_older_analysers_is_rebuilt() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("index");
+    {
+        let idx = SearchIndex::open_or_create(&dir).unwrap();
+        idx.upsert(&hand("h01")).unwrap();
+        idx.commit(7).unwrap();
+    }
+    let meta = std::fs::read_to_string(dir.join("meta.json")).unwrap();
+    assert!(meta.contains("\"lq2_prefix\""));
+    std::fs::write(dir.join("meta.json"), meta.replace("\"lq2_", "\"lq_")).unwrap();
+    assert!(SearchIndex::open_or_create(&dir).is_err());
+    assert!(SearchIndex::open_read_only(&dir).is_err());
+    let idx = search_index::follower::open_or_reset(&dir).unwrap();
+    assert_eq!(idx.num_docs(), 0);
+    assert_eq!(idx.last_seq().unwrap(), None, "the follower rebuilds it");
+}
+
 #[test]
 fn odd_input_is_answered_not_panicked_on() {
     let dir = tempfile::tempdir().unwrap();

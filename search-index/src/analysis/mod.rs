@@ -1,5 +1,6 @@
 //! Name and place analysis: an Indic-aware tokenizer, transliteration to a Latin fold, the
-//! phonetic key, synonyms, joined pairs and edge n-grams — and their tantivy tokenizers.
+//! phonetic key, synonyms, joined pairs and short edge n-grams — and their tantivy
+//! tokenizers.
 //!
 //! The same functions analyse documents (through the tantivy tokenizers registered by
 //! [`register`]) and queries (called directly by the searcher), so both sides always agree.
@@ -11,7 +12,7 @@ pub mod translit;
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-pub use tokenizers::{register, FOLD, JOIN, ORIG, PHON, PREFIX};
+pub use tokenizers::{register, FOLD, JOIN, ORIG, PHON, PREFIX, PREFIX_NGRAM_MAX};
 
 /// One word of a text, in all the forms the index uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -158,6 +159,25 @@ pub fn words(text: &str) -> Vec<Word> {
         .collect()
 }
 
+/// One text analysed: its words and the phonetic keys of adjacent words joined — what the
+/// five tokenizers of a field group share, and what the ranking matches a record text by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Analysed {
+    pub words: Vec<Word>,
+    /// [`joined`] of `words`: `joined[i]` is words i and i + 1 as one word.
+    pub joined: Vec<String>,
+}
+
+impl Analysed {
+    pub fn of(text: &str) -> Analysed {
+        let words = words(text);
+        Analysed {
+            joined: joined(&words),
+            words,
+        }
+    }
+}
+
 /// Words analysed per thread before the cache starts over (a few MB at most).
 const CACHE_WORDS: usize = 1 << 16;
 
@@ -274,17 +294,6 @@ pub fn survey_key(text: &str) -> String {
     parts.join("/")
 }
 
-/// Edge n-grams of a folded word (2 chars up to 20), for search-as-you-type.
-pub fn edge_ngrams(fold: &str) -> impl Iterator<Item = &str> {
-    let ends: Vec<usize> = fold
-        .char_indices()
-        .map(|(i, c)| i + c.len_utf8())
-        .skip(1)
-        .take(19)
-        .collect();
-    ends.into_iter().map(move |e| &fold[..e])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -336,10 +345,15 @@ mod tests {
     }
 
     #[test]
-    fn joins_and_ngrams() {
+    fn joins() {
         let ws = words("Ravi Kumar");
         assert_eq!(joined(&ws), vec![phon("ravikumar")]);
-        let g: Vec<&str> = edge_ngrams("laksh").collect();
-        assert_eq!(g, ["la", "lak", "laks", "laksh"]);
+    }
+
+    #[test]
+    fn analysed_joins_adjacent_words() {
+        let a = Analysed::of("Yarlagadda లక్ష్మి");
+        assert_eq!(a.words, words("Yarlagadda లక్ష్మి"));
+        assert_eq!(a.joined, vec![phon("yarlagaddalakshmi")]);
     }
 }

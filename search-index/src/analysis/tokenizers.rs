@@ -1,152 +1,251 @@
 //! The analysers as tantivy tokenizers, so that documents are indexed by the same code the
 //! searcher runs on queries.
+//!
+//! Indexing cost is per token, so each analyser emits only tokens a query can use:
+//! - [`ORIG`] only for words whose original form differs from their fold (Indic script,
+//!   diacritics): a plain Latin word's original *is* its fold, which [`FOLD`] holds
+//!   already, and the searcher never asks [`ORIG`] for a word equal to its fold.
+//! - [`PREFIX`] only edge n-grams of 2 to [`PREFIX_NGRAM_MAX`] chars (it was 20); a
+//!   longer typed prefix is expanded over [`FOLD`]'s term dictionary by the searcher,
+//!   where few terms share it. At 1 M records n-grams were 60 % of every token indexed.
+//!
+//! Tokens are written into one reused [`Token`]: no allocation per token.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::Rc;
 
 use tantivy::tokenizer::{Token, TokenStream, Tokenizer};
 use tantivy::Index;
 
-use super::{edge_ngrams, joined, words, Word};
+use super::Analysed;
 
-/// Original script, lower-cased: exact matches.
-pub const ORIG: &str = "lq_orig";
-/// Latin fold: cross-script and fuzzy matches.
-pub const FOLD: &str = "lq_fold";
+// The names carry a version: they are part of the schema, so an index written by other
+// analysers fails the schema check on open and is rebuilt (`follower::open_or_reset`)
+// instead of being searched with tokens it does not hold. Bump it whenever an analyser's
+// output changes.
+
+/// Original script, lower-cased, for words whose fold differs: exact matches.
+pub const ORIG: &str = "lq2_orig";
+/// Latin fold: cross-script and fuzzy matches, and long prefixes.
+pub const FOLD: &str = "lq2_fold";
 /// Phonetic key (with synonyms): spelling variants.
-pub const PHON: &str = "lq_phon";
+pub const PHON: &str = "lq2_phon";
 /// Phonetic keys of adjacent words joined: run-together vs split names.
-pub const JOIN: &str = "lq_join";
-/// Edge n-grams of the fold: search-as-you-type.
-pub const PREFIX: &str = "lq_prefix";
+pub const JOIN: &str = "lq2_join";
+/// Short edge n-grams of the fold: search-as-you-type.
+pub const PREFIX: &str = "lq2_prefix";
 
-/// A tokenizer made from an analysis function.
-#[derive(Clone)]
-pub struct FnTokenizer(fn(&str) -> Vec<Token>);
+/// Longest edge n-gram indexed, in chars (folds are ASCII, so bytes too). Typed prefixes
+/// up to this long are one term of [`PREFIX`]; longer ones are expanded over the fold
+/// dictionary (`search::prefix`), where that many letters are shared by few terms.
+///
+/// Why 7 and not less: the searcher treats the last word of every query without a
+/// trailing space as unfinished, so a complete common name ("lakshmi") is a prefix too;
+/// expanded, it became the union of every "lakshmi…" posting list in each name group,
+/// and with n-grams up to 4 chars name and prefix searches cost 8–10 % more CPU at 1 M
+/// records for a rebuild only 10 % cheaper. Most name words are at most 7 letters long, so
+/// their n-grams are what they were; longer words lose the n-grams past the seventh
+/// letter (up to 13 each before, for 20 chars).
+pub const PREFIX_NGRAM_MAX: usize = 7;
 
-/// Tokens of one text, produced up front (names are short).
-pub struct VecStream {
-    tokens: Vec<Token>,
-    next: usize,
+/// Which analyser a tokenizer is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Orig,
+    Fold,
+    Phon,
+    Join,
+    Prefix,
 }
 
-impl TokenStream for VecStream {
+/// A tokenizer of one [`Kind`].
+#[derive(Clone)]
+pub struct Analyser(Kind);
+
+/// The tokens of one text under one analyser, produced as they are read.
+pub struct WordStream {
+    a: Rc<Analysed>,
+    kind: Kind,
+    /// Next word (or joined pair) to look at.
+    word: usize,
+    /// Prefix: length of the next n-gram of `word`.
+    len: usize,
+    token: Token,
+}
+
+impl WordStream {
+    fn set(&mut self, text: &str, from: usize, to: usize, position: usize) {
+        self.token.text.clear();
+        self.token.text.push_str(text);
+        self.token.offset_from = from;
+        self.token.offset_to = to;
+        self.token.position = position;
+    }
+}
+
+impl TokenStream for WordStream {
     fn advance(&mut self) -> bool {
-        self.next += 1;
-        self.next <= self.tokens.len()
+        let a = Rc::clone(&self.a);
+        match self.kind {
+            Kind::Join => {
+                let i = self.word;
+                let Some(k) = a.joined.get(i) else {
+                    return false;
+                };
+                let (from, to) = match (a.words.get(i), a.words.get(i + 1)) {
+                    (Some(x), Some(y)) => (x.start, y.end),
+                    _ => return false,
+                };
+                self.word += 1;
+                self.set(k, from, to, i);
+                true
+            }
+            Kind::Prefix => loop {
+                let Some(w) = a.words.get(self.word) else {
+                    return false;
+                };
+                let max = w.fold.len().min(PREFIX_NGRAM_MAX);
+                if self.len < 2 {
+                    self.len = 2;
+                }
+                if self.len > max {
+                    self.word += 1;
+                    self.len = 2;
+                    continue;
+                }
+                let (i, n) = (self.word, self.len);
+                self.len += 1;
+                // Folds are ASCII: every byte length is a char boundary.
+                if let Some(g) = w.fold.get(..n) {
+                    self.set(g, w.start, w.end, i);
+                    return true;
+                }
+            },
+            kind => loop {
+                let i = self.word;
+                let Some(w) = a.words.get(i) else {
+                    return false;
+                };
+                self.word += 1;
+                let text = match kind {
+                    Kind::Orig if w.orig == w.fold => continue,
+                    Kind::Orig => &w.orig,
+                    Kind::Fold => &w.fold,
+                    _ => &w.phon,
+                };
+                self.set(text, w.start, w.end, i);
+                return true;
+            },
+        }
     }
     fn token(&self) -> &Token {
-        &self.tokens[self.next - 1]
+        &self.token
     }
     fn token_mut(&mut self) -> &mut Token {
-        &mut self.tokens[self.next - 1]
+        &mut self.token
     }
 }
 
-impl Tokenizer for FnTokenizer {
-    type TokenStream<'a> = VecStream;
-    fn token_stream<'a>(&'a mut self, text: &'a str) -> VecStream {
-        VecStream {
-            tokens: (self.0)(text),
-            next: 0,
+impl Tokenizer for Analyser {
+    type TokenStream<'a> = WordStream;
+    fn token_stream<'a>(&'a mut self, text: &'a str) -> WordStream {
+        WordStream {
+            a: analysed(text),
+            kind: self.0,
+            word: 0,
+            len: 2,
+            token: Token::default(),
         }
     }
 }
 
-fn tok(text: String, from: usize, to: usize, position: usize) -> Token {
-    Token {
-        offset_from: from,
-        offset_to: to,
-        position,
-        text,
-        position_length: 1,
-    }
-}
+/// Texts kept in [`RECENT`]: tantivy indexes a document field by field (the five fields of
+/// a group one after another, each over all of the group's texts), so a text comes back
+/// after at most a handful of others.
+const RECENT_TEXTS: usize = 16;
 
-fn orig_of(ws: &[Word]) -> Vec<Token> {
-    ws.iter()
-        .enumerate()
-        .map(|(i, w)| tok(w.orig.clone(), w.start, w.end, i))
-        .collect()
-}
-fn fold_of(ws: &[Word]) -> Vec<Token> {
-    ws.iter()
-        .enumerate()
-        .map(|(i, w)| tok(w.fold.clone(), w.start, w.end, i))
-        .collect()
-}
-fn phon_of(ws: &[Word]) -> Vec<Token> {
-    ws.iter()
-        .enumerate()
-        .map(|(i, w)| tok(w.phon.clone(), w.start, w.end, i))
-        .collect()
-}
-fn join_of(ws: &[Word]) -> Vec<Token> {
-    joined(ws)
-        .into_iter()
-        .enumerate()
-        .map(|(i, k)| tok(k, ws[i].start, ws[i + 1].end, i))
-        .collect()
-}
-fn prefix_of(ws: &[Word]) -> Vec<Token> {
-    let mut out = Vec::new();
-    for (i, w) in ws.iter().enumerate() {
-        for g in edge_ngrams(&w.fold) {
-            out.push(tok(g.to_string(), w.start, w.end, i));
-        }
-    }
-    out
-}
+/// The next slot to replace, and (text, analysis) pairs.
+type Recent = (usize, Vec<(String, Rc<Analysed>)>);
 
 thread_local! {
     /// The analysis of the last texts this indexing thread saw. The five analysers of a
     /// field group run on the same text one after another; without this each text was
     /// analysed five times. (Handing tantivy pre-tokenized text instead was worse: its
     /// documents serialise such values to JSON and parse them again, 27 % of indexing.)
-    static RECENT: RefCell<HashMap<String, Rc<Vec<Word>>>> = RefCell::new(HashMap::new());
+    /// A short list compared by equality: cheaper than hashing every text five times.
+    static RECENT: RefCell<Recent> = const { RefCell::new((0, Vec::new())) };
 }
 
-/// Texts kept in [`RECENT`]; a document has about seven distinct ones.
-const RECENT_TEXTS: usize = 64;
-
-fn analysed(text: &str) -> Rc<Vec<Word>> {
-    if let Some(ws) = RECENT.with(|r| r.borrow().get(text).cloned()) {
-        return ws;
-    }
-    let ws = Rc::new(words(text));
+fn analysed(text: &str) -> Rc<Analysed> {
     RECENT.with(|r| {
         let mut r = r.borrow_mut();
-        if r.len() >= RECENT_TEXTS {
-            r.clear();
+        if let Some((_, a)) = r.1.iter().find(|(t, _)| t.as_str() == text) {
+            return Rc::clone(a);
         }
-        r.insert(text.to_string(), Rc::clone(&ws));
-    });
-    ws
-}
-
-fn orig(text: &str) -> Vec<Token> {
-    orig_of(&analysed(text))
-}
-fn fold(text: &str) -> Vec<Token> {
-    fold_of(&analysed(text))
-}
-fn phon(text: &str) -> Vec<Token> {
-    phon_of(&analysed(text))
-}
-fn join(text: &str) -> Vec<Token> {
-    join_of(&analysed(text))
-}
-fn prefix(text: &str) -> Vec<Token> {
-    prefix_of(&analysed(text))
+        let a = Rc::new(Analysed::of(text));
+        let (next, list) = &mut *r;
+        if list.len() < RECENT_TEXTS {
+            list.push((text.to_string(), Rc::clone(&a)));
+        } else {
+            // Round robin; the slot's string is reused.
+            let slot = &mut list[*next % RECENT_TEXTS];
+            slot.0.clear();
+            slot.0.push_str(text);
+            slot.1 = Rc::clone(&a);
+        }
+        *next = (*next + 1) % RECENT_TEXTS;
+        a
+    })
 }
 
 /// Registers the five analysers on an index under the names of this module's constants.
 pub fn register(index: &Index) {
     let m = index.tokenizers();
-    m.register(ORIG, FnTokenizer(orig));
-    m.register(FOLD, FnTokenizer(fold));
-    m.register(PHON, FnTokenizer(phon));
-    m.register(JOIN, FnTokenizer(join));
-    m.register(PREFIX, FnTokenizer(prefix));
+    m.register(ORIG, Analyser(Kind::Orig));
+    m.register(FOLD, Analyser(Kind::Fold));
+    m.register(PHON, Analyser(Kind::Phon));
+    m.register(JOIN, Analyser(Kind::Join));
+    m.register(PREFIX, Analyser(Kind::Prefix));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tokens(kind: Kind, text: &str) -> Vec<(String, usize)> {
+        let mut a = Analyser(kind);
+        let mut s = a.token_stream(text);
+        let mut out = Vec::new();
+        while s.advance() {
+            out.push((s.token().text.clone(), s.token().position));
+        }
+        out
+    }
+
+    #[test]
+    fn orig_only_where_it_differs_from_the_fold() {
+        assert_eq!(tokens(Kind::Orig, "Ravi Kumar"), vec![]);
+        let t = tokens(Kind::Orig, "Ravi లక్ష్మి");
+        assert_eq!(t, vec![("లక్ష్మి".to_string(), 1)]);
+        assert_eq!(tokens(Kind::Fold, "Ravi లక్ష్మి").len(), 2);
+    }
+
+    #[test]
+    fn prefix_ngrams_are_short() {
+        let t: Vec<String> = tokens(Kind::Prefix, "Lakshmi Ra")
+            .into_iter()
+            .map(|(t, _)| t)
+            .collect();
+        assert_eq!(t, ["la", "lak", "laks", "laksh", "lakshm", "lakshmi", "ra"]);
+        let long = tokens(Kind::Prefix, "Satyanarayana");
+        assert_eq!(long.last().map(|(t, _)| t.as_str()), Some("satyana"));
+        assert_eq!(tokens(Kind::Prefix, "K Rao").len(), 2); // "ra", "rao"
+    }
+
+    #[test]
+    fn joins_span_both_words() {
+        let t = tokens(Kind::Join, "Ravi Kumar Reddy");
+        assert_eq!(t.len(), 2);
+        assert_eq!(t[0].0, super::super::phon("ravikumar"));
+    }
 }

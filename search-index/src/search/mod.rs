@@ -7,6 +7,7 @@
 
 mod facets;
 mod fuzzy;
+mod prefix;
 mod rank;
 mod word;
 
@@ -24,6 +25,7 @@ use crate::Error;
 
 use facets::{FacetCounter, FacetSpec};
 use fuzzy::{FirstLetterFuzzy, FuzzyQuery};
+use prefix::Prefix;
 pub use rank::{distance, typo_budget};
 use rank::{is_strong, rank, rank_cmp, Parsed, Ranked};
 use word::WordQuery;
@@ -209,7 +211,14 @@ impl SearchIndex {
 
     /// Clauses for one query word at a tier (tier 3's joined pairs are added by the caller).
     /// Typo automata are built once per word and shared by the three name groups.
-    fn word_clauses(&self, q: &Word, partial: bool, tier: u8, typos: bool) -> Vec<Box<dyn Query>> {
+    /// `prefix`: how the word is matched as an unfinished word, if it is one.
+    fn word_clauses(
+        &self,
+        q: &Word,
+        prefix: Option<&Prefix>,
+        tier: u8,
+        typos: bool,
+    ) -> Vec<Box<dyn Query>> {
         let mut out: Vec<Box<dyn Query>> = Vec::new();
         let (fold_typos, phon_typos) = if tier >= 2 && typos {
             let budget = typo_budget(q.fold.chars().count()) as u8;
@@ -232,8 +241,14 @@ impl SearchIndex {
             }
             out.push(term(gf.fold, &q.fold));
             out.push(term(gf.phon, &q.phon));
-            if partial && q.fold.len() >= 2 {
-                out.push(term(gf.prefix, &q.fold));
+            match prefix {
+                Some(Prefix::NGram) => out.push(term(gf.prefix, &q.fold)),
+                Some(Prefix::Terms(terms)) => {
+                    for t in &terms[g as usize] {
+                        out.push(term(gf.fold, t));
+                    }
+                }
+                None => {}
             }
             if let Some(a) = &fold_typos {
                 out.push(Box::new(FuzzyQuery {
@@ -276,17 +291,18 @@ impl SearchIndex {
             .enumerate()
             .map(|(i, w)| {
                 let t = typos.get(i).copied().unwrap_or(true);
-                self.word_clauses(w, p.partial_last && i + 1 == n, tier, t)
+                let prefix = (p.partial_last && i + 1 == n)
+                    .then_some(p.prefix.as_ref())
+                    .flatten();
+                self.word_clauses(w, prefix, tier, t)
             })
             .collect();
         if tier >= 3 {
-            for i in 0..n.saturating_sub(1) {
-                let key =
-                    analysis::phon_of_fold(&format!("{}{}", p.words[i].fold, p.words[i + 1].fold));
+            for (i, key) in p.pairs.iter().enumerate() {
                 for g in Group::ALL {
                     let f = self.fields.group(g).phon;
-                    per_word[i].push(term(f, &key));
-                    per_word[i + 1].push(term(f, &key));
+                    per_word[i].push(term(f, key));
+                    per_word[i + 1].push(term(f, key));
                 }
             }
         }
@@ -339,6 +355,27 @@ impl SearchIndex {
             .collect()
     }
 
+    /// Decides how the unfinished last word of `p` (if any) is matched as a prefix: one
+    /// n-gram term when it is short, else the fold terms that start with it (prefix.rs).
+    fn expand_prefix(&self, searcher: &Searcher, p: &mut Parsed) -> Result<(), Error> {
+        p.prefix = match p.words.last() {
+            Some(w) if p.partial_last && w.fold.len() >= 2 => {
+                if w.fold.len() <= analysis::PREFIX_NGRAM_MAX {
+                    Some(Prefix::NGram)
+                } else {
+                    let mut terms: [Vec<String>; 3] = Default::default();
+                    for g in Group::ALL {
+                        terms[g as usize] =
+                            prefix::expand(searcher, self.fields.group(g).fold, &w.fold)?;
+                    }
+                    Some(Prefix::Terms(terms))
+                }
+            }
+            _ => None,
+        };
+        Ok(())
+    }
+
     /// Whether tier 3 (joined and split words) can match anything: any of its terms is in
     /// the index. If none is, the tier would only repeat the previous one's work.
     fn joins_exist(&self, searcher: &Searcher, p: &Parsed) -> Result<bool, Error> {
@@ -349,9 +386,8 @@ impl SearchIndex {
                     return Ok(true);
                 }
             }
-            for pair in p.words.windows(2) {
-                let key = analysis::phon_of_fold(&format!("{}{}", pair[0].fold, pair[1].fold));
-                if self.doc_freq(searcher, gf.phon, &key)? > 0 {
+            for key in &p.pairs {
+                if self.doc_freq(searcher, gf.phon, key)? > 0 {
                     return Ok(true);
                 }
             }
@@ -443,17 +479,9 @@ impl SearchIndex {
                 .map(|(s, r)| {
                     let idt = r.property_id.to_string();
                     let n = idt.chars().count();
-                    let mut x = rank(
-                        s,
-                        r,
-                        &Parsed {
-                            words: vec![],
-                            partial_last: false,
-                        },
-                        1,
-                    );
+                    let mut x = rank(s, r, &Parsed::new(vec![], false), 1);
                     x.matched = 1;
-                    x.highlights = vec![Highlight {
+                    x.first_highlights = vec![Highlight {
                         field: "property_id".into(),
                         text: idt,
                         ranges: vec![(0, n)],
@@ -481,10 +509,8 @@ impl SearchIndex {
                 }
                 let key = survey_key(&text[all[si].start..all[end - 1].end]);
                 let rest: Vec<Word> = all[..si].iter().chain(&all[end..]).cloned().collect();
-                let p = Parsed {
-                    words: rest,
-                    partial_last: partial_last && end < all.len(),
-                };
+                let mut p = Parsed::new(rest, partial_last && end < all.len());
+                self.expand_prefix(&searcher, &mut p)?;
                 let num = BooleanQuery::new(vec![
                     (
                         Occur::Should,
@@ -535,25 +561,20 @@ impl SearchIndex {
                             ("khata_no", x.record.khata_no.clone().unwrap_or_default())
                         };
                         let n = val.chars().count();
-                        x.highlights.insert(
-                            0,
-                            Highlight {
-                                field: field.into(),
-                                text: val,
-                                ranges: vec![(0, n)],
-                                kind: MatchKind::Identifier,
-                            },
-                        );
+                        x.first_highlights.push(Highlight {
+                            field: field.into(),
+                            text: val,
+                            ranges: vec![(0, n)],
+                            kind: MatchKind::Identifier,
+                        });
                         x
                     })
                     .collect();
                 (Route::Survey, ranked, found)
             } else {
                 // Route 3: names and places.
-                let p = Parsed {
-                    words: all,
-                    partial_last,
-                };
+                let mut p = Parsed::new(all, partial_last);
+                self.expand_prefix(&searcher, &mut p)?;
                 let strong = p.words.iter().filter(|w| is_strong(w)).count();
                 let need = first.max(10);
                 let typo_flags = |typos: &mut Option<Vec<bool>>| -> Result<Vec<bool>, Error> {
@@ -688,7 +709,7 @@ impl SearchIndex {
                 score: r.bm25,
                 matched_words: r.matched + r.initials,
                 typos: r.typos,
-                highlights: r.highlights.clone(),
+                highlights: r.highlights(),
                 record: r.record.clone(),
             })
             .collect();

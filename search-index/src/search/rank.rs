@@ -6,7 +6,7 @@ use std::cmp::Ordering;
 use ledger::model::Record;
 
 use super::{Highlight, MatchKind};
-use crate::analysis::{self, phon_of_fold, Word};
+use crate::analysis::{self, Analysed, Word};
 use crate::index::Group;
 
 /// Typos allowed for a word of `len` chars (Meilisearch's rule): 0 up to 4, 1 up to 8, 2 beyond.
@@ -111,46 +111,84 @@ pub(super) struct Parsed {
     pub(super) words: Vec<Word>,
     /// The last word may be unfinished (no trailing space).
     pub(super) partial_last: bool,
+    /// Phonetic keys of adjacent query words joined (`pairs[i]`: words i and i + 1).
+    pub(super) pairs: Vec<String>,
+    /// How the unfinished last word is matched (`SearchIndex::expand_prefix`).
+    pub(super) prefix: Option<super::prefix::Prefix>,
 }
 
-/// A word of a record, where it is.
-struct DocWord {
-    field: usize,
-    word: Word,
-}
-
-/// A record's searchable texts: (field label, group, text).
-fn record_fields(r: &Record) -> Vec<(String, Group, String)> {
-    let mut out = Vec::new();
-    for (i, o) in r.owners.iter().enumerate() {
-        out.push((format!("owners[{i}].name"), Group::Owner, o.name.clone()));
-        if let Some(f) = &o.father_name {
-            out.push((format!("owners[{i}].father_name"), Group::Father, f.clone()));
+impl Parsed {
+    pub(super) fn new(words: Vec<Word>, partial_last: bool) -> Parsed {
+        Parsed {
+            pairs: analysis::joined(&words),
+            words,
+            partial_last,
+            prefix: None,
         }
     }
-    out.push(("district".into(), Group::Place, r.district.clone()));
-    out.push(("mandal".into(), Group::Place, r.mandal.clone()));
-    out.push(("village".into(), Group::Place, r.village.clone()));
+}
+
+/// Which text of a record a word is in (rendered only for the highlights of a page).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Label {
+    OwnerName(usize),
+    FatherName(usize),
+    District,
+    Mandal,
+    Village,
+}
+
+impl Label {
+    fn render(self) -> String {
+        match self {
+            Label::OwnerName(i) => format!("owners[{i}].name"),
+            Label::FatherName(i) => format!("owners[{i}].father_name"),
+            Label::District => "district".into(),
+            Label::Mandal => "mandal".into(),
+            Label::Village => "village".into(),
+        }
+    }
+}
+
+/// A record's searchable texts: (label, group, text), borrowed from the record.
+fn record_fields(r: &Record) -> Vec<(Label, Group, &str)> {
+    let mut out = Vec::with_capacity(2 * r.owners.len() + 3);
+    for (i, o) in r.owners.iter().enumerate() {
+        out.push((Label::OwnerName(i), Group::Owner, o.name.as_str()));
+        if let Some(f) = &o.father_name {
+            out.push((Label::FatherName(i), Group::Father, f.as_str()));
+        }
+    }
+    out.push((Label::District, Group::Place, r.district.as_str()));
+    out.push((Label::Mandal, Group::Place, r.mandal.as_str()));
+    out.push((Label::Village, Group::Place, r.village.as_str()));
     out
 }
 
-/// How one query word matched: (kind, typos, field index, doc word indexes).
-#[derive(Clone)]
+/// How one query word matched: kind, typos, where (field index into [`record_fields`])
+/// and the byte ranges of the record words it met (one, or two for a split word).
+#[derive(Clone, Debug)]
 struct WordMatch {
     kind: MatchKind,
     typos: u32,
     group: Group,
     field: usize,
-    spans: Vec<(usize, usize)>,
+    spans: [(usize, usize); 2],
+    two: bool,
 }
 
 impl WordMatch {
     fn quality(&self) -> (u32, MatchKind, Group) {
         (self.typos, self.kind, self.group)
     }
+    fn spans(&self) -> &[(usize, usize)] {
+        &self.spans[..if self.two { 2 } else { 1 }]
+    }
 }
 
-/// A candidate with its ranking key.
+/// A candidate with its ranking key. Highlights are made only for the page shown
+/// ([`Ranked::highlights`]): they were built for all 200 candidates (labels, texts and
+/// char ranges copied per record) and 190 of them thrown away.
 pub(super) struct Ranked {
     pub(super) bm25: f32,
     pub(super) record: Record,
@@ -161,7 +199,10 @@ pub(super) struct Ranked {
     pub(super) kind_sum: u32,
     pub(super) group_sum: u32,
     pub(super) key: String,
-    pub(super) highlights: Vec<Highlight>,
+    /// The best match of each query word.
+    best: Vec<Option<WordMatch>>,
+    /// Highlights that come before the words' (ID, survey or khata number).
+    pub(super) first_highlights: Vec<Highlight>,
 }
 
 pub(super) fn rank_cmp(a: &Ranked, b: &Ranked) -> Ordering {
@@ -176,19 +217,20 @@ pub(super) fn rank_cmp(a: &Ranked, b: &Ranked) -> Ordering {
         .then(a.key.cmp(&b.key))
 }
 
-/// Matches the query words against one record (the Rust side of every tier).
-fn match_record(
-    p: &Parsed,
-    tier: u8,
-    r: &Record,
-) -> (Vec<Option<WordMatch>>, Vec<(String, String)>) {
+/// Matches the query words against one record (the Rust side of every tier): the best
+/// match of each query word.
+fn match_record(p: &Parsed, tier: u8, r: &Record) -> Vec<Option<WordMatch>> {
     let fields = record_fields(r);
-    let mut dws: Vec<DocWord> = Vec::new();
-    for (fi, (_, _, text)) in fields.iter().enumerate() {
-        for w in analysis::words(text) {
-            dws.push(DocWord { field: fi, word: w });
-        }
-    }
+    let analysed: Vec<Analysed> = fields
+        .iter()
+        .map(|(_, _, text)| Analysed::of(text))
+        .collect();
+    // (field index, word) of every record word, in order.
+    let dws: Vec<(usize, &Word)> = analysed
+        .iter()
+        .enumerate()
+        .flat_map(|(fi, a)| a.words.iter().map(move |w| (fi, w)))
+        .collect();
     let n = p.words.len();
     let mut best: Vec<Option<WordMatch>> = vec![None; n];
     let offer = |qi: usize, m: WordMatch, best: &mut Vec<Option<WordMatch>>| {
@@ -200,11 +242,17 @@ fn match_record(
             best[qi] = Some(m);
         }
     };
+    let one = |kind, typos, field: usize, w: &Word| WordMatch {
+        kind,
+        typos,
+        group: fields[field].1,
+        field,
+        spans: [(w.start, w.end); 2],
+        two: false,
+    };
     for (qi, q) in p.words.iter().enumerate() {
         let is_partial = p.partial_last && qi + 1 == n;
-        for dw in &dws {
-            let w = &dw.word;
-            let group = fields[dw.field].1;
+        for &(fi, w) in &dws {
             let kind = if w.orig == q.orig {
                 Some((MatchKind::Exact, 0))
             } else if w.fold == q.fold {
@@ -227,68 +275,45 @@ fn match_record(
                 None
             };
             if let Some((kind, t)) = kind {
-                offer(
-                    qi,
-                    WordMatch {
-                        kind,
-                        typos: t,
-                        group,
-                        field: dw.field,
-                        spans: vec![(w.start, w.end)],
-                    },
-                    &mut best,
-                );
+                offer(qi, one(kind, t, fi, w), &mut best);
             }
         }
     }
     if tier >= 3 {
         // Query words joined meet one record word; one query word meets record words joined.
-        for qi in 0..n.saturating_sub(1) {
-            let key = phon_of_fold(&format!("{}{}", p.words[qi].fold, p.words[qi + 1].fold));
-            for dw in &dws {
-                if dw.word.phon == key {
-                    let m = WordMatch {
-                        kind: MatchKind::Join,
-                        typos: 0,
-                        group: fields[dw.field].1,
-                        field: dw.field,
-                        spans: vec![(dw.word.start, dw.word.end)],
-                    };
+        for (qi, key) in p.pairs.iter().enumerate() {
+            for &(fi, w) in &dws {
+                if w.phon == *key {
+                    let m = one(MatchKind::Join, 0, fi, w);
                     offer(qi, m.clone(), &mut best);
                     offer(qi + 1, m, &mut best);
                 }
             }
         }
-        let pairs: Vec<(&[DocWord], String)> = dws
-            .windows(2)
-            .filter(|p| p[0].field == p[1].field)
-            .map(|p| {
-                (
-                    p,
-                    phon_of_fold(&format!("{}{}", p[0].word.fold, p[1].word.fold)),
-                )
-            })
-            .collect();
-        for (qi, q) in p.words.iter().enumerate() {
-            for (pair, key) in &pairs {
+        // Adjacent words of one record text, joined (analysed with the text).
+        let pairs = analysed.iter().enumerate().flat_map(|(fi, a)| {
+            a.joined
+                .iter()
+                .zip(a.words.windows(2))
+                .map(move |(key, w)| (fi, key, &w[0], &w[1]))
+        });
+        for (fi, key, a, b) in pairs {
+            for (qi, q) in p.words.iter().enumerate() {
                 if *key == q.phon {
                     let m = WordMatch {
                         kind: MatchKind::Join,
                         typos: 0,
-                        group: fields[pair[0].field].1,
-                        field: pair[0].field,
-                        spans: vec![
-                            (pair[0].word.start, pair[0].word.end),
-                            (pair[1].word.start, pair[1].word.end),
-                        ],
+                        group: fields[fi].1,
+                        field: fi,
+                        spans: [(a.start, a.end), (b.start, b.end)],
+                        two: true,
                     };
                     offer(qi, m, &mut best);
                 }
             }
         }
     }
-    let labels = fields.into_iter().map(|(l, _, t)| (l, t)).collect();
-    (best, labels)
+    best
 }
 
 fn char_range(text: &str, start: usize, end: usize) -> (usize, usize) {
@@ -298,9 +323,8 @@ fn char_range(text: &str, start: usize, end: usize) -> (usize, usize) {
 }
 
 pub(super) fn rank(bm25: f32, record: Record, p: &Parsed, tier: u8) -> Ranked {
-    let (best, labels) = match_record(p, tier, &record);
-    let mut per_field: Vec<usize> = vec![0; labels.len()];
-    let mut hl: Vec<Highlight> = Vec::new();
+    let best = match_record(p, tier, &record);
+    let mut per_field: Vec<usize> = vec![0; 2 * record.owners.len() + 3];
     let (mut matched, mut initials, mut typos, mut kind_sum, mut group_sum) = (0, 0, 0, 0, 0);
     for (q, m) in p.words.iter().zip(&best) {
         let Some(m) = m else { continue };
@@ -312,31 +336,9 @@ pub(super) fn rank(bm25: f32, record: Record, p: &Parsed, tier: u8) -> Ranked {
         typos += m.typos;
         kind_sum += m.kind as u32;
         group_sum += m.group as u32;
-        per_field[m.field] += 1;
-        let (label, text) = &labels[m.field];
-        let pos = match hl.iter().position(|h| &h.field == label) {
-            Some(i) => i,
-            None => {
-                hl.push(Highlight {
-                    field: label.clone(),
-                    text: text.clone(),
-                    ranges: vec![],
-                    kind: m.kind,
-                });
-                hl.len() - 1
-            }
-        };
-        let h = &mut hl[pos];
-        h.kind = h.kind.max(m.kind);
-        for &(s, e) in &m.spans {
-            let r = char_range(text, s, e);
-            if !h.ranges.contains(&r) {
-                h.ranges.push(r);
-            }
+        if let Some(c) = per_field.get_mut(m.field) {
+            *c += 1;
         }
-    }
-    for h in &mut hl {
-        h.ranges.sort();
     }
     Ranked {
         bm25,
@@ -348,7 +350,49 @@ pub(super) fn rank(bm25: f32, record: Record, p: &Parsed, tier: u8) -> Ranked {
         best_field_cover: per_field.into_iter().max().unwrap_or(0),
         kind_sum,
         group_sum,
-        highlights: hl,
+        best,
+        first_highlights: Vec::new(),
+    }
+}
+
+impl Ranked {
+    /// The highlights of this hit: [`Ranked::first_highlights`], then one per record text
+    /// that a query word matched, with the matched char ranges.
+    pub(super) fn highlights(&self) -> Vec<Highlight> {
+        let fields = record_fields(&self.record);
+        let mut hl = self.first_highlights.clone();
+        let words_from = hl.len();
+        let mut labels: Vec<Label> = Vec::new();
+        for m in self.best.iter().flatten() {
+            let Some(&(label, _, text)) = fields.get(m.field) else {
+                continue;
+            };
+            let pos = match labels.iter().position(|l| *l == label) {
+                Some(i) => words_from + i,
+                None => {
+                    labels.push(label);
+                    hl.push(Highlight {
+                        field: label.render(),
+                        text: text.to_string(),
+                        ranges: vec![],
+                        kind: m.kind,
+                    });
+                    hl.len() - 1
+                }
+            };
+            let h = &mut hl[pos];
+            h.kind = h.kind.max(m.kind);
+            for &(s, e) in m.spans() {
+                let r = char_range(text, s, e);
+                if !h.ranges.contains(&r) {
+                    h.ranges.push(r);
+                }
+            }
+        }
+        for h in &mut hl[words_from..] {
+            h.ranges.sort();
+        }
+        hl
     }
 }
 
