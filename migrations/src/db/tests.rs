@@ -45,6 +45,7 @@ async fn migrate_creates_the_read_model_and_is_idempotent() {
         "ownerships",
         "properties",
         "property_versions",
+        "sync_dropped_indexes",
         "sync_trust",
     ]
     .map(String::from)
@@ -78,6 +79,7 @@ async fn migrate_creates_the_read_model_and_is_idempotent() {
         "properties_pkey",
         "properties_updated",
         "property_versions_pkey",
+        "sync_dropped_indexes_pkey",
         "sync_trust_pkey",
     ]
     .map(String::from)
