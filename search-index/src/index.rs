@@ -323,22 +323,16 @@ impl SearchIndex {
         Ok(())
     }
 
-    /// Adds the document of a record known not to be in the index (a rebuild after
-    /// [`Self::clear`]), storing `json` — the record as the caller read it — as its text.
-    /// Skipping the delete-by-ID of [`Self::upsert`] matters in bulk: tantivy applies
-    /// every queued delete to every new segment at commit.
-    pub fn add_new(&self, r: &Record, json: String) -> Result<(), Error> {
-        let d = self.document(r, Some(json))?;
-        self.writer()?.add_document(d)?;
-        Ok(())
-    }
-
-    /// [`Self::add_new`] for many records at once: their documents go to tantivy's indexing
-    /// threads as one batch.
+    /// Adds the documents of records known not to be in the index (a rebuild after
+    /// [`Self::clear`]), storing each one's `json` — the record as the caller read it — as
+    /// its text, and returns how many were added.
     ///
-    /// Why: each document added alone is a message that wakes an indexing thread; at 1 M
-    /// records the wake-ups and context switches were a tenth of a rebuild's CPU (on two
-    /// cores, where the threads take turns with PostgreSQL and the reader).
+    /// Why: skipping the delete-by-ID of [`Self::upsert`] matters in bulk, as tantivy
+    /// applies every queued delete to every new segment at commit; and the documents go to
+    /// tantivy's indexing threads as one batch, because each document added alone is a
+    /// message that wakes an indexing thread — at 1 M records the wake-ups and context
+    /// switches were a tenth of a rebuild's CPU (on two cores, where the threads take turns
+    /// with PostgreSQL and the reader).
     pub fn add_new_batch(
         &self,
         records: impl IntoIterator<Item = (Record, String)>,

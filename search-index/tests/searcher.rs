@@ -208,15 +208,20 @@ fn a_misspelt_name_is_answered_by_the_records_matching_every_word() {
     );
 }
 
-#[test]
-fn a_corrupt_index_is_moved_aside_and_recreated() {
+/// An index directory holding one record, committed at seq 7, and the temporary directory
+/// it is in (its moved-aside copies land there too).
+fn committed_index() -> (tempfile::TempDir, std::path::PathBuf) {
     let root = tempfile::tempdir().unwrap();
     let dir = root.path().join("index");
-    {
-        let idx = SearchIndex::open_or_create(&dir).unwrap();
-        idx.upsert(&hand("h01")).unwrap();
-        idx.commit(7).unwrap();
-    }
+    let idx = SearchIndex::open_or_create(&dir).unwrap();
+    idx.upsert(&hand("h01")).unwrap();
+    idx.commit(7).unwrap();
+    (root, dir)
+}
+
+#[test]
+fn a_corrupt_index_is_moved_aside_and_recreated() {
+    let (root, dir) = committed_index();
     std::fs::write(dir.join("meta.json"), b"{ not json").unwrap();
     assert!(SearchIndex::open_or_create(&dir).is_err());
     let idx = search_index::follower::open_or_reset(&dir).unwrap();
@@ -235,13 +240,7 @@ fn a_corrupt_index_is_moved_aside_and_recreated() {
 /// searched, so it fails the schema check and the follower starts a fresh one.
 #[test]
 fn an_index_of_older_analysers_is_rebuilt() {
-    let root = tempfile::tempdir().unwrap();
-    let dir = root.path().join("index");
-    {
-        let idx = SearchIndex::open_or_create(&dir).unwrap();
-        idx.upsert(&hand("h01")).unwrap();
-        idx.commit(7).unwrap();
-    }
+    let (_root, dir) = committed_index();
     let meta = std::fs::read_to_string(dir.join("meta.json")).unwrap();
     assert!(meta.contains("\"lq2_prefix\""));
     std::fs::write(dir.join("meta.json"), meta.replace("\"lq2_", "\"lq_")).unwrap();
