@@ -41,6 +41,17 @@ const ANALYZE_AFTER_EVENTS: usize = 50_000;
 /// Decoded blocks in flight between the tailers and the batcher.
 const TAIL_QUEUE: usize = 16;
 
+/// A session's bulk catch-up (see `bulk`): one at most per session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Every secondary index in place; a large enough catch-up may drop them.
+    Indexed,
+    /// Secondary indexes dropped (by this session or one before it) until near the tip.
+    Bulk,
+    /// Built again, or the drop was refused: not tried again this session.
+    Done,
+}
+
 /// How a session ended.
 enum End {
     Shutdown,
@@ -99,21 +110,19 @@ impl Worker {
             return db_end(&self.metrics, "preparing the session", &e);
         }
         let policy = bulk::Policy::new(self.opts.bulk_min_events, self.opts.batch_max_events);
-        let mut bulk = match sink.dropped_indexes().await {
+        let mut phase = match sink.dropped_indexes().await {
             Ok(n) if n > 0 => {
                 tracing::info!(
                     dropped = n,
                     "resuming a bulk catch-up: secondary indexes stay dropped until near the tip"
                 );
-                true
+                Phase::Bulk
             }
-            Ok(_) => false,
+            Ok(_) => Phase::Indexed,
             Err(e) => return db_end(&self.metrics, "reading the dropped indexes", &e),
         };
         // What this session wrote, to estimate the events left from the blocks left.
         let mut estimate = bulk::Estimate::default();
-        // Set once a bulk catch-up ended or could not start: not tried again this session.
-        let mut bulk_over = false;
 
         let Some(info) = self.chain_info(stop).await else {
             return End::Shutdown;
@@ -228,11 +237,11 @@ impl Worker {
             };
             let Some(batch) = batch else {
                 // Nothing to write: at the tip, so a bulk catch-up is over.
-                if bulk {
+                if phase == Phase::Bulk {
                     if let Err(end) = self.leave_bulk(&mut sink).await {
                         return end;
                     }
-                    bulk = false;
+                    phase = Phase::Done;
                 }
                 // Make sure the connection (and with it the leader lock) is still there, so
                 // a lost lock shows up now, not at the next block.
@@ -267,43 +276,10 @@ impl Worker {
                 halts.push(h);
             }
             let left = self.events_left(&estimate, &halted);
-            if bulk && policy.near_tip(left) {
-                if let Err(end) = self.leave_bulk(&mut sink).await {
-                    return end;
-                }
-                bulk = false;
-                bulk_over = true;
-            } else if !bulk
-                && !bulk_over
-                && events >= self.opts.batch_max_events
-                && policy.should_drop(left, 0)
-            {
-                let rows = match sink.estimated_properties().await {
-                    Ok(r) => r,
-                    Err(e) => return db_end(&self.metrics, "estimating the read model's size", &e),
-                };
-                if policy.should_drop(left, rows) {
-                    let started = Instant::now();
-                    match sink.drop_secondary_indexes().await {
-                        Ok(names) => {
-                            tracing::info!(
-                                events_left = left,
-                                rows,
-                                dropped = ?names,
-                                ms = started.elapsed().as_millis() as u64,
-                                "bulk catch-up: secondary indexes dropped until near the tip"
-                            );
-                            bulk = true;
-                        }
-                        // Readers held the tables past the lock timeout (or the statement
-                        // failed otherwise): catch up with the indexes in place.
-                        Err(e) if is_refusal(&e) || is_lock_timeout(&e) => {
-                            tracing::warn!(error = %e, "bulk catch-up not started; going on with the indexes in place");
-                            bulk_over = true;
-                        }
-                        Err(e) => return db_end(&self.metrics, "dropping secondary indexes", &e),
-                    }
-                }
+            let full = events >= self.opts.batch_max_events;
+            match self.steer(&mut sink, phase, &policy, left, full).await {
+                Ok(p) => phase = p,
+                Err(end) => return end,
             }
             unanalyzed += events;
             if unanalyzed >= ANALYZE_AFTER_EVENTS
@@ -341,6 +317,55 @@ impl Worker {
                 .filter(|(c, _)| !halted.contains(c.as_str()))
                 .map(|(c, p)| (c.as_str(), p.lag_blocks())),
         )
+    }
+
+    /// After a batch, with about `left` events to go: the bulk phase to be in, entering or
+    /// leaving it as `policy` says. Entering is only considered after a full batch (a
+    /// catch-up, not the tip), and the rows of `properties` are only asked for then.
+    async fn steer(
+        &self,
+        sink: &mut Sink,
+        phase: Phase,
+        policy: &bulk::Policy,
+        left: u64,
+        full: bool,
+    ) -> Result<Phase, End> {
+        match phase {
+            Phase::Bulk if policy.near_tip(left) => {
+                self.leave_bulk(sink).await?;
+                Ok(Phase::Done)
+            }
+            Phase::Indexed if full && policy.should_drop(left, 0) => {
+                let rows = sink
+                    .estimated_properties()
+                    .await
+                    .map_err(|e| db_end(&self.metrics, "estimating the read model's size", &e))?;
+                if !policy.should_drop(left, rows) {
+                    return Ok(phase);
+                }
+                let started = Instant::now();
+                match sink.drop_secondary_indexes().await {
+                    Ok(names) => {
+                        tracing::info!(
+                            events_left = left,
+                            rows,
+                            dropped = ?names,
+                            ms = started.elapsed().as_millis() as u64,
+                            "bulk catch-up: secondary indexes dropped until near the tip"
+                        );
+                        Ok(Phase::Bulk)
+                    }
+                    // Readers held the tables past the lock timeout (or the statement failed
+                    // otherwise): catch up with the indexes in place.
+                    Err(e) if is_refusal(&e) || is_lock_timeout(&e) => {
+                        tracing::warn!(error = %e, "bulk catch-up not started; going on with the indexes in place");
+                        Ok(Phase::Done)
+                    }
+                    Err(e) => Err(db_end(&self.metrics, "dropping secondary indexes", &e)),
+                }
+            }
+            _ => Ok(phase),
+        }
     }
 
     /// Ends a bulk catch-up: builds the dropped secondary indexes again.
