@@ -245,3 +245,30 @@ fn redact_masks_only_the_password() {
     );
     assert_eq!(redact("garbage"), "garbage");
 }
+
+#[tokio::test]
+async fn a_pool_replaces_connections_that_died_with_a_restarted_server() {
+    let (mut pg, pool) = migrated().await;
+    // Hold several connections at once so the pool keeps more than one idle.
+    let held: Vec<_> = acquire_many(&pool, 4).await;
+    drop(held);
+    pg.restart().await.unwrap();
+    // Every idle connection was cut by the restart, which took longer than the idle time
+    // after which a connection is pinged before use; none of these queries may see a dead one.
+    tokio::time::sleep(PING_WHEN_IDLE_FOR + Duration::from_millis(100)).await;
+    for _ in 0..8 {
+        let one: i32 = sqlx::query_scalar("SELECT 1")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(one, 1);
+    }
+}
+
+async fn acquire_many(pool: &PgPool, n: usize) -> Vec<sqlx::pool::PoolConnection<sqlx::Postgres>> {
+    let mut held = Vec::with_capacity(n);
+    for _ in 0..n {
+        held.push(pool.acquire().await.unwrap());
+    }
+    held
+}
