@@ -63,8 +63,8 @@ async fn a_bulk_catch_up_builds_every_dropped_index_again() {
     assert!(before.len() >= 9, "{before:?}");
 
     // ~4 500 events in blocks of up to 500, batches of 100 (so a batch is a block): the
-    // indexes go once more than 2 000 events are seen to be left, and come back when
-    // 1 000 (ten batches) are.
+    // indexes go once at least 1 000 events are seen to be left, and come back when
+    // 200 (two batches) are.
     let mut opts = options(&devnet.url, &url);
     opts.batch_max_events = 100;
     opts.bulk_min_events = 1_000;
