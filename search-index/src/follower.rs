@@ -122,12 +122,14 @@ async fn rebuild_and_merge(index: &Arc<SearchIndex>, pool: &PgPool) -> Result<i6
     // Whatever happened, the live follower merges segments again.
     index.set_bulk(false)?;
     let (seq, n) = result?;
+    let loaded = started.elapsed();
     let idx = Arc::clone(index);
     tokio::task::spawn_blocking(move || idx.merge_all()).await??;
     let secs = started.elapsed().as_secs_f64();
     tracing::info!(
         docs = n,
         seq,
+        load_ms = loaded.as_millis() as u64,
         ms = (secs * 1000.0) as u64,
         docs_per_s = (n as f64 / secs.max(1e-9)) as u64,
         "search index rebuilt"

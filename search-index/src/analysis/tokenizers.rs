@@ -179,11 +179,16 @@ thread_local! {
 fn analysed(text: &str) -> Rc<Analysed> {
     RECENT.with(|r| {
         let mut r = r.borrow_mut();
-        if let Some((_, a)) = r.1.iter().find(|(t, _)| t.as_str() == text) {
+        let (next, list) = &mut *r;
+        // Newest first: the text asked for is nearly always one of the group's last few.
+        let n = list.len();
+        if let Some((_, a)) = (1..=n)
+            .map(|k| &list[(*next + RECENT_TEXTS - k) % RECENT_TEXTS])
+            .find(|(t, _)| t.as_str() == text)
+        {
             return Rc::clone(a);
         }
         let a = Rc::new(Analysed::of(text));
-        let (next, list) = &mut *r;
         if list.len() < RECENT_TEXTS {
             list.push((text.to_string(), Rc::clone(&a)));
         } else {
@@ -240,6 +245,30 @@ mod tests {
         let long = tokens(Kind::Prefix, "Satyanarayana");
         assert_eq!(long.last().map(|(t, _)| t.as_str()), Some("satyana"));
         assert_eq!(tokens(Kind::Prefix, "K Rao").len(), 2); // "ra", "rao"
+    }
+
+    #[test]
+    fn recent_analyses_are_those_of_their_own_text() {
+        // More texts than RECENT keeps, revisited in both orders: every lookup, hit or
+        // miss, before and after the list wraps, must give the analysis of the text asked.
+        let texts: Vec<String> = (0..RECENT_TEXTS + 5)
+            .map(|i| format!("Ravi{i} Kumar{}", i % 3))
+            .collect();
+        for round in 0..3 {
+            for (i, t) in texts.iter().enumerate() {
+                for back in 0..=i.min(RECENT_TEXTS + 2) {
+                    let t2 = &texts[i - back];
+                    assert_eq!(
+                        *analysed(t2),
+                        Analysed::of(t2),
+                        "round {round}, {t} then {t2}"
+                    );
+                }
+            }
+            for t in texts.iter().rev() {
+                assert_eq!(*analysed(t), Analysed::of(t));
+            }
+        }
     }
 
     #[test]
