@@ -4,7 +4,7 @@
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use ledger::model::Record;
 use ledger::{IdForm, PropertyId};
@@ -16,10 +16,15 @@ use tantivy::schema::{
 use tantivy::{doc, Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
 
 use crate::analysis::{self, place_key, survey_key};
+use crate::queue::{Queued, Window};
 use crate::Error;
 
 /// Writer heap: ≥ 15 MB per indexing thread (design/search.md); 64 MB serves up to 4.
 const WRITER_HEAP: usize = 64 << 20;
+
+/// Documents of a rebuild that may wait for the indexing threads at once: ~16 batches of
+/// the follower's 1 024, a few tens of MB, against the whole index without a bound.
+const REBUILD_WINDOW: usize = 16 * 1024;
 
 /// Bytes of stored documents compressed together (tantivy's default is 16 KiB).
 ///
@@ -182,7 +187,9 @@ pub struct SearchIndex {
     pub(crate) index: Index,
     pub(crate) fields: Fields,
     /// `None` when opened read-only (another process owns the writer).
-    writer: Option<Mutex<IndexWriter>>,
+    writer: Option<Mutex<IndexWriter<Queued>>>,
+    /// Bounds a rebuild's documents waiting for the indexing threads (see `queue`).
+    window: Arc<Window>,
     pub(crate) reader: IndexReader,
     /// Set while [`crate::follower::rebuild`] runs, merge included: the index answers, but
     /// from a partial or outgoing set of documents, and the node should not get traffic.
@@ -221,6 +228,7 @@ impl SearchIndex {
             writer: Some(Mutex::new(writer)),
             reader,
             rebuilding: AtomicBool::new(false),
+            window: Window::new(REBUILD_WINDOW),
         })
     }
 
@@ -244,10 +252,11 @@ impl SearchIndex {
             writer: None,
             reader,
             rebuilding: AtomicBool::new(false),
+            window: Window::new(REBUILD_WINDOW),
         })
     }
 
-    fn writer(&self) -> Result<std::sync::MutexGuard<'_, IndexWriter>, Error> {
+    fn writer(&self) -> Result<std::sync::MutexGuard<'_, IndexWriter<Queued>>, Error> {
         let w = self.writer.as_ref().ok_or(Error::ReadOnly)?;
         // A panic while holding the lock leaves the writer usable (tantivy keeps its own state).
         Ok(w.lock().unwrap_or_else(|p| p.into_inner()))
@@ -324,7 +333,7 @@ impl SearchIndex {
             self.fields.key,
             &id_key(&r.property_id),
         ));
-        w.add_document(d)?;
+        w.add_document(Queued::new(d, None))?;
         Ok(())
     }
 
@@ -344,9 +353,11 @@ impl SearchIndex {
     ) -> Result<usize, Error> {
         let mut ops = Vec::new();
         for (r, json) in records {
-            ops.push(tantivy::indexer::UserOperation::Add(
-                self.document(&r, Some(json))?,
-            ));
+            let d = self.document(&r, Some(json))?;
+            ops.push(tantivy::indexer::UserOperation::Add(Queued::new(
+                d,
+                Some(self.window.slot()),
+            )));
         }
         let n = ops.len();
         if n > 0 {

@@ -10,6 +10,7 @@
 pub mod analysis;
 pub mod follower;
 pub mod index;
+mod queue;
 pub mod search;
 
 pub use index::SearchIndex;
