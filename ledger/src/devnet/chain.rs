@@ -81,20 +81,19 @@ impl Channel {
         self.log.len()
     }
 
-    /// Seals `executed` as block `number` of this channel, after its current tip. With
-    /// `parallel`, the transactions are encoded on rayon's pool (the live node); the
-    /// seeder seals on a thread of its own and passes `false`.
+    /// Seals `executed` as block `number` of this channel, after its current tip, encoding
+    /// the transactions of a large block on rayon's pool (the live node; the seeder's
+    /// sealer thread uses [`Channel::seal_into`]).
     pub(crate) fn seal(
         &self,
         key: &OrdererKey,
         number: u64,
         timestamp: i64,
         executed: &[Executed],
-        parallel: bool,
     ) -> Result<Sealed, CanonicalError> {
         /// Transactions per rayon task when encoding in parallel.
         const CHUNK: usize = 64;
-        let body = if parallel && executed.len() > CHUNK {
+        let body = if executed.len() > CHUNK {
             let parts = executed
                 .par_chunks(CHUNK)
                 .map(encode_txs)
@@ -404,7 +403,7 @@ impl Chains {
             timestamp,
             proposals.into_iter().map(Proposed::from),
         )?;
-        let sealed = ch.seal(&self.key, number, timestamp, &executed, true)?;
+        let sealed = ch.seal(&self.key, number, timestamp, &executed)?;
         let mut txs = Vec::with_capacity(executed.len());
         let mut receipts = Vec::with_capacity(executed.len());
         for ex in executed {

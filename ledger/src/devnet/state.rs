@@ -366,18 +366,10 @@ impl Changes {
         self.writes.iter().map(|(k, e)| (&**k, e.hash))
     }
 
+    /// Folds the block into the committed state, history and transaction index included
+    /// (the live node and opening a data directory).
     pub fn merge_into(self, state: &mut WorldState) {
-        for (k, e) in self.writes {
-            state.values.entry(k).or_default().push(e);
-        }
-        for (k, v) in self.parcels {
-            match v {
-                Some(id) => state.parcels.insert(k, id),
-                None => state.parcels.remove(&k),
-            };
-        }
-        state.counters.extend(self.counters);
-        state.txs.extend(self.txs);
+        self.merge(state, true);
     }
 
     /// [`Changes::merge_into`] for a state that only executes blocks (the seeder's): each
@@ -387,10 +379,18 @@ impl Changes {
     /// node rebuilds from the logs when it opens them. Keeping them while seeding a million
     /// records cost over a gigabyte and much of the time, spent in fresh pages and rehashes.
     pub fn merge_current_into(self, state: &mut WorldState) {
+        self.merge(state, false);
+    }
+
+    /// Folds the block into `state`, appending each write to its key's versions and the
+    /// transaction index when `history`, else replacing the versions with the write.
+    fn merge(self, state: &mut WorldState, history: bool) {
         for (k, e) in self.writes {
             match state.values.get_mut(&k) {
                 Some(versions) => {
-                    versions.clear();
+                    if !history {
+                        versions.clear();
+                    }
                     versions.push(e);
                 }
                 None => {
@@ -405,6 +405,9 @@ impl Changes {
             };
         }
         state.counters.extend(self.counters);
+        if history {
+            state.txs.extend(self.txs);
+        }
     }
 }
 
