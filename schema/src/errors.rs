@@ -69,7 +69,7 @@ pub(crate) fn parse_id(id: &str) -> Result<ledger::PropertyId, Error> {
 /// database cancelled at the request time limit (SQLSTATE 57014, `statement_timeout` of the
 /// API's request pool), which is the request being too slow, not our fault.
 pub(crate) fn db_error(e: crate::db::DbError) -> Error {
-    if let crate::db::DbError::Sql(sqlx::Error::Database(d)) = &e {
+    if let Some(sqlx::Error::Database(d)) = e.sql() {
         if d.code().as_deref() == Some("57014") {
             return Error::new(
                 "the request took longer than its time limit; the database query was cancelled",

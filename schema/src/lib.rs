@@ -9,6 +9,7 @@
 //! listener (cache invalidation, subscriptions, freshness) and the chain-height poller.
 
 mod auth;
+mod batch;
 mod cache;
 mod changes;
 mod complexity;

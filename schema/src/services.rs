@@ -301,7 +301,7 @@ impl Services {
 fn into_sqlx(e: crate::db::DbError) -> sqlx::Error {
     match e {
         crate::db::DbError::Sql(e) => e,
-        crate::db::DbError::Row(m) => sqlx::Error::Protocol(m),
+        other => sqlx::Error::Protocol(other.to_string()),
     }
 }
 

@@ -244,6 +244,48 @@ async fn reads_pages_and_statement_counts() {
         .data("{ property(id: \"LRI-IND-TS-2026-99-99999\") { id } }")
         .await;
     assert_eq!(d["property"], Value::Null);
+
+    // `property(id)` lookups of concurrent requests share statements while the database is
+    // busy, and each still gets its own answer: hold the table locked so that the first
+    // lookups' statements wait, and the rest queue behind them.
+    let ids = w.ids(300).await;
+    let ids = &ids[200..];
+    let mut lock = w.pool.begin().await.unwrap();
+    sqlx::query("LOCK TABLE properties IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *lock)
+        .await
+        .unwrap();
+    let before = w.services.stats().sql_statements;
+    let mut asks: Vec<(String, Option<String>)> = Vec::new();
+    for (i, id) in ids.iter().enumerate() {
+        let pid: ledger::PropertyId = id.parse().unwrap();
+        let spelling = match i % 3 {
+            0 => id.clone(),
+            1 => pid.in_form(ledger::IdForm::Encoded).to_string(),
+            _ => id.to_lowercase(),
+        };
+        asks.push((spelling, Some(id.clone())));
+    }
+    asks.push((ids[0].to_lowercase(), Some(ids[0].clone())));
+    asks.push(("LRI-IND-TS-2026-99-99998".into(), None));
+    let answers = futures::future::join_all(asks.iter().map(|(spelling, _)| {
+        w.query_vars(
+            "query($id: ID!) { property(id: $id, consistency: REPLICA) { id } }",
+            json!({ "id": spelling }),
+        )
+    }));
+    let release = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        lock.commit().await.unwrap();
+    };
+    let (answers, ()) = tokio::join!(answers, release);
+    for ((spelling, want), v) in asks.iter().zip(&answers) {
+        assert!(v.get("errors").is_none(), "{spelling}: {v}");
+        assert_eq!(v["data"]["property"]["id"], json!(want), "{spelling}");
+    }
+    let used = w.services.stats().sql_statements - before;
+    // At most 4 batches wait on the lock; everything else goes in the next one or two.
+    assert!(used <= 6, "{} lookups used {used} statements", asks.len());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
