@@ -14,7 +14,8 @@
 //!    lookup as one SQL statement through a sqlx pool at the same rate (the floor the API
 //!    adds to); peak `property(id)` throughput, closed loop over `--peak-connections`; a
 //!    district-filtered `properties` page (first 20, owners and documents) at `--page-rate`;
-//!    `search` with names, places and survey numbers from the data at `--search-rate` — last,
+//!    `search` with names, places and survey numbers from the data at `--search-rate`, after a
+//!    5 s warm-up at that rate (its figures and the server's major page faults are reported) — last,
 //!    because searches the server cannot keep up with go on running after their clients
 //!    gave up, and would slow whatever came next;
 //! 4. the server's peak RSS (`VmHWM` of the child — the server alone, its index follower
@@ -346,6 +347,9 @@ impl Backend {
     }
 }
 
+/// The search warm-up before the measured search run.
+const SEARCH_WARM_UP: Duration = Duration::from_secs(5);
+
 /// `landql serve` as a child process.
 pub(crate) struct Server {
     child: tokio::process::Child,
@@ -443,6 +447,13 @@ impl Server {
             .map_or(0.0, |pid| cpu_secs(&format!("/proc/{pid}/stat")))
     }
 
+    /// The server's major page faults so far.
+    fn major_faults(&self) -> f64 {
+        self.child
+            .id()
+            .map_or(0.0, |pid| major_faults(&format!("/proc/{pid}/stat")))
+    }
+
     /// Peak and current RSS in KiB.
     pub fn rss(&self) -> (u64, u64) {
         let Some(pid) = self.child.id() else {
@@ -474,21 +485,36 @@ impl Server {
 /// User + system CPU seconds from a `/proc/<pid>/stat` file (fields 14 and 15, in the
 /// kernel's USER_HZ of 100 ticks per second); 0 if unreadable.
 fn cpu_secs(stat_path: &str) -> f64 {
-    let Ok(text) = std::fs::read_to_string(stat_path) else {
-        return 0.0;
-    };
+    let f = stat_fields(stat_path);
+    (f(11) + f(12)) / 100.0
+}
+
+/// Major page faults of a process so far: pages it had to wait on the disk for.
+fn major_faults(stat_path: &str) -> f64 {
+    stat_fields(stat_path)(9)
+}
+
+/// Major page faults of every process on the machine so far.
+fn machine_major_faults() -> f64 {
+    std::fs::read_to_string("/proc/vmstat")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("pgmajfault "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// The numeric fields of `/proc/PID/stat` after the command name, by index from the
+/// state (field 3) on; 0 for what cannot be read.
+fn stat_fields(stat_path: &str) -> impl Fn(usize) -> f64 {
+    let text = std::fs::read_to_string(stat_path).unwrap_or_default();
     // The command name (field 2) may hold spaces; the fields after it are plain.
-    let Some(rest) = text.rsplit_once(')').map(|(_, r)| r) else {
-        return 0.0;
-    };
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let tick = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (tick(11) + tick(12)) / 100.0
+    let rest = text.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<f64> = rest
+        .split_whitespace()
+        .map(|v| v.parse().unwrap_or(0.0))
+        .collect();
+    move |i| fields.get(i).copied().unwrap_or(0.0)
 }
 
 /// CPU used by the server and by this process (the generator, plus the idle in-process
@@ -1288,11 +1314,13 @@ pub async fn run(args: ApiBenchArgs) -> anyhow::Result<()> {
         s,
         "- During the fixed-rate `property(id)` run: property cache {:.0} hits / {:.0} misses \
          ({:.0} % hits; 10 000 entries, 10 s TTL, IDs drawn uniformly from all properties), \
-         {:.2} SQL statements per request.",
+         {:.2} SQL statements per request; {:.0} major page faults on the whole machine \
+         (the server's and PostgreSQL's reads that waited on the disk).",
         m.cache_hits,
         m.cache_misses,
         100.0 * ratio(m.cache_hits, m.cache_hits + m.cache_misses),
-        ratio(m.sql_statements, m.property.sent as f64)
+        ratio(m.sql_statements, m.property.sent as f64),
+        m.property_faults
     );
     let steps: Vec<String> = m
         .rss
@@ -1307,6 +1335,20 @@ pub async fn run(args: ApiBenchArgs) -> anyhow::Result<()> {
         peak_kib as f64 / 1024.0,
         current_kib as f64 / 1024.0,
         steps.join("; ")
+    );
+    let _ = writeln!(
+        s,
+        "- Major page faults of `landql serve` (reads it waited on the disk for, e.g. index \
+         pages the kernel had dropped from memory): {:.0} during the page run, {:.0} during \
+         the search run. The search run came after a {:.0} s warm-up at the same rate, whose \
+         requests took {:.0} major faults: p50 {:.2} ms, p99 **{:.2} ms**, max {:.2} ms.",
+        m.faults.0,
+        m.faults.1,
+        SEARCH_WARM_UP.as_secs_f64(),
+        m.search_warm.1,
+        m.search_warm.0.p50_ms,
+        m.search_warm.0.p99_ms,
+        m.search_warm.0.max_ms
     );
     let _ = writeln!(
         s,
@@ -1326,6 +1368,12 @@ struct Measured {
     page: Report,
     /// Per phase, in the order of the fields above.
     cpu: [Cpu; 5],
+    /// The server's major page faults during the page run and the search run.
+    faults: (f64, f64),
+    /// Major page faults of every process during the fixed-rate property(id) run.
+    property_faults: f64,
+    /// The search warm-up, and the server's major page faults during it.
+    search_warm: (Report, f64),
     /// The server's peak RSS (KiB) as it stood after each step.
     rss: Vec<(&'static str, u64)>,
     cache_hits: f64,
@@ -1397,9 +1445,11 @@ async fn measure(
     tracing::info!(rate = args.rate, "property(id), fixed rate");
     let before = scrape(http, &server.base).await?;
     let mark = CpuMark::now(server);
+    let faults = machine_major_faults();
     let property_report =
         loadgen::open_loop(args.rate, seconds, args.max_in_flight, property.clone()).await?;
     let property_cpu = mark.per_request(server, property_report.sent);
+    let property_faults = machine_major_faults() - faults;
     let after = scrape(http, &server.base).await?;
     let delta = |name: &str| metric(&after, name) - metric(&before, name);
     let cache_hits = delta("landql_api_property_cache_hits_total");
@@ -1570,6 +1620,7 @@ async fn measure(
     let other = Duration::from_secs_f64(args.other_seconds);
     tracing::info!(rate = args.page_rate, "filtered pages, fixed rate");
     let mark = CpuMark::now(server);
+    let faults = server.major_faults();
     let page = {
         let (client, districts) = (client.clone(), districts.clone());
         loadgen::open_loop(args.page_rate, other, args.max_in_flight, move |i| {
@@ -1583,22 +1634,32 @@ async fn measure(
         .await?
     };
     let page_cpu = mark.per_request(server, page.sent);
+    let page_faults = server.major_faults() - faults;
     rss.push(("after the page run", server.rss().0));
     tracing::info!(?page, "pages done");
     server.check()?;
     tokio::time::sleep(Duration::from_secs(2)).await;
 
-    tracing::info!(rate = args.search_rate, "search, fixed rate");
-    let mark = CpuMark::now(server);
-    let search = {
+    // A warm-up first, as for property(id): the runs before left the index's pages unused
+    // for minutes, and the kernel may have dropped them (its major faults are reported).
+    let run_search = |seconds: Duration, offset: u64| {
         let (client, texts) = (client.clone(), texts.clone());
-        loadgen::open_loop(args.search_rate, other, args.max_in_flight, move |i| {
-            let text = &texts[pick(i, texts.len())];
+        loadgen::open_loop(args.search_rate, seconds, args.max_in_flight, move |i| {
+            let text = &texts[pick(i + offset, texts.len())];
             client.post(json!({ "query": SEARCH_QUERY, "variables": { "text": text } }).to_string())
         })
-        .await?
     };
+    tracing::info!(rate = args.search_rate, "search warm-up");
+    let faults = server.major_faults();
+    let search_warm = run_search(SEARCH_WARM_UP, 1 << 30).await?;
+    let warm_faults = server.major_faults() - faults;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    tracing::info!(rate = args.search_rate, "search, fixed rate");
+    let mark = CpuMark::now(server);
+    let faults = server.major_faults();
+    let search = run_search(other, 0).await?;
     let search_cpu = mark.per_request(server, search.sent);
+    let search_faults = server.major_faults() - faults;
     rss.push(("after the search run", server.rss().0));
     tracing::info!(?search, "search done");
     server.check()?;
@@ -1611,6 +1672,9 @@ async fn measure(
         search,
         page,
         cpu: [property_cpu, sql_cpu, peak_cpu, search_cpu, page_cpu],
+        faults: (page_faults, search_faults),
+        property_faults,
+        search_warm: (search_warm, warm_faults),
         rss,
         cache_hits,
         cache_misses,
@@ -1618,4 +1682,26 @@ async fn measure(
         peak_cache,
         postgraphile,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_fields_count_from_the_state_and_survive_spaces_in_the_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("stat");
+        // pid (comm) state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt
+        // utime stime …
+        std::fs::write(
+            &path,
+            "4242 (landql serve) S 1 4242 4242 0 -1 4194560 900 0 37 0 250 50 0 0 20 0 3\n",
+        )
+        .unwrap();
+        let path = path.to_str().unwrap();
+        assert_eq!(major_faults(path), 37.0);
+        assert_eq!(cpu_secs(path), 3.0);
+        assert_eq!(major_faults("/nonexistent/stat"), 0.0);
+    }
 }
