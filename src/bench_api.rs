@@ -14,9 +14,9 @@
 //!    lookup as one SQL statement through a sqlx pool at the same rate (the floor the API
 //!    adds to); peak `property(id)` throughput, closed loop over `--peak-connections`; a
 //!    district-filtered `properties` page (first 20, owners and documents) at `--page-rate`;
-//!    `search` with names, places and survey numbers from the data at `--search-rate`, after a
-//!    5 s warm-up at that rate (its figures and the server's major page faults are reported) — last,
-//!    because searches the server cannot keep up with go on running after their clients
+//!    `search` with names, places and survey numbers from the data at `--search-rate`,
+//!    after a 5 s warm-up at that rate (its figures and the server's major page faults are
+//!    reported) — last, because searches the server cannot keep up with go on running after their clients
 //!    gave up, and would slow whatever came next;
 //! 4. the server's peak RSS (`VmHWM` of the child — the server alone, its index follower
 //!    included) and its cache and SQL counters from `/metrics`.
@@ -442,16 +442,16 @@ impl Server {
 
     /// CPU seconds the server has used (user + system).
     fn cpu_secs(&self) -> f64 {
-        self.child
-            .id()
-            .map_or(0.0, |pid| cpu_secs(&format!("/proc/{pid}/stat")))
+        self.stat_path().map_or(0.0, |p| cpu_secs(&p))
     }
 
     /// The server's major page faults so far.
     fn major_faults(&self) -> f64 {
-        self.child
-            .id()
-            .map_or(0.0, |pid| major_faults(&format!("/proc/{pid}/stat")))
+        self.stat_path().map_or(0.0, |p| major_faults(&p))
+    }
+
+    fn stat_path(&self) -> Option<String> {
+        self.child.id().map(|pid| format!("/proc/{pid}/stat"))
     }
 
     /// Peak and current RSS in KiB.
@@ -1342,13 +1342,13 @@ pub async fn run(args: ApiBenchArgs) -> anyhow::Result<()> {
          pages the kernel had dropped from memory): {:.0} during the page run, {:.0} during \
          the search run. The search run came after a {:.0} s warm-up at the same rate, whose \
          requests took {:.0} major faults: p50 {:.2} ms, p99 **{:.2} ms**, max {:.2} ms.",
-        m.faults.0,
-        m.faults.1,
+        m.page_faults,
+        m.search_faults,
         SEARCH_WARM_UP.as_secs_f64(),
-        m.search_warm.1,
-        m.search_warm.0.p50_ms,
-        m.search_warm.0.p99_ms,
-        m.search_warm.0.max_ms
+        m.search_warm_faults,
+        m.search_warm.p50_ms,
+        m.search_warm.p99_ms,
+        m.search_warm.max_ms
     );
     let _ = writeln!(
         s,
@@ -1368,12 +1368,15 @@ struct Measured {
     page: Report,
     /// Per phase, in the order of the fields above.
     cpu: [Cpu; 5],
-    /// The server's major page faults during the page run and the search run.
-    faults: (f64, f64),
+    /// The search warm-up before `search`.
+    search_warm: Report,
     /// Major page faults of every process during the fixed-rate property(id) run.
     property_faults: f64,
-    /// The search warm-up, and the server's major page faults during it.
-    search_warm: (Report, f64),
+    /// The server's major page faults during the page run, the search warm-up and the
+    /// search run.
+    page_faults: f64,
+    search_warm_faults: f64,
+    search_faults: f64,
     /// The server's peak RSS (KiB) as it stood after each step.
     rss: Vec<(&'static str, u64)>,
     cache_hits: f64,
@@ -1652,7 +1655,7 @@ async fn measure(
     tracing::info!(rate = args.search_rate, "search warm-up");
     let faults = server.major_faults();
     let search_warm = run_search(SEARCH_WARM_UP, 1 << 30).await?;
-    let warm_faults = server.major_faults() - faults;
+    let search_warm_faults = server.major_faults() - faults;
     tokio::time::sleep(Duration::from_secs(1)).await;
     tracing::info!(rate = args.search_rate, "search, fixed rate");
     let mark = CpuMark::now(server);
@@ -1672,9 +1675,11 @@ async fn measure(
         search,
         page,
         cpu: [property_cpu, sql_cpu, peak_cpu, search_cpu, page_cpu],
-        faults: (page_faults, search_faults),
+        search_warm,
         property_faults,
-        search_warm: (search_warm, warm_faults),
+        page_faults,
+        search_warm_faults,
+        search_faults,
         rss,
         cache_hits,
         cache_misses,

@@ -442,16 +442,14 @@ impl SearchIndex {
     pub(crate) fn merge_all(&self) -> Result<(), Error> {
         // The metas must be gone before the garbage collection below: tantivy keeps the
         // files of every `SegmentMeta` still alive anywhere in the process.
-        let groups = {
+        let groups: Vec<_> = {
             let metas = self.index.searchable_segment_metas()?;
             balanced_groups(
                 metas.iter().map(|m| (m.id(), m.num_docs())).collect(),
                 MERGED_SEGMENTS,
             )
         };
-        if groups.iter().all(|g| g.len() < 2) {
-            return Ok(());
-        }
+        // A group of one segment is merged already.
         let merges: Vec<_> = {
             let mut w = self.writer()?;
             groups
@@ -460,6 +458,9 @@ impl SearchIndex {
                 .map(|g| w.merge(g))
                 .collect()
         };
+        if merges.is_empty() {
+            return Ok(());
+        }
         for merge in merges {
             merge.wait()?;
         }
@@ -578,20 +579,9 @@ mod tests {
 
     #[test]
     fn balanced_groups_split_documents_evenly() {
-        let groups = balanced_groups(vec![('a', 10), ('b', 70), ('c', 30), ('d', 40)], 2);
-        let totals: Vec<u32> = groups
-            .iter()
-            .map(|g| {
-                g.iter()
-                    .map(|id| match id {
-                        'a' => 10,
-                        'b' => 70,
-                        'c' => 30,
-                        _ => 40,
-                    })
-                    .sum()
-            })
-            .collect();
+        // Each segment's ID is its document count, so a group's sum is its size.
+        let groups = balanced_groups(vec![(10, 10), (70, 70), (30, 30), (40, 40)], 2);
+        let totals: Vec<u32> = groups.iter().map(|g| g.iter().sum()).collect();
         assert_eq!(totals, vec![80, 70]);
         assert_eq!(balanced_groups(vec![('a', 1)], 2), vec![vec!['a']]);
         assert!(balanced_groups(Vec::<(char, u32)>::new(), 2).is_empty());
