@@ -9,6 +9,7 @@ pub mod phonetic;
 mod tokenizers;
 pub mod translit;
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
@@ -185,6 +186,11 @@ impl Analysed {
     }
 }
 
+/// A map keyed by text with foldhash: the per-thread caches below hash a few dozen words
+/// per indexed document, where std's SipHash cost more than the lookups saved. foldhash
+/// is seeded per process, so query text cannot be chosen to collide.
+type FastMap<V> = HashMap<String, V, foldhash::fast::RandomState>;
+
 /// Words analysed per thread before the cache starts over (a few MB at most).
 const CACHE_WORDS: usize = 1 << 16;
 
@@ -192,8 +198,8 @@ thread_local! {
     /// Word → (fold, phonetic key). Names come from a small vocabulary and the searcher
     /// re-analyses a few hundred records per query; the fifteen rewriting passes of the key
     /// were a quarter of a search's time before this cache.
-    static CACHE: std::cell::RefCell<HashMap<String, Option<(String, String)>>> =
-        std::cell::RefCell::new(HashMap::new());
+    static CACHE: RefCell<FastMap<Option<(String, String)>>> =
+        RefCell::new(FastMap::default());
 }
 
 fn fold_and_phon(w: &str) -> Option<(String, String)> {
@@ -240,8 +246,7 @@ pub fn place_key(text: &str) -> String {
     thread_local! {
         /// Place name → key. Places come from a small vocabulary, and every document
         /// keys three of them (up to five phonetic passes each) when it is indexed.
-        static PLACES: std::cell::RefCell<HashMap<String, String>> =
-            std::cell::RefCell::new(HashMap::new());
+        static PLACES: RefCell<FastMap<String>> = RefCell::new(FastMap::default());
     }
     if let Some(k) = PLACES.with(|c| c.borrow().get(text).cloned()) {
         return k;

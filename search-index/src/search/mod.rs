@@ -215,7 +215,7 @@ impl SearchIndex {
     fn word_clauses(
         &self,
         q: &Word,
-        prefix: Option<&Prefix>,
+        prefix: Option<&[Prefix; 3]>,
         tier: u8,
         typos: bool,
     ) -> Vec<Box<dyn Query>> {
@@ -241,14 +241,14 @@ impl SearchIndex {
             }
             out.push(term(gf.fold, &q.fold));
             out.push(term(gf.phon, &q.phon));
-            match prefix {
-                Some(Prefix::NGram) => out.push(term(gf.prefix, &q.fold)),
-                Some(Prefix::Terms(terms)) => {
-                    for t in &terms[g as usize] {
+            match (prefix.map(|p| &p[g as usize]), gf.prefix) {
+                (Some(Prefix::NGram), Some(field)) => out.push(term(field, &q.fold)),
+                (Some(Prefix::Terms(terms)), _) => {
+                    for t in terms {
                         out.push(term(gf.fold, t));
                     }
                 }
-                None => {}
+                _ => {}
             }
             if let Some(a) = &fold_typos {
                 out.push(Box::new(FuzzyQuery {
@@ -355,21 +355,21 @@ impl SearchIndex {
             .collect()
     }
 
-    /// Decides how the unfinished last word of `p` (if any) is matched as a prefix: one
-    /// n-gram term when it is short, else the fold terms that start with it (prefix.rs).
+    /// Decides how the unfinished last word of `p` (if any) is matched as a prefix, per
+    /// name group: one n-gram term when it is short and the group has n-grams, else the
+    /// group's fold terms that start with it (prefix.rs).
     fn expand_prefix(&self, searcher: &Searcher, p: &mut Parsed) -> Result<(), Error> {
         p.prefix = match p.words.last() {
             Some(w) if p.partial_last && w.fold.len() >= 2 => {
-                if w.fold.len() <= analysis::PREFIX_NGRAM_MAX {
-                    Some(Prefix::NGram)
-                } else {
-                    let mut terms: [Vec<String>; 3] = Default::default();
-                    for g in Group::ALL {
-                        terms[g as usize] =
-                            prefix::expand(searcher, self.fields.group(g).fold, &w.fold)?;
+                let mut how: [Prefix; 3] = [Prefix::NGram, Prefix::NGram, Prefix::NGram];
+                for g in Group::ALL {
+                    let gf = self.fields.group(g);
+                    if gf.prefix.is_none() || w.fold.len() > analysis::PREFIX_NGRAM_MAX {
+                        how[g as usize] =
+                            Prefix::Terms(prefix::expand(searcher, gf.fold, &w.fold)?);
                     }
-                    Some(Prefix::Terms(terms))
                 }
+                Some(how)
             }
             _ => None,
         };

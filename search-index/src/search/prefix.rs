@@ -49,18 +49,22 @@ impl Automaton for StartsWith {
     }
 }
 
-/// How an unfinished query word is matched.
+/// How an unfinished query word is matched in one name group.
 #[derive(Debug, Clone)]
 pub(super) enum Prefix {
-    /// By its n-gram in the prefix fields (short words).
+    /// By its n-gram in the group's prefix field (short words, in person names).
     NGram,
-    /// By the fold terms that start with it, per name group (`Group as usize`).
-    Terms([Vec<String>; 3]),
+    /// By the group's fold terms that start with it: long words, and every word in
+    /// places, which index no n-grams (see `GroupFields::prefix`).
+    Terms(Vec<String>),
 }
 
 /// Terms of one word's prefix expansion at most: past it, the rest are left out (the
 /// ones the dictionary lists first). A prefix longer than [`PREFIX_NGRAM_MAX`] is shared
-/// by a few dozen terms at most in real names; this bounds a pathological dictionary.
+/// by a few dozen terms at most in real names, and so is a prefix of three letters or
+/// more in place names (at 1 M records the place fold dictionary holds some 23 000
+/// words); a two-letter place prefix may reach the bound, and then matches places from
+/// the first 256 words on (names still match it by n-gram).
 const MAX_TERMS: usize = 256;
 
 /// The terms of `field` starting with `prefix`, in every segment of `searcher`, as the

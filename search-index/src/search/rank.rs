@@ -114,7 +114,7 @@ pub(super) struct Parsed {
     /// Phonetic keys of adjacent query words joined (`pairs[i]`: words i and i + 1).
     pub(super) pairs: Vec<String>,
     /// How the unfinished last word is matched (`SearchIndex::expand_prefix`).
-    pub(super) prefix: Option<super::prefix::Prefix>,
+    pub(super) prefix: Option<[super::prefix::Prefix; 3]>,
 }
 
 impl Parsed {
