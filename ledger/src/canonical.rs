@@ -99,6 +99,11 @@ pub fn to_jcs<T: Serialize>(value: &T) -> Result<Vec<u8>, CanonicalError> {
     Ok(serde_json::to_vec(value)?)
 }
 
+/// [`to_jcs`] appended to `out`, for callers that reuse one buffer for many values.
+pub fn write_jcs<T: Serialize>(value: &T, out: &mut Vec<u8>) -> Result<(), CanonicalError> {
+    Ok(serde_json::to_writer(out, value)?)
+}
+
 /// sha256(JCS(value)): the record hash and the header hash of ledger.md.
 pub fn hash_jcs<T: Serialize>(value: &T) -> Result<Hash32, CanonicalError> {
     Ok(sha256(&to_jcs(value)?))

@@ -174,8 +174,10 @@ pub(crate) fn execute_block(
         routing,
     };
     let mut overlay = Overlay::new(state);
-    let mut executed = Vec::new();
-    for (i, p) in proposals.into_iter().enumerate() {
+    let proposals = proposals.into_iter();
+    // Sized up front: an `Executed` is large, and growing the vector moved each one again.
+    let mut executed = Vec::with_capacity(proposals.size_hint().0);
+    for (i, p) in proposals.enumerate() {
         let ex = overlay.execute(&ctx, i as u32, p)?;
         if let Some(why) = &ex.why {
             tracing::debug!(tx_id = %ex.tx_id, code = ex.validation.as_str(), reason = %why, "transaction invalid");

@@ -1100,18 +1100,13 @@ pub(crate) fn mix64(mut z: u64) -> u64 {
 }
 
 /// Appends a number in decimal without going through `fmt`.
-pub(crate) fn push_u64(s: &mut String, mut n: u64) {
+pub(crate) fn push_u64(s: &mut String, n: u64) {
     let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    s.extend(buf[i..].iter().map(|&b| b as char));
+    s.extend(
+        crate::id::decimal_digits(n, &mut buf)
+            .iter()
+            .map(|&b| b as char),
+    );
 }
 
 fn hex32(b: &[u8; 16]) -> String {

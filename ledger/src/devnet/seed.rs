@@ -5,7 +5,7 @@
 //! seeded data directory is exactly what a node would have written had those transactions
 //! been submitted live. The same `--seed` gives the same records, IDs and transactions.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fs::File;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,10 +17,12 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
 use crate::block::TxBody;
+use crate::canonical::Hash32;
 use crate::devnet::chain::{execute_block, Chains, Channel, DevnetConfig, DevnetError};
 use crate::devnet::generate::{proposal_state, DemoData, Generator, Target};
 use crate::devnet::state::{tx_id_and_args, ChannelIx, Executed, Proposed, Routing, WorldState};
-use crate::model::{Proposal, TxKind, Validation};
+use crate::id::PropertyId;
+use crate::model::{Proposal, Record, TxKind, Validation};
 use crate::signing::OrdererKey;
 
 /// 2019-01-01T00:00:00Z: the synthetic history starts here…
@@ -72,12 +74,16 @@ pub enum SeedError {
 ///
 /// Blocks go through the node's own steps — [`execute_block`] (the chaincode), then
 /// [`Channel::seal`] and the log append — but in a pipeline rather than one after another:
-/// this thread generates proposals, executes them and merges each block into the world
-/// state at once (the generator's follow-ups need the records of the previous round), while
-/// a sealer thread encodes, hashes, signs and appends the blocks in order, and a flusher
-/// thread keeps the disk writing in the background. Nobody reads the data directory before
-/// `seed` returns, and it returns only after every log is synced, so merging a block
-/// before it is written is safe here, unlike in the live node.
+/// a generator thread plans each round of proposals and computes their tx_ids; this thread
+/// executes them and merges each block into the world state at once; a sealer thread
+/// encodes, hashes, signs and appends the blocks in order; and a flusher thread keeps the
+/// disk writing in the background. The generator's follow-ups need records that exist, so
+/// this thread reports each round's record writes back to it, and the generator plans
+/// round `r` from the reports up to round `r - FEEDBACK_LAG` — a fixed lag, not "whatever
+/// has arrived", so that the ledger depends on the seed alone and not on thread timing.
+/// Nobody reads the data directory before `seed` returns, and it returns only after every
+/// log is synced, so merging a block before it is written is safe here, unlike in the live
+/// node.
 pub fn seed(
     dir: &Path,
     opts: &SeedOptions,
@@ -107,17 +113,33 @@ pub fn seed(
     let flush_error: Mutex<Option<DevnetError>> = Mutex::new(None);
     let done = AtomicBool::new(false);
     let mut report = std::thread::scope(|s| {
+        let routing: &Routing = routing;
+        let names = &names;
         let (jobs, queue) = mpsc::sync_channel::<SealJob>(SEAL_QUEUE);
+        let (round_tx, round_rx) = mpsc::sync_channel::<Round>(FEEDBACK_LAG);
+        let (feedback_tx, feedback_rx) = mpsc::channel::<Feedback>();
+        let generator = s.spawn(move || generate_loop(opts, names, routing, round_tx, feedback_rx));
         let sealer = s.spawn(move || seal_loop(channels, key, queue));
         let flusher = s.spawn(|| flush_loop(&files, &done, &flush_error));
-        let driven = drive(opts, &names, state, routing, heads, &jobs, &mut progress);
+        let driven = drive(
+            opts,
+            state,
+            routing,
+            heads,
+            round_rx,
+            feedback_tx,
+            &jobs,
+            &mut progress,
+        );
         drop(jobs);
+        let generated = generator.join().unwrap_or(Err(DevnetError::Failed));
         let sealed = sealer.join().unwrap_or(Err(DevnetError::Failed));
         done.store(true, Ordering::Release);
         flusher.thread().unpark();
         let _ = flusher.join();
-        // The sealer's failure explains a driver that stopped because its queue closed.
-        sealed.map_err(SeedError::from).and(driven)
+        // The generator's or sealer's failure explains a driver that stopped because its
+        // queue closed.
+        generated.and(sealed).map_err(SeedError::from).and(driven)
     })?;
     if let Some(e) = flush_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
         return Err(e.into());
@@ -152,23 +174,37 @@ struct SealJob {
     executed: Vec<Executed>,
 }
 
-/// Generates, executes and merges rounds of blocks until `opts.records` records exist,
-/// handing each block to the sealer through `jobs`.
-fn drive(
+/// Rounds the generator may run ahead of execution: round `r` is generated from what the
+/// executing side reported up to round `r - FEEDBACK_LAG`. Fixed, so that the proposals
+/// depend only on the seed, never on how the two threads happen to be scheduled; two lets
+/// the generator build round `r` while round `r - 1` executes.
+const FEEDBACK_LAG: usize = 2;
+
+/// One round of proposals, grouped into blocks in the order they are to execute.
+struct Round {
+    /// The round's clock (a block's time is this or its channel's tip time, if later).
+    now: i64,
+    blocks: Vec<(ChannelIx, Vec<Proposed>)>,
+}
+
+/// What the executing side reports back to the generator after each round.
+struct Feedback {
+    /// Records created so far.
+    records: u64,
+    /// Each block's valid record writes in block order, with their tx_ids.
+    written: Vec<Vec<(Record, Hash32)>>,
+}
+
+/// The generator thread: plans rounds of proposals and computes their tx_ids, running up to
+/// [`FEEDBACK_LAG`] rounds ahead of execution, and remembers the records each executed
+/// round wrote for later follow-ups. Stops, without error, once the executing side hangs up.
+fn generate_loop(
     opts: &SeedOptions,
     names: &[String],
-    state: &mut WorldState,
     routing: &Routing,
-    mut heads: Vec<Head>,
-    jobs: &mpsc::SyncSender<SealJob>,
-    progress: &mut impl FnMut(u64),
-) -> Result<SeedReport, SeedError> {
-    // Sized up front: growing maps of a million keys rehashes them over and over.
-    let keys = usize::try_from(opts.records)
-        .unwrap_or(usize::MAX)
-        .min(1 << 26);
-    state.values.reserve(keys + keys / 4);
-    state.parcels.reserve(keys);
+    rounds: mpsc::SyncSender<Round>,
+    feedback: mpsc::Receiver<Feedback>,
+) -> Result<(), DevnetError> {
     let mut gen = Generator::new(opts.seed, DemoData::embedded());
     let mut rng = ChaCha8Rng::seed_from_u64(opts.seed ^ 0x5eed);
     let round = opts.devnet.max_txs.max(1);
@@ -179,11 +215,24 @@ fn drive(
         .max(1.0);
     let step = ((HISTORY_END - HISTORY_START) as f64 / est_rounds) as i64;
     let docs = routing.docs;
-    let mut report = SeedReport::default();
+    // Creates planned so far, and those of the rounds not yet reported back (oldest first).
     let mut planned = 0u64;
+    let mut unconfirmed: VecDeque<u64> = VecDeque::with_capacity(FEEDBACK_LAG + 1);
+    let mut records = 0u64;
     let mut now = HISTORY_START;
-
-    while report.records < opts.records {
+    for r in 0usize.. {
+        if r >= FEEDBACK_LAG {
+            let Ok(fb) = feedback.recv() else {
+                return Ok(()); // the executing side is done
+            };
+            unconfirmed.pop_front();
+            records = fb.records;
+            for block in fb.written {
+                remember_block(&mut gen, block);
+            }
+        }
+        let in_flight: u64 = unconfirmed.iter().sum();
+        let mut made = 0u64;
         now += step.max(1);
         let mut batches: Vec<(ChannelIx, Vec<Proposal>)> = Vec::new();
         let mut push = |ch: ChannelIx, p: Proposal| match batches.iter_mut().find(|b| b.0 == ch) {
@@ -195,11 +244,13 @@ fn drive(
                 planned < opts.records && (gen.remembered() == 0 || rng.gen_bool(p_create));
             let (target, p) = if want_create {
                 planned += 1;
+                made += 1;
                 (Target::Records, gen.create())
             } else if let Some(f) = gen.follow_up() {
                 f
             } else if planned < opts.records {
                 planned += 1;
+                made += 1;
                 (Target::Records, gen.create())
             } else {
                 break;
@@ -210,13 +261,17 @@ fn drive(
             };
             push(ch, p);
         }
-        if batches.is_empty() {
-            // Every planned create was refused and nothing is left to follow up.
-            planned = report.records;
-            continue;
+        unconfirmed.push_back(made);
+        // Creates are being refused (every planned one, or more than four rounds' worth,
+        // which should not happen): plan again past those known to have failed. Creates of
+        // rounds still executing count as made, so that none is planned twice.
+        let expected = records + in_flight + made;
+        if batches.is_empty() || planned > expected + round as u64 * 4 {
+            planned = planned.min(expected);
         }
         // Records channels first, so that documents link to records of this round.
         batches.sort_by_key(|b| (b.0 == docs, b.0));
+        let mut blocks = Vec::with_capacity(batches.len());
         for (ch, proposals) in batches {
             let name = &names[ch as usize];
             let items = proposals
@@ -228,8 +283,59 @@ fn drive(
                         args_jcs: Some(args),
                     })
                 })
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(DevnetError::from)?;
+                .collect::<Result<Vec<_>, _>>()?;
+            blocks.push((ch, items));
+        }
+        if rounds.send(Round { now, blocks }).is_err() {
+            return Ok(()); // the executing side is done
+        }
+    }
+    Ok(())
+}
+
+/// Remembers one executed block's record writes for follow-ups. Only the block's last
+/// version of a record is its current one, so earlier versions in the same block are
+/// skipped.
+fn remember_block(gen: &mut Generator, written: Vec<(Record, Hash32)>) {
+    let mut last: HashMap<PropertyId, usize> = HashMap::with_capacity(written.len());
+    for (i, (record, _)) in written.iter().enumerate() {
+        last.insert(record.property_id, i);
+    }
+    for (i, (record, tx_id)) in written.into_iter().enumerate() {
+        if last.get(&record.property_id) == Some(&i) {
+            gen.remember_owned(record, tx_id);
+        }
+    }
+}
+
+/// Executes and merges the generator's rounds until `opts.records` records exist, handing
+/// each block to the sealer through `jobs` and each round's record writes back to the
+/// generator through `feedback`.
+#[allow(clippy::too_many_arguments)]
+fn drive(
+    opts: &SeedOptions,
+    state: &mut WorldState,
+    routing: &Routing,
+    mut heads: Vec<Head>,
+    rounds: mpsc::Receiver<Round>,
+    feedback: mpsc::Sender<Feedback>,
+    jobs: &mpsc::SyncSender<SealJob>,
+    progress: &mut impl FnMut(u64),
+) -> Result<SeedReport, SeedError> {
+    // Sized up front: growing maps of a million keys rehashes them over and over.
+    let keys = usize::try_from(opts.records)
+        .unwrap_or(usize::MAX)
+        .min(1 << 26);
+    state.values.reserve(keys + keys / 4);
+    state.parcels.reserve(keys);
+    let mut report = SeedReport::default();
+    while report.records < opts.records {
+        let Ok(Round { now, blocks }) = rounds.recv() else {
+            // The generator stopped; its error is the one to report.
+            return Err(DevnetError::Failed.into());
+        };
+        let mut written = Vec::with_capacity(blocks.len());
+        for (ch, items) in blocks {
             let head = heads[ch as usize];
             let timestamp = now.max(head.time);
             let (mut executed, changes) =
@@ -241,6 +347,7 @@ fn drive(
                 time: timestamp,
             };
             report.blocks += 1;
+            let mut records = Vec::new();
             for ex in &mut executed {
                 report.transactions += 1;
                 *report.by_kind.entry(ex.kind.as_str()).or_default() += 1;
@@ -252,14 +359,11 @@ fn drive(
                 if ex.kind == TxKind::CreateLandRecord {
                     report.records += 1;
                 }
-                // Only the block's last version of a record is its current one.
-                let current = ex.write.as_ref().and_then(|w| state.current(&w.0));
-                if current.is_some_and(|e| e.loc.tx_id == ex.tx_id) {
-                    if let Some(record) = ex.record.take() {
-                        gen.remember_owned(record, ex.tx_id);
-                    }
+                if let Some(record) = ex.record.take() {
+                    records.push((record, ex.tx_id));
                 }
             }
+            written.push(records);
             let job = SealJob {
                 channel: ch,
                 number: head.next,
@@ -271,10 +375,11 @@ fn drive(
                 return Err(DevnetError::Failed.into());
             }
         }
-        if planned > report.records + round as u64 * 4 {
-            // Creates are being refused en masse (should not happen); stop planning past them.
-            planned = report.records;
-        }
+        // The generator may have stopped after an error: the round's result says so.
+        let _ = feedback.send(Feedback {
+            records: report.records,
+            written,
+        });
         progress(report.records);
     }
     Ok(report)

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::canonical::{sha256, to_jcs, value_to_jcs, CanonicalError, Hash32};
+use crate::canonical::{sha256, to_jcs, value_to_jcs, write_jcs, CanonicalError, Hash32};
 use crate::devnet::chaincode::{self, *};
 use crate::id::PropertyId;
 use crate::model::{
@@ -287,7 +287,13 @@ pub(crate) struct Overlay<'a> {
     latest: HashMap<Box<str>, usize>,
     parcels: HashMap<String, Option<Box<str>>>,
     counters: HashMap<([u8; 2], u16, u8), u64>,
-    txs: HashMap<Hash32, TxInfo>,
+    /// Index entries of the block's transactions, in block order: nothing looks them up
+    /// before the merge, which inserts them in this order (so a repeated tx_id ends up
+    /// with its last entry, as with a map).
+    txs: Vec<(Hash32, TxInfo)>,
+    /// The JCS of the value being written, in one buffer for the whole block: encoding
+    /// each value into a fresh `Vec` grew it four or five times per record.
+    scratch: Vec<u8>,
 }
 
 impl<'a> Overlay<'a> {
@@ -298,7 +304,8 @@ impl<'a> Overlay<'a> {
             latest: HashMap::new(),
             parcels: HashMap::new(),
             counters: HashMap::new(),
-            txs: HashMap::new(),
+            txs: Vec::new(),
+            scratch: Vec::new(),
         }
     }
 
@@ -326,10 +333,13 @@ impl<'a> Overlay<'a> {
         *c
     }
 
-    /// Records a pending write whose canonical bytes are `bytes`; returns the shared text.
-    fn put(&mut self, key: &str, bytes: Vec<u8>, loc: Loc) -> Arc<str> {
+    /// Records a pending write whose canonical bytes are in `self.scratch`; returns the
+    /// shared text.
+    fn put(&mut self, key: &str, loc: Loc) -> Arc<str> {
         // JCS output of a serde_json value is UTF-8 by construction.
-        let text: Arc<str> = String::from_utf8(bytes).unwrap_or_default().into();
+        let text: Arc<str> = std::str::from_utf8(&self.scratch)
+            .unwrap_or_default()
+            .into();
         let entry = Entry {
             hash: sha256(text.as_bytes()),
             value: text.clone(),
@@ -356,7 +366,7 @@ pub(crate) struct Changes {
     writes: Vec<(Box<str>, Entry)>,
     parcels: HashMap<String, Option<Box<str>>>,
     counters: HashMap<([u8; 2], u16, u8), u64>,
-    txs: HashMap<Hash32, TxInfo>,
+    txs: Vec<(Hash32, TxInfo)>,
 }
 
 impl Changes {
@@ -591,16 +601,20 @@ impl Overlay<'_> {
         let outcome = self.run(ctx, &p);
         let (validation, write, event, property_id, why, record) = match outcome {
             Ok((key, value)) => {
-                let property_id = match &value {
-                    Written::Record(r) => r.property_id.to_string(),
-                    Written::Document(d) => d.property_id.to_string(),
-                };
                 // The typed value's serde_json output is already JCS (see crate::canonical).
-                let (bytes, record) = match value {
-                    Written::Record(r) => (to_jcs(&r)?, Some(r)),
-                    Written::Document(d) => (to_jcs(&d)?, None),
+                self.scratch.clear();
+                let (property_id, record) = match value {
+                    Written::Record(r) => {
+                        write_jcs(&r, &mut self.scratch)?;
+                        // A record is written under its property ID (see `run`).
+                        (key.clone(), Some(r))
+                    }
+                    Written::Document(d) => {
+                        write_jcs(&d, &mut self.scratch)?;
+                        (d.property_id.to_string(), None)
+                    }
                 };
-                let text = self.put(&key, bytes, loc);
+                let text = self.put(&key, loc);
                 let event = Event {
                     kind: p.kind.event_type(),
                     id: property_id.clone(),
@@ -631,7 +645,7 @@ impl Overlay<'_> {
             property_id: property_id.map(String::into_boxed_str),
         };
         let receipt = info.receipt();
-        self.txs.insert(tx_id, info);
+        self.txs.push((tx_id, info));
         Ok(Executed {
             tx_id,
             kind: p.kind,
