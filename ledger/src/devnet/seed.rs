@@ -197,7 +197,14 @@ struct Feedback {
 
 /// The generator thread: plans rounds of proposals and computes their tx_ids, running up to
 /// [`FEEDBACK_LAG`] rounds ahead of execution, and remembers the records each executed
-/// round wrote for later follow-ups. Stops, without error, once the executing side hangs up.
+/// round wrote for later follow-ups. It decides when the seed is complete — every record
+/// created (as reported back) and `follow_ups_per_record` follow-ups per record planned —
+/// and then stops, closing the rounds; it also stops, without error, once the executing
+/// side hangs up.
+///
+/// Why the generator and not the executing side decides: the first rounds can only create
+/// (nothing is known to follow up until the reports arrive), so stopping as soon as the
+/// records exist would leave a small seed without history.
 fn generate_loop(
     opts: &SeedOptions,
     names: &[String],
@@ -215,6 +222,8 @@ fn generate_loop(
         .max(1.0);
     let step = ((HISTORY_END - HISTORY_START) as f64 / est_rounds) as i64;
     let docs = routing.docs;
+    let follow_up_quota = (opts.records as f64 * ratio).round() as u64;
+    let mut follow_ups = 0u64;
     // Creates planned so far, and those of the rounds not yet reported back (oldest first).
     let mut planned = 0u64;
     let mut unconfirmed: VecDeque<u64> = VecDeque::with_capacity(FEEDBACK_LAG + 1);
@@ -231,24 +240,29 @@ fn generate_loop(
                 remember_block(&mut gen, block);
             }
         }
+        if records >= opts.records && follow_ups >= follow_up_quota {
+            return Ok(()); // complete; the rounds still in flight are executed
+        }
         let in_flight: u64 = unconfirmed.iter().sum();
         let mut made = 0u64;
-        now += step.max(1);
         let mut batches: Vec<(ChannelIx, Vec<Proposal>)> = Vec::new();
         let mut push = |ch: ChannelIx, p: Proposal| match batches.iter_mut().find(|b| b.0 == ch) {
             Some(b) => b.1.push(p),
             None => batches.push((ch, vec![p])),
         };
         for _ in 0..round {
-            let want_create =
-                planned < opts.records && (gen.remembered() == 0 || rng.gen_bool(p_create));
+            let creates_left = planned < opts.records;
+            let follow_ups_left = follow_ups < follow_up_quota;
+            let want_create = creates_left
+                && (gen.remembered() == 0 || !follow_ups_left || rng.gen_bool(p_create));
             let (target, p) = if want_create {
                 planned += 1;
                 made += 1;
                 (Target::Records, gen.create())
-            } else if let Some(f) = gen.follow_up() {
+            } else if let Some(f) = follow_ups_left.then(|| gen.follow_up()).flatten() {
+                follow_ups += 1;
                 f
-            } else if planned < opts.records {
+            } else if creates_left {
                 planned += 1;
                 made += 1;
                 (Target::Records, gen.create())
@@ -262,12 +276,20 @@ fn generate_loop(
             push(ch, p);
         }
         unconfirmed.push_back(made);
-        // Creates are being refused (every planned one, or more than four rounds' worth,
-        // which should not happen): plan again past those known to have failed. Creates of
-        // rounds still executing count as made, so that none is planned twice.
+        // Creates were refused (all those reported are in, and fewer records exist than
+        // were planned; or more than four rounds' worth are missing, which should not
+        // happen): plan again past those known to have failed. Creates of rounds still
+        // executing count as made, so that none is planned twice. A round with nothing
+        // left to plan waits, empty, for the reports of the rounds before it.
         let expected = records + in_flight + made;
-        if batches.is_empty() || planned > expected + round as u64 * 4 {
+        if (batches.is_empty() && in_flight == 0) || planned > expected + round as u64 * 4 {
             planned = planned.min(expected);
+        }
+        if batches.is_empty() && in_flight == 0 && records >= opts.records {
+            return Ok(()); // every record exists and no follow-up can be made
+        }
+        if !batches.is_empty() {
+            now += step.max(1);
         }
         // Records channels first, so that documents link to records of this round.
         batches.sort_by_key(|b| (b.0 == docs, b.0));
@@ -308,9 +330,9 @@ fn remember_block(gen: &mut Generator, written: Vec<(Record, Hash32)>) {
     }
 }
 
-/// Executes and merges the generator's rounds until `opts.records` records exist, handing
-/// each block to the sealer through `jobs` and each round's record writes back to the
-/// generator through `feedback`.
+/// Executes and merges the generator's rounds until it closes them, handing each block to
+/// the sealer through `jobs` and each round's record writes back to the generator through
+/// `feedback`.
 #[allow(clippy::too_many_arguments)]
 fn drive(
     opts: &SeedOptions,
@@ -329,11 +351,9 @@ fn drive(
     state.values.reserve(keys + keys / 4);
     state.parcels.reserve(keys);
     let mut report = SeedReport::default();
-    while report.records < opts.records {
-        let Ok(Round { now, blocks }) = rounds.recv() else {
-            // The generator stopped; its error is the one to report.
-            return Err(DevnetError::Failed.into());
-        };
+    // Until the generator closes the rounds: it decides when the seed is complete, and a
+    // generator that failed closes them too (`seed` reports its error).
+    while let Ok(Round { now, blocks }) = rounds.recv() {
         let mut written = Vec::with_capacity(blocks.len());
         for (ch, items) in blocks {
             let head = heads[ch as usize];
@@ -450,6 +470,27 @@ mod tests {
             fn jcs(&self) -> Vec<u8> {
                 serde_json_canonicalizer::to_vec(self).unwrap()
             }
+        }
+    }
+
+    #[test]
+    fn a_small_seed_has_its_history_too() {
+        // Fewer records than two rounds hold: every create is planned before the first
+        // report comes back, and the follow-ups come after the records exist.
+        let opts = SeedOptions {
+            records: 600,
+            ..SeedOptions::default()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let r = seed(dir.path(), &opts, |_| {}).unwrap();
+        assert_eq!(r.records, 600);
+        assert_eq!(r.transactions, 900, "{:?}", r.by_kind);
+        for kind in TxKind::ALL {
+            assert!(
+                r.by_kind.get(kind.as_str()).copied().unwrap_or(0) > 0,
+                "{kind:?} missing: {:?}",
+                r.by_kind
+            );
         }
     }
 
