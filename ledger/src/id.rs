@@ -250,16 +250,27 @@ pub(crate) fn decimal_digits(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
     &buf[i..]
 }
 
-/// Appends `n` in decimal to `buf` at `*len`, zero-padded to at least `width` digits.
-fn push_padded(buf: &mut [u8; ID_MAX], len: &mut usize, n: u64, width: usize) {
-    let mut scratch = [0u8; 20];
-    let digits = decimal_digits(n, &mut scratch);
-    for _ in digits.len()..width {
-        buf[*len] = b'0';
-        *len += 1;
+/// An ID being printed: bytes on the stack, handed to the formatter in one piece.
+struct IdText {
+    buf: [u8; ID_MAX],
+    len: usize,
+}
+
+impl IdText {
+    fn push(&mut self, bytes: &[u8]) {
+        self.buf[self.len..self.len + bytes.len()].copy_from_slice(bytes);
+        self.len += bytes.len();
     }
-    buf[*len..*len + digits.len()].copy_from_slice(digits);
-    *len += digits.len();
+
+    /// `n` in decimal, zero-padded to at least `width` digits.
+    fn number(&mut self, n: u64, width: usize) {
+        let mut scratch = [0u8; 20];
+        let digits = decimal_digits(n, &mut scratch);
+        for _ in digits.len()..width {
+            self.push(b"0");
+        }
+        self.push(digits);
+    }
 }
 
 /// Written digit by digit into a stack buffer and handed over in one piece: IDs are
@@ -268,30 +279,26 @@ fn push_padded(buf: &mut [u8; ID_MAX], len: &mut usize, n: u64, width: usize) {
 /// `LRI-IND-{st}-{year}-{seq:06}`, `…-{sh:02}-{seq:05}` or `…-{sh:02}{seq:05}`).
 impl fmt::Display for PropertyId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut buf = [0u8; ID_MAX];
-        let mut len = 0;
-        let mut push = |bytes: &[u8], len: &mut usize| {
-            buf[*len..*len + bytes.len()].copy_from_slice(bytes);
-            *len += bytes.len();
+        let mut t = IdText {
+            buf: [0; ID_MAX],
+            len: 0,
         };
-        push(b"LRI-IND-", &mut len);
-        push(self.state().as_bytes(), &mut len);
-        push(b"-", &mut len);
-        push_padded(&mut buf, &mut len, u64::from(self.year), 0);
-        buf[len] = b'-';
-        len += 1;
+        t.push(b"LRI-IND-");
+        t.push(self.state().as_bytes());
+        t.push(b"-");
+        t.number(u64::from(self.year), 0);
+        t.push(b"-");
         match (self.form, self.shard) {
-            (IdForm::Legacy, _) | (_, None) => push_padded(&mut buf, &mut len, self.sequence, 6),
+            (IdForm::Legacy, _) | (_, None) => t.number(self.sequence, 6),
             (form, Some(sh)) => {
-                push_padded(&mut buf, &mut len, u64::from(sh), 2);
+                t.number(u64::from(sh), 2);
                 if form == IdForm::Sharded {
-                    buf[len] = b'-';
-                    len += 1;
+                    t.push(b"-");
                 }
-                push_padded(&mut buf, &mut len, self.sequence, 5);
+                t.number(self.sequence, 5);
             }
         }
-        f.write_str(std::str::from_utf8(&buf[..len]).map_err(|_| fmt::Error)?)
+        f.write_str(std::str::from_utf8(&t.buf[..t.len]).map_err(|_| fmt::Error)?)
     }
 }
 
