@@ -73,7 +73,7 @@ pub(crate) struct GroupFields {
     pub phon: Field,
     pub join: Field,
     /// Edge n-grams, for person names only. Places are a small vocabulary (at 1 M
-    /// records some 23 000 distinct words), so a typed place prefix is expanded over the
+    /// records 21 019 distinct words), so a typed place prefix is expanded over the
     /// place fold dictionary at query time instead (`search::prefix`); their n-grams were
     /// 29 % of all the tokens a rebuild indexed.
     pub prefix: Option<Field>,
