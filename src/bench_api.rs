@@ -16,8 +16,8 @@
 //!    district-filtered `properties` page (first 20, owners and documents) at `--page-rate`;
 //!    `search` with names, places and survey numbers from the data at `--search-rate`,
 //!    after a 5 s warm-up at that rate (its figures and the server's major page faults are
-//!    reported) — last, because searches the server cannot keep up with go on running after their clients
-//!    gave up, and would slow whatever came next;
+//!    reported) — last, because searches the server cannot keep up with go on running
+//!    after their clients gave up, and would slow whatever came next;
 //! 4. the server's peak RSS (`VmHWM` of the child — the server alone, its index follower
 //!    included) and its cache and SQL counters from `/metrics`.
 //!
