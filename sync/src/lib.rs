@@ -43,6 +43,7 @@ mod backoff;
 mod batch;
 pub mod bench;
 mod bulk;
+mod copy;
 mod decode;
 mod error;
 mod metrics;

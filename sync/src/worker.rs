@@ -372,7 +372,7 @@ impl Worker {
     async fn leave_bulk(&self, sink: &mut Sink) -> Result<(), End> {
         let started = Instant::now();
         tracing::info!("near the tip: building the secondary indexes the bulk catch-up dropped");
-        match sink.build_dropped_indexes().await {
+        match sink.build_dropped_indexes(&self.opts.database_url).await {
             Ok(names) => {
                 tracing::info!(
                     built = ?names,
