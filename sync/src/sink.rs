@@ -80,7 +80,8 @@ const STAGE_BUFFERS: &str = "SET temp_buffers = '128MB'";
 /// location-count triggers keep every inserted or updated `properties` row of a statement
 /// (about 1 KB each with its record), so at the default 4 MB a 5 000-event batch spilled
 /// them to disk: 64 MB took the write time per 5 000 events from 288 to 259 ms at 1 M
-/// records. One session, one statement at a time, so this is all it uses.
+/// records. Only this session sets it, and it runs one statement at a time, so the server
+/// needs a few times 64 MB more at most (one per sort, hash or row set of the statement).
 const WORK_MEM: &str = "SET work_mem = '64MB'";
 
 const STAGE_DDL: &str = "
