@@ -1,9 +1,10 @@
 //! PostgreSQL's binary COPY format, for the rows the sink stages.
 //!
-//! Why binary: in text format the server parses every number, boolean and timestamp from
-//! its digits, and the client prints them first; binary sends them as they are held
-//! (big-endian integers, one byte for a boolean). A jsonb value is
-//! still sent as text behind a version byte, so records are parsed once either way.
+//! Why binary: nothing to escape and no numbers to print and parse again; values go as
+//! they are held (big-endian integers, one byte for a boolean), and a jsonb value as its
+//! text behind a version byte. Not for speed: at 1 M records the staging COPY took as long
+//! as in text format (57 against 52–58 ms per 5 000 events), since parsing the records as
+//! jsonb and writing the rows cost far more than the other fields.
 //! The format: <https://www.postgresql.org/docs/15/sql-copy.html#id-1.9.3.55.9.4>.
 
 use ledger::Hash32;
@@ -11,7 +12,6 @@ use ledger::Hash32;
 /// A COPY … FROM STDIN (FORMAT binary) payload under construction.
 pub(crate) struct BinaryRows {
     buf: Vec<u8>,
-    rows: usize,
 }
 
 impl BinaryRows {
@@ -21,18 +21,12 @@ impl BinaryRows {
         buf.extend_from_slice(b"PGCOPY\n\xff\r\n\0");
         buf.extend_from_slice(&0i32.to_be_bytes());
         buf.extend_from_slice(&0i32.to_be_bytes());
-        BinaryRows { buf, rows: 0 }
+        BinaryRows { buf }
     }
 
     /// Starts a row of `fields` columns; exactly that many field calls must follow.
     pub fn row(&mut self, fields: i16) {
         self.buf.extend_from_slice(&fields.to_be_bytes());
-        self.rows += 1;
-    }
-
-    /// Rows started so far.
-    pub fn rows(&self) -> usize {
-        self.rows
     }
 
     fn field(&mut self, bytes: &[u8]) {
@@ -102,7 +96,6 @@ mod tests {
         r.int4(7);
         r.null();
         r.jsonb("{}");
-        assert_eq!(r.rows(), 1);
         let bytes = r.finish();
         let mut want = b"PGCOPY\n\xff\r\n\0".to_vec();
         want.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0]);
