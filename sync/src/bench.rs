@@ -14,7 +14,12 @@
 //!    `LISTEN landql_changes`, timestamps when each property event becomes visible;
 //!    freshness = that moment − the transaction's ledger time (block cut, same clock);
 //! 5. server-side `COPY`s the final `properties` rows into an identically indexed copy of
-//!    the table and into a primary-key-only one, timing each.
+//!    the table and into a primary-key-only one, timing each;
+//! 6. measures the *floor*: server-side `COPY` of every row the catch-up left in the read
+//!    model's tables into primary-key-only copies of them, one after the other on one
+//!    connection. A catch-up writes at least those rows through one backend (each batch is
+//!    one transaction, invariant 2), so no catch-up on this machine can beat that time;
+//!    `events / floor seconds` is the ceiling its events/s is measured against.
 //!
 //! Wire it as `landql bench sync` by calling [`run`] with [`WorkerMode::Command`] naming
 //! the `landql` binary and `["sync"]`: the worker gets its configuration from the same
@@ -96,6 +101,9 @@ pub struct BenchReport {
     pub copy_rows: u64,
     pub copy_indexed_rows_per_s: f64,
     pub copy_pk_rows_per_s: f64,
+    /// Rows in the floor's tables, and the seconds their primary-key-only COPY took.
+    pub floor_rows: u64,
+    pub floor_secs: f64,
     pub live_rate: f64,
     pub live_achieved_tx_per_s: f64,
     pub freshness_samples: u64,
@@ -113,6 +121,16 @@ impl BenchReport {
     pub fn ratio(&self) -> f64 {
         if self.copy_indexed_rows_per_s > 0.0 {
             self.events_per_s / self.copy_indexed_rows_per_s
+        } else {
+            0.0
+        }
+    }
+
+    /// The most events/s a one-writer catch-up could reach here: the catch-up's events over
+    /// the floor's seconds (0 when not measured).
+    pub fn floor_events_per_s(&self) -> f64 {
+        if self.floor_secs > 0.0 {
+            self.events as f64 / self.floor_secs
         } else {
             0.0
         }
@@ -158,6 +176,21 @@ impl BenchReport {
             self.copy_pk_rows_per_s
         );
         let _ = writeln!(s, "| catch-up ÷ indexed COPY | {:.2} | |", self.ratio());
+        if self.floor_secs > 0.0 {
+            let _ = writeln!(
+                s,
+                "| floor: raw COPY of all {} rows the catch-up left in {}, each into a primary-key-only copy, one connection | {:.1} s = **{:.0} events/s** at most for any one-writer catch-up here | |",
+                self.floor_rows,
+                FLOOR_TABLES.map(|t| format!("`{t}`")).join(", "),
+                self.floor_secs,
+                self.floor_events_per_s()
+            );
+            let _ = writeln!(
+                s,
+                "| catch-up ÷ floor | {:.2} | |",
+                self.events_per_s / self.floor_events_per_s()
+            );
+        }
         if self.freshness_samples > 0 {
             let _ = writeln!(
                 s,
@@ -302,6 +335,9 @@ pub async fn run(opts: &BenchOptions) -> Result<BenchReport, BenchError> {
     report.copy_rows = rows;
     report.copy_indexed_rows_per_s = indexed;
     report.copy_pk_rows_per_s = pk;
+    let (rows, secs) = floor(&pool, pg.data_dir()).await?;
+    report.floor_rows = rows;
+    report.floor_secs = secs;
 
     pool.close().await;
     let _ = pg.stop().await;
@@ -586,6 +622,77 @@ async fn copy_baseline(pool: &PgPool, data_dir: &Path) -> Result<(u64, f64, f64)
     exec("DROP TABLE bench_copy_indexed, bench_copy_pk".into()).await?;
     let _ = std::fs::remove_file(data_dir.join("bench_properties.copy"));
     Ok((rows, rates[0], rates[1]))
+}
+
+/// The tables a catch-up writes (`location_counts` aside: its triggers write it, and its
+/// few rows would not move the floor).
+const FLOOR_TABLES: [&str; 6] = [
+    "property_versions",
+    "properties",
+    "change_log",
+    "ownerships",
+    "owners",
+    "documents",
+];
+
+/// The floor (see the module docs): every row of [`FLOOR_TABLES`] exported to a file, then
+/// `COPY`d server-side into a copy of its table that keeps only the primary key, one table
+/// after another on one connection, from a checkpoint. Server-side COPY from a file is the
+/// fastest way PostgreSQL has to take rows: no client, no protocol, no staging, no upsert,
+/// no trigger, and each row written once, where a catch-up also rewrites the properties
+/// that change. Returns (rows, seconds).
+async fn floor(pool: &PgPool, data_dir: &Path) -> Result<(u64, f64), BenchError> {
+    let mut conn = pool
+        .acquire()
+        .await
+        .map_err(|e| err("floor")(e.to_string()))?;
+    let mut exec = async |sql: String| {
+        sqlx::raw_sql(&sql)
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| err("floor")(format!("{sql}: {e}")))
+    };
+    let file = |table: &str| {
+        data_dir
+            .join(format!("bench_floor_{table}.copy"))
+            .display()
+            .to_string()
+            .replace('\'', "''")
+    };
+    for table in FLOOR_TABLES {
+        let copy = format!("bench_floor_{table}");
+        exec(format!(
+            "DROP TABLE IF EXISTS {copy}; CREATE TABLE {copy} (LIKE {table} INCLUDING ALL); \
+             DO $$ DECLARE i regclass; BEGIN \
+                 FOR i IN SELECT indexrelid::regclass FROM pg_index \
+                     WHERE indrelid = '{copy}'::regclass AND NOT indisprimary LOOP \
+                     EXECUTE 'DROP INDEX ' || i; \
+                 END LOOP; END $$; \
+             COPY (SELECT * FROM {table}) TO '{}'",
+            file(table)
+        ))
+        .await?;
+    }
+    exec("CHECKPOINT".into()).await?;
+    let started = Instant::now();
+    let mut rows = 0;
+    for table in FLOOR_TABLES {
+        let t = Instant::now();
+        let r = exec(format!("COPY bench_floor_{table} FROM '{}'", file(table))).await?;
+        rows += r.rows_affected();
+        tracing::info!(
+            table,
+            rows = r.rows_affected(),
+            secs = t.elapsed().as_secs_f64(),
+            "floor COPY"
+        );
+    }
+    let secs = started.elapsed().as_secs_f64();
+    for table in FLOOR_TABLES {
+        exec(format!("DROP TABLE bench_floor_{table}")).await?;
+        let _ = std::fs::remove_file(data_dir.join(format!("bench_floor_{table}.copy")));
+    }
+    Ok((rows, secs))
 }
 
 async fn count(pool: &PgPool, sql: &str) -> Result<u64, BenchError> {
