@@ -3,6 +3,8 @@
 //! index follower and the GraphQL API — wired from the crates, with progress while it seeds
 //! and catches up.
 
+use std::fmt::Write as _;
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -185,25 +187,56 @@ pub async fn run(
 
     let api = format!("http://{}", args.listen);
     let ws = format!("ws://{}", args.listen);
-    println!();
-    println!("landql dev is running (Ctrl-C stops it):");
-    println!("  playground        {api}/");
-    println!("  GraphQL           POST {api}/graphql   (JSON: {{\"query\": …}})");
-    println!("                    GET  {api}/graphql?query=…   (queries only)");
-    println!("                    WS   {ws}/graphql   (subscriptions, graphql-transport-ws)");
-    println!("  health            {api}/healthz   ready: {api}/readyz   metrics: {api}/metrics");
-    println!("  ledger HTTP API   {ledger_url}/v1/info   (landql load --ledger {ledger_url})");
-    println!("  PostgreSQL        {database_url}");
-    println!("  tokens (24 h; paste into the playground's token box, or send");
-    println!("          Authorization: Bearer <token>; this session's secret is random):");
-    println!("    citizen         {citizen}");
-    println!("    registrar       {registrar}");
-    println!(
+    // The banner goes out in one write, and a stdout that is gone (`landql dev | head`, a
+    // test that stopped reading) is not a reason to stop the system: `println!` would
+    // panic on the broken pipe and leave the private PostgreSQL running.
+    let mut banner = String::new();
+    let _ = writeln!(banner);
+    let _ = writeln!(banner, "landql dev is running (Ctrl-C stops it):");
+    let _ = writeln!(banner, "  playground        {api}/");
+    let _ = writeln!(
+        banner,
+        "  GraphQL           POST {api}/graphql   (JSON: {{\"query\": …}})"
+    );
+    let _ = writeln!(
+        banner,
+        "                    GET  {api}/graphql?query=…   (queries only)"
+    );
+    let _ = writeln!(
+        banner,
+        "                    WS   {ws}/graphql   (subscriptions, graphql-transport-ws)"
+    );
+    let _ = writeln!(
+        banner,
+        "  health            {api}/healthz   ready: {api}/readyz   metrics: {api}/metrics"
+    );
+    let _ = writeln!(
+        banner,
+        "  ledger HTTP API   {ledger_url}/v1/info   (landql load --ledger {ledger_url})"
+    );
+    let _ = writeln!(banner, "  PostgreSQL        {database_url}");
+    let _ = writeln!(
+        banner,
+        "  tokens (24 h; paste into the playground's token box, or send"
+    );
+    let _ = writeln!(
+        banner,
+        "          Authorization: Bearer <token>; this session's secret is random):"
+    );
+    let _ = writeln!(banner, "    citizen         {citizen}");
+    let _ = writeln!(banner, "    registrar       {registrar}");
+    let _ = writeln!(
+        banner,
         "  search index      {}   (landql search \"ravi kumar\" --index-dir {})",
         index_dir.display(),
         index_dir.display()
     );
-    println!();
+    let _ = writeln!(banner);
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(banner.as_bytes()).and_then(|()| out.flush()) {
+        tracing::warn!(error = %e, "could not print the URLs to standard output");
+    }
+    drop(out);
 
     tokio::select! {
         () = shutdown => {}
@@ -219,16 +252,16 @@ pub async fn run(
             };
         }
     }
-    eprintln!("stopping");
+    tracing::info!("stopping");
     let _ = stop_tx.send(true);
     match api_task.await {
         Ok(Ok(())) => {}
-        Ok(Err(e)) => eprintln!("API: {e}"),
-        Err(e) => eprintln!("API task: {e}"),
+        Ok(Err(e)) => tracing::error!(error = %e, "API"),
+        Err(e) => tracing::error!(error = %e, "API task"),
     }
     let _ = ledger_task.await;
     if let Ok(Err(e)) = follower.await {
-        eprintln!("search index follower: {e}");
+        tracing::error!(error = %e, "search index follower");
     }
     if let Some(mut pg) = private {
         pg.stop().await?;
