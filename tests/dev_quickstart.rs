@@ -14,17 +14,7 @@ use serde_json::{json, Value};
 async fn landql_dev_serves_the_whole_system_and_stops_on_ctrl_c() {
     let data = tempfile::tempdir().expect("temp dir");
     let (api_port, ledger_port) = (common::free_port(), common::free_port());
-    let mut child = common::landql()
-        .args(["dev", "--records", "400", "--data"])
-        .arg(data.path())
-        .args(["--listen", &format!("127.0.0.1:{api_port}")])
-        .args(["--ledger-listen", &format!("127.0.0.1:{ledger_port}")])
-        .env_remove("DATABASE_URL")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start landql dev");
+    let mut child = start_dev(data.path(), 400, api_port, ledger_port);
 
     // It prints every URL once everything is up.
     let stdout = child.stdout.take().expect("stdout");
@@ -56,26 +46,7 @@ async fn landql_dev_serves_the_whole_system_and_stops_on_ctrl_c() {
 
     // The API answers from the synced replica (wait for the index to be ready too).
     let client = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let v: Value = loop {
-        let v: Value = client
-            .post(format!("{api}/graphql"))
-            .json(&json!({"query": "{ properties(first: 1) { totalCount edges { node { id owners { owner { name } } } } } _meta { searchIndexSeq changeLogSeq } }"}))
-            .send()
-            .await
-            .expect("POST")
-            .json()
-            .await
-            .expect("JSON");
-        let meta = &v["data"]["_meta"];
-        if v["data"]["properties"]["totalCount"].as_i64() >= Some(400)
-            && meta["searchIndexSeq"] == meta["changeLogSeq"]
-        {
-            break v;
-        }
-        assert!(Instant::now() < deadline, "not caught up: {v}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let v = caught_up(&client, &api, 400, Duration::from_secs(60)).await;
     let name = v["data"]["properties"]["edges"][0]["node"]["owners"][0]["owner"]["name"]
         .as_str()
         .expect("an owner name")
@@ -92,6 +63,72 @@ async fn landql_dev_serves_the_whole_system_and_stops_on_ctrl_c() {
     assert!(v["data"]["search"]["total"].as_i64() > Some(0), "{v}");
 
     // Ctrl-C stops everything, PostgreSQL included, and exits 0.
+    stop_with_ctrl_c(child, data.path()).await;
+}
+
+/// Nobody reading its standard output (`landql dev | head`, a closed terminal) is no reason
+/// for `landql dev` to stop: it serves as usual and still stops cleanly on Ctrl-C.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn landql_dev_keeps_serving_when_its_stdout_is_closed() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let (api_port, ledger_port) = (common::free_port(), common::free_port());
+    let mut child = start_dev(data.path(), 200, api_port, ledger_port);
+    // The read end closed before anything is printed: every write to stdout fails.
+    drop(child.stdout.take());
+    let api = format!("http://127.0.0.1:{api_port}");
+    caught_up(&reqwest::Client::new(), &api, 200, Duration::from_secs(180)).await;
+    stop_with_ctrl_c(child, data.path()).await;
+}
+
+/// `landql dev` on a fresh data directory with `records` demo records and its own private
+/// PostgreSQL, its standard output piped.
+fn start_dev(
+    data: &std::path::Path,
+    records: u64,
+    api_port: u16,
+    ledger_port: u16,
+) -> std::process::Child {
+    common::landql()
+        .args(["dev", "--records", &records.to_string(), "--data"])
+        .arg(data)
+        .args(["--listen", &format!("127.0.0.1:{api_port}")])
+        .args(["--ledger-listen", &format!("127.0.0.1:{ledger_port}")])
+        .env_remove("DATABASE_URL")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start landql dev")
+}
+
+/// Polls `{api}/graphql` until the replica holds at least `records` properties and the
+/// search index has every change; returns that answer, which lists the first property and
+/// its owners.
+async fn caught_up(client: &reqwest::Client, api: &str, records: i64, within: Duration) -> Value {
+    let deadline = Instant::now() + within;
+    loop {
+        let answer = client
+            .post(format!("{api}/graphql"))
+            .json(&json!({"query": "{ properties(first: 1) { totalCount edges { node { id owners { owner { name } } } } } _meta { searchIndexSeq changeLogSeq } }"}))
+            .send()
+            .await;
+        // Not listening yet while it seeds and catches up.
+        if let Ok(response) = answer {
+            let v: Value = response.json().await.expect("JSON");
+            let meta = &v["data"]["_meta"];
+            if v["data"]["properties"]["totalCount"].as_i64() >= Some(records)
+                && meta["searchIndexSeq"] == meta["changeLogSeq"]
+            {
+                return v;
+            }
+        }
+        assert!(Instant::now() < deadline, "not caught up within {within:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Sends SIGINT and checks that `landql dev` exits 0 with its PostgreSQL stopped.
+async fn stop_with_ctrl_c(mut child: std::process::Child, data: &std::path::Path) {
     unsafe {
         libc::kill(child.id() as i32, libc::SIGINT);
     }
@@ -100,6 +137,6 @@ async fn landql_dev_serves_the_whole_system_and_stops_on_ctrl_c() {
         .expect("waiter")
         .expect("wait");
     assert!(status.success(), "{status:?}");
-    let pid_file = data.path().join("pg").join("postmaster.pid");
+    let pid_file = data.join("pg").join("postmaster.pid");
     assert!(!pid_file.exists(), "PostgreSQL left running");
 }
