@@ -3,7 +3,6 @@
 //! index follower and the GraphQL API — wired from the crates, with progress while it seeds
 //! and catches up.
 
-use std::fmt::Write as _;
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -188,55 +187,31 @@ pub async fn run(
     let api = format!("http://{}", args.listen);
     let ws = format!("ws://{}", args.listen);
     // The banner goes out in one write, and a stdout that is gone (`landql dev | head`, a
-    // test that stopped reading) is not a reason to stop the system: `println!` would
-    // panic on the broken pipe and leave the private PostgreSQL running.
-    let mut banner = String::new();
-    let _ = writeln!(banner);
-    let _ = writeln!(banner, "landql dev is running (Ctrl-C stops it):");
-    let _ = writeln!(banner, "  playground        {api}/");
-    let _ = writeln!(
-        banner,
-        "  GraphQL           POST {api}/graphql   (JSON: {{\"query\": …}})"
+    // test that stopped reading) is not a reason to stop the system, as a `println!` that
+    // panics on the broken pipe would.
+    let index = index_dir.display();
+    let banner = format!(
+        "
+landql dev is running (Ctrl-C stops it):
+  playground        {api}/
+  GraphQL           POST {api}/graphql   (JSON: {{\"query\": …}})
+                    GET  {api}/graphql?query=…   (queries only)
+                    WS   {ws}/graphql   (subscriptions, graphql-transport-ws)
+  health            {api}/healthz   ready: {api}/readyz   metrics: {api}/metrics
+  ledger HTTP API   {ledger_url}/v1/info   (landql load --ledger {ledger_url})
+  PostgreSQL        {database_url}
+  tokens (24 h; paste into the playground's token box, or send
+          Authorization: Bearer <token>; this session's secret is random):
+    citizen         {citizen}
+    registrar       {registrar}
+  search index      {index}   (landql search \"ravi kumar\" --index-dir {index})
+
+"
     );
-    let _ = writeln!(
-        banner,
-        "                    GET  {api}/graphql?query=…   (queries only)"
-    );
-    let _ = writeln!(
-        banner,
-        "                    WS   {ws}/graphql   (subscriptions, graphql-transport-ws)"
-    );
-    let _ = writeln!(
-        banner,
-        "  health            {api}/healthz   ready: {api}/readyz   metrics: {api}/metrics"
-    );
-    let _ = writeln!(
-        banner,
-        "  ledger HTTP API   {ledger_url}/v1/info   (landql load --ledger {ledger_url})"
-    );
-    let _ = writeln!(banner, "  PostgreSQL        {database_url}");
-    let _ = writeln!(
-        banner,
-        "  tokens (24 h; paste into the playground's token box, or send"
-    );
-    let _ = writeln!(
-        banner,
-        "          Authorization: Bearer <token>; this session's secret is random):"
-    );
-    let _ = writeln!(banner, "    citizen         {citizen}");
-    let _ = writeln!(banner, "    registrar       {registrar}");
-    let _ = writeln!(
-        banner,
-        "  search index      {}   (landql search \"ravi kumar\" --index-dir {})",
-        index_dir.display(),
-        index_dir.display()
-    );
-    let _ = writeln!(banner);
-    let mut out = std::io::stdout().lock();
+    let mut out = std::io::stdout();
     if let Err(e) = out.write_all(banner.as_bytes()).and_then(|()| out.flush()) {
         tracing::warn!(error = %e, "could not print the URLs to standard output");
     }
-    drop(out);
 
     tokio::select! {
         () = shutdown => {}

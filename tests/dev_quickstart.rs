@@ -112,17 +112,24 @@ async fn caught_up(client: &reqwest::Client, api: &str, records: i64, within: Du
             .json(&json!({"query": "{ properties(first: 1) { totalCount edges { node { id owners { owner { name } } } } } _meta { searchIndexSeq changeLogSeq } }"}))
             .send()
             .await;
-        // Not listening yet while it seeds and catches up.
-        if let Ok(response) = answer {
-            let v: Value = response.json().await.expect("JSON");
-            let meta = &v["data"]["_meta"];
-            if v["data"]["properties"]["totalCount"].as_i64() >= Some(records)
-                && meta["searchIndexSeq"] == meta["changeLogSeq"]
-            {
-                return v;
+        // Refused while it seeds and catches up: it listens once the replica is there.
+        let last = match answer {
+            Ok(response) => {
+                let v: Value = response.json().await.expect("JSON");
+                let meta = &v["data"]["_meta"];
+                if v["data"]["properties"]["totalCount"].as_i64() >= Some(records)
+                    && meta["searchIndexSeq"] == meta["changeLogSeq"]
+                {
+                    return v;
+                }
+                v.to_string()
             }
-        }
-        assert!(Instant::now() < deadline, "not caught up within {within:?}");
+            Err(e) => e.to_string(),
+        };
+        assert!(
+            Instant::now() < deadline,
+            "not caught up within {within:?}: {last}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
