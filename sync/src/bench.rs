@@ -13,13 +13,14 @@
 //! 4. submits a live load at `live_rate` tx/s with `ledger::loadgen` and, through
 //!    `LISTEN landql_changes`, timestamps when each property event becomes visible;
 //!    freshness = that moment − the transaction's ledger time (block cut, same clock);
-//! 5. server-side `COPY`s the final `properties` rows into an identically indexed copy of
-//!    the table and into a primary-key-only one, timing each;
-//! 6. measures the *floor*: server-side `COPY` of every row the catch-up left in the read
+//! 5. measures the *floor*: server-side `COPY` of every row the catch-up left in the read
 //!    model's tables into primary-key-only copies of them, one after the other on one
 //!    connection. A catch-up writes at least those rows through one backend (each batch is
 //!    one transaction, invariant 2), so no catch-up on this machine can beat that time;
-//!    `events / floor seconds` is the ceiling its events/s is measured against.
+//!    `events / floor seconds` is the ceiling its events/s is measured against. Its
+//!    `properties` step is the primary-key-only COPY baseline;
+//! 6. server-side `COPY`s the same `properties` rows into an identically indexed copy of
+//!    the table: the indexed baseline.
 //!
 //! Wire it as `landql bench sync` by calling [`run`] with [`WorkerMode::Command`] naming
 //! the `landql` binary and `["sync"]`: the worker gets its configuration from the same
@@ -330,14 +331,13 @@ pub async fn run(opts: &BenchOptions) -> Result<BenchReport, BenchError> {
     report.peak_rss_kib = rss;
     report.peak_rss_of = of;
 
-    // 5. The COPY baseline, with the worker gone.
-    let (rows, indexed, pk) = copy_baseline(&pool, pg.data_dir()).await?;
-    report.copy_rows = rows;
-    report.copy_indexed_rows_per_s = indexed;
-    report.copy_pk_rows_per_s = pk;
-    let (rows, secs) = floor(&pool, pg.data_dir()).await?;
-    report.floor_rows = rows;
-    report.floor_secs = secs;
+    // 5. and 6. The floor and the COPY baselines, with the worker gone.
+    let b = copy_baselines(&pool, pg.data_dir()).await?;
+    report.copy_rows = b.properties;
+    report.copy_indexed_rows_per_s = b.indexed_rows_per_s;
+    report.copy_pk_rows_per_s = b.pk_rows_per_s;
+    report.floor_rows = b.floor_rows;
+    report.floor_secs = b.floor_secs;
 
     pool.close().await;
     let _ = pg.stop().await;
@@ -589,41 +589,6 @@ async fn freshness(
     Ok((achieved, hist))
 }
 
-/// Server-side COPY of `properties` into an identically indexed copy and a primary-key-only
-/// copy: (rows, indexed rows/s, pk-only rows/s).
-async fn copy_baseline(pool: &PgPool, data_dir: &Path) -> Result<(u64, f64, f64), BenchError> {
-    let file = data_dir.join("bench_properties.copy");
-    let file = file.display().to_string().replace('\'', "''");
-    let exec = |sql: String| async move {
-        sqlx::raw_sql(&sql)
-            .execute(pool)
-            .await
-            .map_err(|e| err("COPY baseline")(format!("{sql}: {e}")))
-    };
-    exec("DROP TABLE IF EXISTS bench_copy_indexed, bench_copy_pk".into()).await?;
-    exec(
-        "CREATE TABLE bench_copy_indexed (LIKE properties INCLUDING ALL) WITH (fillfactor = 90)"
-            .into(),
-    )
-    .await?;
-    exec("CREATE TABLE bench_copy_pk (LIKE properties INCLUDING DEFAULTS, PRIMARY KEY (id)) WITH (fillfactor = 90)".into()).await?;
-    exec(format!("COPY (SELECT * FROM properties) TO '{file}'")).await?;
-    let mut rates = Vec::new();
-    let mut rows = 0;
-    for table in ["bench_copy_indexed", "bench_copy_pk"] {
-        exec("CHECKPOINT".into()).await?;
-        let t = Instant::now();
-        let r = exec(format!("COPY {table} FROM '{file}'")).await?;
-        let secs = t.elapsed().as_secs_f64();
-        rows = r.rows_affected();
-        rates.push(rows as f64 / secs);
-        tracing::info!(table, rows, secs, "COPY baseline");
-    }
-    exec("DROP TABLE bench_copy_indexed, bench_copy_pk".into()).await?;
-    let _ = std::fs::remove_file(data_dir.join("bench_properties.copy"));
-    Ok((rows, rates[0], rates[1]))
-}
-
 /// The tables a catch-up writes (`location_counts` aside: its triggers write it, and its
 /// few rows would not move the floor).
 const FLOOR_TABLES: [&str; 6] = [
@@ -635,23 +600,37 @@ const FLOOR_TABLES: [&str; 6] = [
     "documents",
 ];
 
-/// The floor (see the module docs): every row of [`FLOOR_TABLES`] exported to a file, then
-/// `COPY`d server-side into a copy of its table that keeps only the primary key, one table
-/// after another on one connection, from a checkpoint. Server-side COPY from a file is the
-/// fastest way PostgreSQL has to take rows: no client, no protocol, no staging, no upsert,
-/// no trigger, and each row written once, where a catch-up also rewrites the properties
-/// that change (and the copies leave out `properties`' fillfactor, which only makes them
-/// faster). Returns (rows, seconds).
-async fn floor(pool: &PgPool, data_dir: &Path) -> Result<(u64, f64), BenchError> {
+/// What the COPY baselines measured.
+struct Baselines {
+    /// Rows of `properties`, and their rates into an identically indexed copy and into the
+    /// floor's primary-key-only one.
+    properties: u64,
+    indexed_rows_per_s: f64,
+    pk_rows_per_s: f64,
+    /// Rows of every floor table, and the seconds their primary-key-only COPYs took.
+    floor_rows: u64,
+    floor_secs: f64,
+}
+
+/// Server-side COPYs, with the worker gone: every row of [`FLOOR_TABLES`] is exported to a
+/// file once, then
+/// - the floor (see the module docs): each file `COPY`d into a copy of its table that keeps
+///   only the primary key (and the table's storage options), one table after another on
+///   one connection, from a checkpoint. Server-side COPY from a file is the fastest way
+///   PostgreSQL has to take rows: no client, no protocol, no staging, no upsert, no trigger,
+///   and each row written once, where a catch-up also rewrites the properties that change.
+///   Its `properties` step is also the primary-key-only baseline;
+/// - the baseline: the `properties` file into an identically indexed copy, from a checkpoint.
+async fn copy_baselines(pool: &PgPool, data_dir: &Path) -> Result<Baselines, BenchError> {
     let mut conn = pool
         .acquire()
         .await
-        .map_err(|e| err("floor")(e.to_string()))?;
+        .map_err(|e| err("COPY baselines")(e.to_string()))?;
     let mut exec = async |sql: String| {
         sqlx::raw_sql(&sql)
             .execute(&mut *conn)
             .await
-            .map_err(|e| err("floor")(format!("{sql}: {e}")))
+            .map_err(|e| err("COPY baselines")(format!("{sql}: {e}")))
     };
     let path = |table: &str| data_dir.join(format!("bench_floor_{table}.copy"));
     let file = |table: &str| path(table).display().to_string().replace('\'', "''");
@@ -659,11 +638,15 @@ async fn floor(pool: &PgPool, data_dir: &Path) -> Result<(u64, f64), BenchError>
         let copy = format!("bench_floor_{table}");
         exec(format!(
             "DROP TABLE IF EXISTS {copy}; CREATE TABLE {copy} (LIKE {table} INCLUDING ALL); \
-             DO $$ DECLARE i regclass; BEGIN \
+             DO $$ DECLARE i regclass; o text[]; BEGIN \
                  FOR i IN SELECT indexrelid::regclass FROM pg_index \
                      WHERE indrelid = '{copy}'::regclass AND NOT indisprimary LOOP \
                      EXECUTE 'DROP INDEX ' || i; \
-                 END LOOP; END $$; \
+                 END LOOP; \
+                 SELECT reloptions INTO o FROM pg_class WHERE oid = '{table}'::regclass; \
+                 IF o IS NOT NULL THEN \
+                     EXECUTE format('ALTER TABLE {copy} SET (%s)', array_to_string(o, ', ')); \
+                 END IF; END $$; \
              COPY (SELECT * FROM {table}) TO '{}'",
             file(table)
         ))
@@ -671,24 +654,50 @@ async fn floor(pool: &PgPool, data_dir: &Path) -> Result<(u64, f64), BenchError>
     }
     exec("CHECKPOINT".into()).await?;
     let started = Instant::now();
-    let mut rows = 0;
+    let (mut floor_rows, mut properties, mut pk_rows_per_s) = (0, 0, 0.0);
     for table in FLOOR_TABLES {
         let t = Instant::now();
-        let r = exec(format!("COPY bench_floor_{table} FROM '{}'", file(table))).await?;
-        rows += r.rows_affected();
-        tracing::info!(
-            table,
-            rows = r.rows_affected(),
-            secs = t.elapsed().as_secs_f64(),
-            "floor COPY"
-        );
+        let rows = exec(format!("COPY bench_floor_{table} FROM '{}'", file(table)))
+            .await?
+            .rows_affected();
+        let secs = t.elapsed().as_secs_f64();
+        floor_rows += rows;
+        if table == "properties" {
+            (properties, pk_rows_per_s) = (rows, rows as f64 / secs);
+        }
+        tracing::info!(table, rows, secs, "floor COPY");
     }
-    let secs = started.elapsed().as_secs_f64();
+    let floor_secs = started.elapsed().as_secs_f64();
+
+    exec(
+        "DROP TABLE IF EXISTS bench_copy_indexed; \
+         CREATE TABLE bench_copy_indexed (LIKE properties INCLUDING ALL) WITH (fillfactor = 90)"
+            .into(),
+    )
+    .await?;
+    exec("CHECKPOINT".into()).await?;
+    let t = Instant::now();
+    let rows = exec(format!(
+        "COPY bench_copy_indexed FROM '{}'",
+        file("properties")
+    ))
+    .await?
+    .rows_affected();
+    let secs = t.elapsed().as_secs_f64();
+    tracing::info!(rows, secs, "indexed COPY baseline");
+
+    exec("DROP TABLE bench_copy_indexed".into()).await?;
     for table in FLOOR_TABLES {
         exec(format!("DROP TABLE bench_floor_{table}")).await?;
         let _ = std::fs::remove_file(path(table));
     }
-    Ok((rows, secs))
+    Ok(Baselines {
+        properties,
+        indexed_rows_per_s: rows as f64 / secs,
+        pk_rows_per_s,
+        floor_rows,
+        floor_secs,
+    })
 }
 
 async fn count(pool: &PgPool, sql: &str) -> Result<u64, BenchError> {
