@@ -115,10 +115,11 @@ impl TxBody {
         self.spans.len()
     }
 
-    /// The Merkle leaf hash of each transaction, in block order.
-    fn leaves(&self) -> Vec<Hash32> {
+    /// The Merkle leaf hash of each transaction, in block order; on rayon's pool for a
+    /// large block when `parallel`.
+    fn leaves(&self, parallel: bool) -> Vec<Hash32> {
         let leaf = |&(a, b): &(usize, usize)| merkle::leaf_hash(&self.bytes[a..b]);
-        if self.spans.len() < PARALLEL_LEAVES {
+        if !parallel || self.spans.len() < PARALLEL_LEAVES {
             self.spans.iter().map(leaf).collect()
         } else {
             self.spans.par_iter().map(leaf).collect()
@@ -155,8 +156,9 @@ pub(crate) fn seal_body(
     key: &OrdererKey,
 ) -> Result<Sealed, CanonicalError> {
     let mut json = Vec::with_capacity(512 + body.bytes.len());
-    let (header, header_hash, signature) =
-        seal_body_into(channel, number, prev_hash, timestamp, body, key, &mut json)?;
+    let (header, header_hash, signature) = seal_body_into(
+        channel, number, prev_hash, timestamp, body, key, &mut json, true,
+    )?;
     Ok(Sealed {
         header,
         header_hash,
@@ -167,6 +169,8 @@ pub(crate) fn seal_body(
 
 /// [`seal_body`], writing the block's JSON into `json` (cleared first) so that a caller
 /// sealing many blocks reuses one buffer instead of faulting in fresh pages for each.
+/// `parallel`: hash the leaves of a large block on rayon's pool (see [`TxBody::leaves`]).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn seal_body_into(
     channel: &str,
     number: u64,
@@ -175,8 +179,9 @@ pub(crate) fn seal_body_into(
     body: &TxBody,
     key: &OrdererKey,
     json: &mut Vec<u8>,
+    parallel: bool,
 ) -> Result<(BlockHeader, Hash32, Signature), CanonicalError> {
-    let tx_root = merkle::root(&body.leaves());
+    let tx_root = merkle::root(&body.leaves(parallel));
     let header = BlockHeader {
         channel: channel.to_string(),
         number,

@@ -132,6 +132,7 @@ impl Channel {
             body,
             key,
             json,
+            false,
         )?;
         Ok(header_hash)
     }

@@ -15,6 +15,8 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+pub(crate) mod bulk;
+
 const FRAME_HEADER: usize = 8;
 /// No block frame is larger than this; a bigger length field means a damaged header.
 pub const MAX_FRAME: u32 = 256 * 1024 * 1024;
@@ -147,13 +149,7 @@ impl BlockLog {
     /// the file is cut back to where it was, so the log never holds a half-written frame that
     /// a later append would follow.
     pub fn append(&mut self, bytes: &[u8], durable: bool) -> io::Result<()> {
-        let len = u32::try_from(bytes.len())
-            .ok()
-            .filter(|l| *l <= MAX_FRAME)
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "block too large"))?;
-        let mut head = [0u8; FRAME_HEADER];
-        head[..4].copy_from_slice(&len.to_le_bytes());
-        head[4..].copy_from_slice(&crc32c::crc32c(bytes).to_le_bytes());
+        let head = frame_header(bytes)?;
         // Two writes rather than a copy of the block into a frame buffer; a crash between
         // them leaves a torn frame, which opening cuts off like any other.
         let written = self
@@ -174,12 +170,17 @@ impl BlockLog {
             let _ = self.file.set_len(self.end);
             return Err(e);
         }
+        self.appended(bytes.len() as u32);
+        Ok(())
+    }
+
+    /// Records a frame of `len` bytes written at the end of the file.
+    fn appended(&mut self, len: u32) {
         self.spans.push(Span {
             offset: self.end,
             len,
         });
-        self.end += (FRAME_HEADER + bytes.len()) as u64;
-        Ok(())
+        self.end += FRAME_HEADER as u64 + u64::from(len);
     }
 
     /// Syncs everything appended so far to disk.
@@ -198,11 +199,18 @@ impl BlockLog {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
 
-    /// The open log file, for syncing it from another thread (the seeder's flusher).
-    pub fn file(&self) -> Arc<File> {
-        self.file.clone()
-    }
+/// The header of the frame holding `bytes`: their length and CRC32C.
+fn frame_header(bytes: &[u8]) -> io::Result<[u8; FRAME_HEADER]> {
+    let len = u32::try_from(bytes.len())
+        .ok()
+        .filter(|l| *l <= MAX_FRAME)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "block too large"))?;
+    let mut head = [0u8; FRAME_HEADER];
+    head[..4].copy_from_slice(&len.to_le_bytes());
+    head[4..].copy_from_slice(&crc32c::crc32c(bytes).to_le_bytes());
+    Ok(head)
 }
 
 /// Whether the frame at `offset`, if its length field is believed, is followed by an intact

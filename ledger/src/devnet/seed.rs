@@ -6,20 +6,18 @@
 //! been submitted live. The same `--seed` gives the same records, IDs and transactions.
 
 use std::collections::{HashMap, VecDeque};
-use std::fs::File;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use rayon::prelude::*;
 
 use crate::block::TxBody;
 use crate::canonical::Hash32;
 use crate::devnet::chain::{execute_block, Chains, Channel, DevnetConfig, DevnetError};
 use crate::devnet::generate::{proposal_state, DemoData, Generator, Target};
+use crate::devnet::log::bulk::BulkWriter;
 use crate::devnet::state::{tx_id_and_args, ChannelIx, Executed, Proposed, Routing, WorldState};
 use crate::id::PropertyId;
 use crate::model::{Proposal, Record, TxKind, Validation};
@@ -76,8 +74,10 @@ pub enum SeedError {
 /// [`Channel::seal`] and the log append — but in a pipeline rather than one after another:
 /// a generator thread plans each round of proposals and computes their tx_ids; this thread
 /// executes them and merges each block into the world state at once; a sealer thread
-/// encodes, hashes, signs and appends the blocks in order; and a flusher thread keeps the
-/// disk writing in the background. The generator's follow-ups need records that exist, so
+/// encodes, hashes, signs and appends the blocks in order, through a [`BulkWriter`] whose
+/// thread writes them to disk past the page cache. None of these threads uses rayon's pool:
+/// the pipeline keeps both cores busy already, and the pool's workers, woken for every
+/// block, spun on them (seeds took 1–2 s longer with it). The generator's follow-ups need records that exist, so
 /// this thread reports each round's record writes back to it, and the generator plans
 /// round `r` from the reports up to round `r - FEEDBACK_LAG` — a fixed lag, not "whatever
 /// has arrived", so that the ledger depends on the seed alone and not on thread timing.
@@ -95,7 +95,12 @@ pub fn seed(
         return Err(SeedError::NotEmpty(dir.display().to_string()));
     }
     let names = chains.channel_names();
-    let files: Vec<Arc<File>> = chains.channels.iter().map(|c| c.log.file()).collect();
+    let bulk = BulkWriter::new(chains.channels.iter().map(|c| &c.log)).map_err(|source| {
+        DevnetError::Io {
+            path: dir.display().to_string(),
+            source,
+        }
+    })?;
     let Chains {
         key,
         channels,
@@ -110,8 +115,6 @@ pub fn seed(
             time: c.tip_time,
         })
         .collect();
-    let flush_error: Mutex<Option<DevnetError>> = Mutex::new(None);
-    let done = AtomicBool::new(false);
     let mut report = std::thread::scope(|s| {
         let routing: &Routing = routing;
         let names = &names;
@@ -119,8 +122,7 @@ pub fn seed(
         let (round_tx, round_rx) = mpsc::sync_channel::<Round>(FEEDBACK_LAG);
         let (feedback_tx, feedback_rx) = mpsc::channel::<Feedback>();
         let generator = s.spawn(move || generate_loop(opts, names, routing, round_tx, feedback_rx));
-        let sealer = s.spawn(move || seal_loop(channels, key, queue));
-        let flusher = s.spawn(|| flush_loop(&files, &done, &flush_error));
+        let sealer = s.spawn(move || seal_loop(channels, key, queue, bulk));
         let driven = drive(
             opts,
             state,
@@ -134,17 +136,10 @@ pub fn seed(
         drop(jobs);
         let generated = generator.join().unwrap_or(Err(DevnetError::Failed));
         let sealed = sealer.join().unwrap_or(Err(DevnetError::Failed));
-        done.store(true, Ordering::Release);
-        flusher.thread().unpark();
-        let _ = flusher.join();
         // The generator's or sealer's failure explains a driver that stopped because its
         // queue closed.
         generated.and(sealed).map_err(SeedError::from).and(driven)
     })?;
-    if let Some(e) = flush_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
-        return Err(e.into());
-    }
-    chains.sync_all()?;
     report.elapsed = started.elapsed();
     // Freeing millions of small allocations takes a while and nobody needs to wait for it.
     let _ = std::thread::Builder::new()
@@ -155,9 +150,6 @@ pub fn seed(
 
 /// Blocks waiting to be sealed; enough to ride out a slow block, few enough to bound memory.
 const SEAL_QUEUE: usize = 8;
-
-/// How often the flusher asks the kernel to write the logs out.
-const FLUSH_EVERY: Duration = Duration::from_millis(250);
 
 /// The next block of a channel as the executing side sees it (the sealer may lag behind).
 #[derive(Clone, Copy)]
@@ -301,7 +293,7 @@ fn generate_loop(
         for (ch, proposals) in batches {
             let name = &names[ch as usize];
             let items = proposals
-                .into_par_iter()
+                .into_iter()
                 .map(|p| {
                     tx_id_and_args(&p, name).map(|(tx_id, args)| Proposed {
                         tx_id,
@@ -409,11 +401,13 @@ fn drive(
     Ok(report)
 }
 
-/// The sealer thread: seals each executed block after its channel's tip and appends it.
+/// The sealer thread: seals each executed block after its channel's tip and appends it,
+/// and once the queue closes, writes out and syncs the logs.
 fn seal_loop(
     channels: &mut [Channel],
     key: &OrdererKey,
     queue: mpsc::Receiver<SealJob>,
+    mut bulk: BulkWriter,
 ) -> Result<(), DevnetError> {
     let mut body = TxBody::default();
     let mut json = Vec::new();
@@ -433,30 +427,18 @@ fn seal_loop(
             &mut body,
             &mut json,
         )?;
-        ch.append(&json, false)?;
+        bulk.append(usize::from(job.channel), &mut ch.log, &json)
+            .map_err(|source| DevnetError::Io {
+                path: ch.log.path().display().to_string(),
+                source,
+            })?;
         ch.tip_hash = header_hash;
         ch.tip_time = job.timestamp;
     }
-    Ok(())
-}
-
-/// The flusher thread: every [`FLUSH_EVERY`] it syncs the logs, so the disk writes while
-/// blocks are still being built instead of all at once in the final sync. The first error
-/// is kept for `seed` to report: the kernel reports a failed write-back to one sync only.
-fn flush_loop(files: &[Arc<File>], done: &AtomicBool, error: &Mutex<Option<DevnetError>>) {
-    while !done.load(Ordering::Acquire) {
-        std::thread::park_timeout(FLUSH_EVERY);
-        for f in files {
-            if let Err(source) = f.sync_data() {
-                let mut slot = error.lock().unwrap_or_else(|p| p.into_inner());
-                slot.get_or_insert(DevnetError::Io {
-                    path: "a channel log".into(),
-                    source,
-                });
-                return;
-            }
-        }
-    }
+    bulk.finish().map_err(|source| DevnetError::Io {
+        path: "a channel log".into(),
+        source,
+    })
 }
 
 #[cfg(test)]
