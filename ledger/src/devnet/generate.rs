@@ -167,6 +167,11 @@ pub struct Generator {
     /// Slots of entries with a misspelt owner.
     misspelt: Vec<u32>,
     seen: u64,
+    /// Records this generator has stopped remembering since the last
+    /// [`Generator::take_forgotten`], when its caller tracks them.
+    forgotten: Option<Vec<PropertyId>>,
+    /// How many records to remember (`RESERVOIR`, smaller in tests).
+    reservoir: usize,
 }
 
 fn stream(seed: u64, n: u64) -> Rng8 {
@@ -198,7 +203,36 @@ impl Generator {
             index: HashMap::new(),
             misspelt: Vec::new(),
             seen: 0,
+            forgotten: None,
+            reservoir: RESERVOIR,
         }
+    }
+
+    /// Remembers at most `n` records instead of `RESERVOIR` (tests that need forgetting
+    /// without seeding a hundred thousand records).
+    pub(crate) fn with_reservoir(mut self, n: usize) -> Self {
+        self.reservoir = n.max(1);
+        self
+    }
+
+    /// From now on, keep the IDs of records the generator stops remembering (a record it
+    /// does not keep, or one another displaces), for [`Generator::take_forgotten`]. The
+    /// generator plans follow-ups only on records it remembers, so a caller executing its
+    /// proposals needs the current value of no other record.
+    pub fn track_forgotten(&mut self) {
+        self.forgotten.get_or_insert_with(Vec::new);
+    }
+
+    /// The records forgotten since the last call and not remembered again since (see
+    /// [`Generator::track_forgotten`]).
+    pub fn take_forgotten(&mut self) -> Vec<PropertyId> {
+        let mut forgotten = self
+            .forgotten
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default();
+        forgotten.retain(|id| !self.index.contains_key(id));
+        forgotten
     }
 
     /// Number of records remembered for follow-ups right now.
@@ -308,18 +342,24 @@ impl Generator {
             busy_until: 0,
             fix,
         };
-        let slot = if self.entries.len() < RESERVOIR {
+        let slot = if self.entries.len() < self.reservoir {
             self.entries.push(entry);
             self.entries.len() - 1
         } else {
             // Reservoir sampling: every record seen so far is kept with the same chance.
             let j = self.rrng.gen_range(0..self.seen);
-            if j >= RESERVOIR as u64 {
+            if j >= self.reservoir as u64 {
+                if let Some(f) = &mut self.forgotten {
+                    f.push(id);
+                }
                 return;
             }
             let j = j as usize;
             let old = std::mem::replace(&mut self.entries[j], entry);
             self.index.remove(&old.record.property_id);
+            if let Some(f) = &mut self.forgotten {
+                f.push(old.record.property_id);
+            }
             j
         };
         if self.entries[slot].fix.is_some() {

@@ -5,7 +5,7 @@
 //! seeded data directory is exactly what a node would have written had those transactions
 //! been submitted live. The same `--seed` gives the same records, IDs and transactions.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::Path;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -56,6 +56,9 @@ pub struct SeedReport {
     pub blocks: u64,
     pub by_kind: HashMap<&'static str, u64>,
     pub by_code: HashMap<&'static str, u64>,
+    /// Records whose current value the seeder stopped holding once the generator was done
+    /// with them (see `Forgetting`); the ledger holds them all the same.
+    pub forgotten: u64,
     pub elapsed: Duration,
 }
 
@@ -65,6 +68,8 @@ pub enum SeedError {
     Devnet(#[from] DevnetError),
     #[error("{0} already holds a ledger with transactions; seed needs a new data directory")]
     NotEmpty(String),
+    #[error("the generator followed up record {0}, which the seeder had stopped keeping (a bug in landql seed)")]
+    Forgotten(String),
 }
 
 /// Seeds `dir` with `opts.records` records and their history. `progress(records_done)` is
@@ -87,6 +92,34 @@ pub enum SeedError {
 pub fn seed(
     dir: &Path,
     opts: &SeedOptions,
+    progress: impl FnMut(u64),
+) -> Result<SeedReport, SeedError> {
+    seed_tuned(dir, opts, Tuning::default(), progress)
+}
+
+/// Knobs of the seeder that change how it works, never what it writes; tests turn them to
+/// show exactly that.
+#[derive(Debug, Clone, Copy)]
+struct Tuning {
+    /// Records the generator remembers for follow-ups (its default when `None`).
+    reservoir: Option<usize>,
+    /// Drop the values of records the generator forgot (see [`Forgetting`]).
+    forget: bool,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Self {
+            reservoir: None,
+            forget: true,
+        }
+    }
+}
+
+fn seed_tuned(
+    dir: &Path,
+    opts: &SeedOptions,
+    tuning: Tuning,
     mut progress: impl FnMut(u64),
 ) -> Result<SeedReport, SeedError> {
     let started = Instant::now();
@@ -121,7 +154,8 @@ pub fn seed(
         let (jobs, queue) = mpsc::sync_channel::<SealJob>(SEAL_QUEUE);
         let (round_tx, round_rx) = mpsc::sync_channel::<Round>(FEEDBACK_LAG);
         let (feedback_tx, feedback_rx) = mpsc::channel::<Feedback>();
-        let generator = s.spawn(move || generate_loop(opts, names, routing, round_tx, feedback_rx));
+        let generator =
+            s.spawn(move || generate_loop(opts, tuning, names, routing, round_tx, feedback_rx));
         let sealer = s.spawn(move || seal_loop(channels, key, queue, bulk));
         let driven = drive(
             opts,
@@ -181,6 +215,78 @@ struct Round {
     /// The round's clock (a block's time is this or its channel's tip time, if later).
     now: i64,
     blocks: Vec<(ChannelIx, Vec<Proposed>)>,
+    /// Records the generator stopped remembering as it planned this round, from what it
+    /// knew of rounds up to `r - FEEDBACK_LAG` (see [`Forgetting`]).
+    forget: Vec<PropertyId>,
+}
+
+/// What lets the executing side keep the current value of only the records the generator
+/// remembers (≈ 65 000), not of every record (a million): the generator plans follow-ups on
+/// no other, and holding them all was most of the seeder's memory (1.17 GB peak against
+/// 0.52 GB), which on these VMs costs CPU in first-touch page faults.
+///
+/// A forgotten record's value is dropped from the world state (its parcel stays, so a
+/// duplicate is still refused). The generator's list for round `r` reflects what it knew
+/// up to round `r - FEEDBACK_LAG`; a record written since is kept, since the generator has
+/// yet to hear of that write and may take the record back (it forgets it again if not).
+/// Should a transaction still find a dropped record missing, the seed stops with
+/// [`SeedError::Forgotten`] rather than record a wrong PROPERTY_NOT_FOUND.
+#[derive(Default)]
+struct Forgetting {
+    /// The next block of each channel as each of the last `FEEDBACK_LAG` rounds began.
+    starts: VecDeque<Vec<u64>>,
+    forgotten: HashSet<PropertyId>,
+}
+
+impl Forgetting {
+    /// Drops the values of `forget` from `state` as round `r` begins, the channels' next
+    /// blocks being `heads`.
+    fn apply(&mut self, state: &mut WorldState, forget: Vec<PropertyId>, heads: &[Head]) {
+        if self.starts.len() == FEEDBACK_LAG {
+            self.starts.pop_front();
+        }
+        self.starts
+            .push_back(heads.iter().map(|h| h.next).collect());
+        // Blocks from these on belong to rounds `r - FEEDBACK_LAG + 1` and later.
+        let Some(unheard) = self
+            .starts
+            .front()
+            .filter(|_| self.starts.len() == FEEDBACK_LAG)
+        else {
+            return; // nothing is forgotten before the generator has heard of a round
+        };
+        for id in forget {
+            let key = id.to_string();
+            let recent = state.current(&key).is_some_and(|e| {
+                unheard
+                    .get(usize::from(e.loc.channel))
+                    .is_some_and(|&b| e.loc.block >= b)
+            });
+            if !recent {
+                state.values.remove(key.as_str());
+                self.forgotten.insert(id);
+            }
+        }
+    }
+
+    /// Fails if one of `executed` found a record missing that the seeder dropped.
+    fn check(&self, executed: &[Executed]) -> Result<(), SeedError> {
+        for ex in executed {
+            if ex.validation != Validation::PropertyNotFound {
+                continue;
+            }
+            let Some(key) = ex.receipt.property_id.as_deref() else {
+                continue;
+            };
+            if key
+                .parse::<PropertyId>()
+                .is_ok_and(|id| self.forgotten.contains(&id))
+            {
+                return Err(SeedError::Forgotten(key.to_string()));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// What the executing side reports back to the generator after each round.
@@ -203,12 +309,19 @@ struct Feedback {
 /// records exist would leave a small seed without history.
 fn generate_loop(
     opts: &SeedOptions,
+    tuning: Tuning,
     names: &[String],
     routing: &Routing,
     rounds: mpsc::SyncSender<Round>,
     feedback: mpsc::Receiver<Feedback>,
 ) -> Result<(), DevnetError> {
     let mut gen = Generator::new(opts.seed, DemoData::embedded());
+    if let Some(n) = tuning.reservoir {
+        gen = gen.with_reservoir(n);
+    }
+    if tuning.forget {
+        gen.track_forgotten();
+    }
     let mut rng = ChaCha8Rng::seed_from_u64(opts.seed ^ 0x5eed);
     let round = opts.devnet.max_txs.max(1);
     let ratio = opts.follow_ups_per_record.max(0.0);
@@ -236,6 +349,7 @@ fn generate_loop(
                 remember_block(&mut gen, block);
             }
         }
+        let forget = gen.take_forgotten();
         if records >= opts.records && follow_ups >= follow_up_quota {
             return Ok(()); // complete; the rounds still in flight are executed
         }
@@ -304,7 +418,14 @@ fn generate_loop(
                 .collect::<Result<Vec<_>, _>>()?;
             blocks.push((ch, items));
         }
-        if rounds.send(Round { now, blocks }).is_err() {
+        if rounds
+            .send(Round {
+                now,
+                blocks,
+                forget,
+            })
+            .is_err()
+        {
             return Ok(()); // the executing side is done
         }
     }
@@ -344,12 +465,20 @@ fn drive(
     let keys = usize::try_from(opts.records)
         .unwrap_or(usize::MAX)
         .min(1 << 26);
-    state.values.reserve(keys + keys / 4);
+    // The values of the records the generator remembers (see `Forgetting`) and documents.
+    state.values.reserve(keys.min(1 << 18));
     state.parcels.reserve(keys);
     let mut report = SeedReport::default();
+    let mut forgetting = Forgetting::default();
     // Until the generator closes the rounds: it decides when the seed is complete, and a
     // generator that failed closes them too (`seed` reports its error).
-    while let Ok(Round { now, blocks }) = rounds.recv() {
+    while let Ok(Round {
+        now,
+        blocks,
+        forget,
+    }) = rounds.recv()
+    {
+        forgetting.apply(state, forget, &heads);
         let mut written = Vec::with_capacity(blocks.len());
         for (ch, items) in blocks {
             let head = heads[ch as usize];
@@ -357,6 +486,7 @@ fn drive(
             let (mut executed, changes) =
                 execute_block(state, routing, ch, head.next, timestamp, items)
                     .map_err(DevnetError::from)?;
+            forgetting.check(&executed)?;
             changes.merge_current_into(state);
             heads[ch as usize] = Head {
                 next: head.next + 1,
@@ -398,6 +528,7 @@ fn drive(
         });
         progress(report.records);
     }
+    report.forgotten = forgetting.forgotten.len() as u64;
     Ok(report)
 }
 
@@ -476,6 +607,47 @@ mod tests {
                 r.by_kind.get(kind.as_str()).copied().unwrap_or(0) > 0,
                 "{kind:?} missing: {:?}",
                 r.by_kind
+            );
+        }
+    }
+
+    #[test]
+    fn forgetting_the_records_the_generator_forgot_changes_nothing_on_chain() {
+        // A reservoir far smaller than the records: most of them are forgotten, many with
+        // follow-ups still in flight, and some taken back.
+        let opts = SeedOptions {
+            records: 6_000,
+            seed: 11,
+            follow_ups_per_record: 1.5,
+            ..SeedOptions::default()
+        };
+        let run = |forget| {
+            let dir = tempfile::tempdir().unwrap();
+            let tuning = Tuning {
+                reservoir: Some(500),
+                forget,
+            };
+            let report = seed_tuned(dir.path(), &opts, tuning, |_| {}).unwrap();
+            (dir, report)
+        };
+        let (kept, all) = run(false);
+        let (dropped, some) = run(true);
+        assert_eq!(all.forgotten, 0);
+        assert!(some.forgotten > 3_000, "{} forgotten", some.forgotten);
+        assert_eq!(
+            (some.transactions, some.invalid, some.by_code.clone()),
+            (all.transactions, all.invalid, all.by_code.clone())
+        );
+        // The tip of each chain hashes every header before it, and each header its block's
+        // transactions: equal tips, equal chains.
+        let (a, _) = Chains::open(kept.path(), &DevnetConfig::default()).unwrap();
+        let (b, _) = Chains::open(dropped.path(), &DevnetConfig::default()).unwrap();
+        for (x, y) in a.channels.iter().zip(&b.channels) {
+            assert_eq!(
+                (x.height(), x.tip_hash),
+                (y.height(), y.tip_hash),
+                "{}",
+                x.name
             );
         }
     }
