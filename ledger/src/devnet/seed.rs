@@ -5,7 +5,7 @@
 //! seeded data directory is exactly what a node would have written had those transactions
 //! been submitted live. The same `--seed` gives the same records, IDs and transactions.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::path::Path;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -235,7 +235,8 @@ struct Round {
 struct Forgetting {
     /// The next block of each channel as each of the last `FEEDBACK_LAG` rounds began.
     starts: VecDeque<Vec<u64>>,
-    forgotten: HashSet<PropertyId>,
+    /// Records dropped so far.
+    dropped: u64,
 }
 
 impl Forgetting {
@@ -256,21 +257,25 @@ impl Forgetting {
             return; // nothing is forgotten before the generator has heard of a round
         };
         for id in forget {
-            let key = id.to_string();
-            let recent = state.current(&key).is_some_and(|e| {
+            let Some((key, versions)) = state.values.remove_entry(id.to_string().as_str()) else {
+                continue;
+            };
+            let recent = versions.last().is_some_and(|e| {
                 unheard
                     .get(usize::from(e.loc.channel))
                     .is_some_and(|&b| e.loc.block >= b)
             });
-            if !recent {
-                state.values.remove(key.as_str());
-                self.forgotten.insert(id);
+            if recent {
+                state.values.insert(key, versions);
+            } else {
+                self.dropped += 1;
             }
         }
     }
 
-    /// Fails if one of `executed` found a record missing that the seeder dropped.
-    fn check(&self, executed: &[Executed]) -> Result<(), SeedError> {
+    /// Fails if one of `executed` found a record missing that the seeder dropped: one whose
+    /// ID was issued (its sequence is within its shard's counter) yet has no value.
+    fn check(state: &WorldState, executed: &[Executed]) -> Result<(), SeedError> {
         for ex in executed {
             if ex.validation != Validation::PropertyNotFound {
                 continue;
@@ -278,10 +283,19 @@ impl Forgetting {
             let Some(key) = ex.receipt.property_id.as_deref() else {
                 continue;
             };
-            if key
-                .parse::<PropertyId>()
-                .is_ok_and(|id| self.forgotten.contains(&id))
-            {
+            let Ok(id) = key.parse::<PropertyId>() else {
+                continue;
+            };
+            let Some(shard) = id.shard() else {
+                continue; // the devnet issues sharded IDs only
+            };
+            let mut st = [0u8; 2];
+            st.copy_from_slice(id.state().as_bytes());
+            let issued = state
+                .counters
+                .get(&(st, id.year(), shard))
+                .is_some_and(|&last| id.sequence() <= last);
+            if issued && state.current(key).is_none() {
                 return Err(SeedError::Forgotten(key.to_string()));
             }
         }
@@ -486,7 +500,7 @@ fn drive(
             let (mut executed, changes) =
                 execute_block(state, routing, ch, head.next, timestamp, items)
                     .map_err(DevnetError::from)?;
-            forgetting.check(&executed)?;
+            Forgetting::check(state, &executed)?;
             changes.merge_current_into(state);
             heads[ch as usize] = Head {
                 next: head.next + 1,
@@ -528,7 +542,7 @@ fn drive(
         });
         progress(report.records);
     }
-    report.forgotten = forgetting.forgotten.len() as u64;
+    report.forgotten = forgetting.dropped;
     Ok(report)
 }
 
