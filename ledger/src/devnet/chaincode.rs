@@ -16,7 +16,7 @@
 //! - `expected_tx` on a transfer must be the tx_id of the record's current version, else
 //!   `VERSION_CONFLICT`.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::canonical::Hash32;
@@ -24,22 +24,25 @@ use crate::id::PropertyId;
 use crate::model::{Owner, Proposal, Record, TxKind, Validation, VerificationStatus};
 
 /// Arguments of `CreateLandRecord`: the record's fields except ID, status and times.
-#[derive(Debug, Clone, Deserialize)]
+///
+/// The fields are in JCS order (sorted by name), so serde_json's output of this type is
+/// the arguments' canonical JSON (the seeder hashes it without building a JSON tree).
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateArgs {
-    pub request_id: String,
-    pub state: String,
-    pub district: String,
-    pub mandal: String,
-    pub village: String,
-    pub survey_no: String,
-    #[serde(default)]
-    pub khata_no: Option<String>,
-    pub owners: Vec<Owner>,
     pub area_sq_m: i64,
     pub area_text: String,
+    pub district: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub khata_no: Option<String>,
     pub land_type: String,
+    pub mandal: String,
     pub market_value: i64,
+    pub owners: Vec<Owner>,
+    pub request_id: String,
+    pub state: String,
+    pub survey_no: String,
+    pub village: String,
 }
 
 impl CreateArgs {

@@ -43,8 +43,9 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::{Map, Value};
 
 use crate::canonical::{sha256, Hash32};
+use crate::devnet::chaincode::CreateArgs;
 use crate::id::PropertyId;
-use crate::model::{Proposal, Record, TxKind, Validation, VerificationStatus};
+use crate::model::{Owner, Proposal, Record, TxKind, Validation, VerificationStatus};
 
 use names::{Names, Script, Spec};
 use places::{Places, STATES};
@@ -121,6 +122,32 @@ pub fn proposal_state(p: &Proposal) -> Option<&str> {
             .and_then(Value::as_str)
             .and_then(|s| s.get(8..10))
     })
+}
+
+/// A `CreateLandRecord` proposal with its arguments typed (see [`Generator::create_typed`]).
+pub(crate) struct TypedCreate {
+    pub creator: String,
+    pub nonce: String,
+    pub args: CreateArgs,
+}
+
+impl TypedCreate {
+    /// The proposal as a client would send it.
+    pub fn into_proposal(self) -> Proposal {
+        Proposal {
+            kind: TxKind::CreateLandRecord,
+            creator: self.creator,
+            nonce: self.nonce,
+            // Strings and integers only: nothing here can fail to convert.
+            args: serde_json::to_value(&self.args).unwrap_or_default(),
+        }
+    }
+}
+
+/// Owners as proposal arguments.
+fn owners_value(owners: &[Owner]) -> Value {
+    // Strings and integers only: nothing here can fail to convert.
+    serde_json::to_value(owners).unwrap_or_default()
 }
 
 struct Entry {
@@ -242,6 +269,13 @@ impl Generator {
 
     /// A valid `CreateLandRecord` proposal for a parcel not registered before.
     pub fn create(&mut self) -> Proposal {
+        self.create_typed().into_proposal()
+    }
+
+    /// [`Generator::create`] with the arguments typed: the seeder encodes them and hands
+    /// them to the chaincode as they are, where a JSON tree would be built, walked to encode
+    /// it, parsed by the chaincode and freed.
+    pub(crate) fn create_typed(&mut self) -> TypedCreate {
         self.creates += 1;
         let data = Arc::clone(&self.data);
         let places = &data.places;
@@ -287,27 +321,23 @@ impl Generator {
         request_id.push('-');
         push_u64(&mut request_id, self.creates);
 
-        // Keys in sorted order: the map is then bulk-built instead of inserted into.
-        let mut a: Vec<(String, Value)> = Vec::with_capacity(12);
-        a.push(("area_sq_m".into(), l.area_sq_m.into()));
-        a.push(("area_text".into(), Value::String(l.area_text)));
-        a.push(("district".into(), (**district_name).into()));
-        if let Some(k) = khata {
-            a.push(("khata_no".into(), Value::String(k)));
-        }
-        a.push(("land_type".into(), l.land_type.into()));
-        a.push(("mandal".into(), (*place.mandal).into()));
-        a.push(("market_value".into(), l.market_value.into()));
-        a.push(("owners".into(), Value::Array(owners)));
-        a.push(("request_id".into(), Value::String(request_id)));
-        a.push(("state".into(), STATES[st].into()));
-        a.push(("survey_no".into(), Value::String(survey)));
-        a.push(("village".into(), (*place.village).into()));
-        Proposal {
-            kind: TxKind::CreateLandRecord,
+        TypedCreate {
             creator: registrar(STATES[st]),
             nonce: self.nonce('c', self.creates),
-            args: Value::Object(a.into_iter().collect()),
+            args: CreateArgs {
+                area_sq_m: l.area_sq_m,
+                area_text: l.area_text,
+                district: district_name.to_string(),
+                khata_no: khata,
+                land_type: l.land_type.to_string(),
+                mandal: place.mandal.to_string(),
+                market_value: l.market_value,
+                owners,
+                request_id,
+                state: STATES[st].to_string(),
+                survey_no: survey,
+                village: place.village.to_string(),
+            },
         }
     }
 
@@ -430,7 +460,7 @@ impl Generator {
         shares: &[i64],
         family: Option<u16>,
         father: Option<&str>,
-    ) -> Vec<Value> {
+    ) -> Vec<Owner> {
         let names = &data.names;
         let mut out = Vec::with_capacity(shares.len());
         let mut refs: [[u8; 16]; 3] = [[0; 16]; 3];
@@ -517,14 +547,12 @@ impl Generator {
                     name = wrong;
                 }
             }
-            let mut o: Vec<(String, Value)> = Vec::with_capacity(4);
-            if let Some(f) = father_name {
-                o.push(("father_name".into(), Value::String(f)));
-            }
-            o.push(("name".into(), Value::String(name)));
-            o.push(("owner_ref".into(), Value::String(oref)));
-            o.push(("share_pct".into(), share.into()));
-            out.push(Value::Object(o.into_iter().collect()));
+            out.push(Owner {
+                father_name,
+                name,
+                owner_ref: oref,
+                share_pct: share,
+            });
         }
         out
     }
@@ -560,7 +588,7 @@ impl Generator {
         let owners = self.new_owners_for(data, slot, None);
         let mut a = Map::new();
         a.insert("property_id".into(), Value::String(id.to_string()));
-        a.insert("owners".into(), Value::Array(owners));
+        a.insert("owners".into(), owners_value(&owners));
         if let Some(t) = expected {
             a.insert("expected_tx".into(), Value::String(t.to_hex()));
         }
@@ -587,7 +615,7 @@ impl Generator {
         data: &DemoData,
         slot: usize,
         shares_override: Option<&'static [i64]>,
-    ) -> Vec<Value> {
+    ) -> Vec<Owner> {
         let r = &self.entries[slot].record;
         let st = Self::state_ix(&r.state);
         let first = r.owners.first().map(|o| o.name.clone()).unwrap_or_default();
@@ -863,7 +891,7 @@ impl Generator {
                         let owners = self.new_owners_for(data, slot, None);
                         let mut a = Map::new();
                         a.insert("property_id".into(), Value::String(missing));
-                        a.insert("owners".into(), Value::Array(owners));
+                        a.insert("owners".into(), owners_value(&owners));
                         self.follow(
                             Target::Records,
                             TxKind::TransferLandRecord,
@@ -910,7 +938,7 @@ impl Generator {
                 let owners = self.new_owners_for(data, slot, None);
                 let mut a = Map::new();
                 a.insert("property_id".into(), Value::String(id.to_string()));
-                a.insert("owners".into(), Value::Array(owners));
+                a.insert("owners".into(), owners_value(&owners));
                 a.insert("expected_tx".into(), Value::String(stale.to_hex()));
                 self.follow(
                     Target::Records,
@@ -926,7 +954,7 @@ impl Generator {
                 let owners = self.new_owners_for(data, slot, Some(shares));
                 let mut a = Map::new();
                 a.insert("property_id".into(), Value::String(id.to_string()));
-                a.insert("owners".into(), Value::Array(owners));
+                a.insert("owners".into(), owners_value(&owners));
                 self.follow(
                     Target::Records,
                     TxKind::TransferLandRecord,
@@ -957,7 +985,7 @@ impl Generator {
                         let owners = self.new_owners_for(data, slot, None);
                         let mut a = Map::new();
                         a.insert("property_id".into(), Value::String(id.to_string()));
-                        a.insert("owners".into(), Value::Array(owners));
+                        a.insert("owners".into(), owners_value(&owners));
                         // A verifier may not transfer, even in their own state.
                         let creator = if self.frng.gen_bool(0.5) {
                             registrar(other)
@@ -1054,7 +1082,7 @@ impl Generator {
         a.insert("mandal".into(), Value::String(mandal));
         a.insert("village".into(), Value::String(village));
         a.insert("survey_no".into(), Value::String(survey));
-        a.insert("owners".into(), Value::Array(owners));
+        a.insert("owners".into(), owners_value(&owners));
         a.insert("area_sq_m".into(), l.area_sq_m.into());
         a.insert("area_text".into(), Value::String(l.area_text));
         a.insert("land_type".into(), l.land_type.into());
@@ -1313,6 +1341,25 @@ mod tests {
     fn creates(seed: u64, n: usize) -> Vec<Proposal> {
         let mut g = Generator::new(seed, DemoData::embedded());
         (0..n).map(|_| g.create()).collect()
+    }
+
+    #[test]
+    fn typed_creates_are_the_proposals_and_encode_canonically() {
+        let (mut a, mut b) = (
+            Generator::new(5, DemoData::embedded()),
+            Generator::new(5, DemoData::embedded()),
+        );
+        for _ in 0..3000 {
+            let typed = a.create_typed();
+            let proposal = b.create();
+            // serde_json's output of the typed arguments is their JCS (the seeder hashes it).
+            let jcs = serde_json::to_vec(&typed.args).unwrap();
+            assert_eq!(
+                String::from_utf8(jcs).unwrap(),
+                String::from_utf8(crate::canonical::value_to_jcs(&proposal.args).unwrap()).unwrap()
+            );
+            assert_eq!(typed.into_proposal(), proposal);
+        }
     }
 
     #[test]

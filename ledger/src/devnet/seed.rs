@@ -14,11 +14,13 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::block::TxBody;
-use crate::canonical::Hash32;
+use crate::canonical::{CanonicalError, Hash32};
 use crate::devnet::chain::{execute_block, Chains, Channel, DevnetConfig, DevnetError};
-use crate::devnet::generate::{proposal_state, DemoData, Generator, Target};
+use crate::devnet::generate::{proposal_state, DemoData, Generator, Target, TypedCreate};
 use crate::devnet::log::bulk::BulkWriter;
-use crate::devnet::state::{tx_id_and_args, ChannelIx, Executed, Proposed, Routing, WorldState};
+use crate::devnet::state::{
+    tx_id_and_args, tx_id_of, ChannelIx, Executed, Proposed, Routing, WorldState,
+};
 use crate::id::PropertyId;
 use crate::model::{Proposal, Record, TxKind, Validation};
 use crate::signing::OrdererKey;
@@ -369,8 +371,8 @@ fn generate_loop(
         }
         let in_flight: u64 = unconfirmed.iter().sum();
         let mut made = 0u64;
-        let mut batches: Vec<(ChannelIx, Vec<Proposal>)> = Vec::new();
-        let mut push = |ch: ChannelIx, p: Proposal| match batches.iter_mut().find(|b| b.0 == ch) {
+        let mut batches: Vec<(ChannelIx, Vec<Planned>)> = Vec::new();
+        let mut push = |ch: ChannelIx, p: Planned| match batches.iter_mut().find(|b| b.0 == ch) {
             Some(b) => b.1.push(p),
             None => batches.push((ch, vec![p])),
         };
@@ -379,25 +381,33 @@ fn generate_loop(
             let follow_ups_left = follow_ups < follow_up_quota;
             let want_create = creates_left
                 && (gen.remembered() == 0 || !follow_ups_left || rng.gen_bool(p_create));
-            let (target, p) = if want_create {
-                planned += 1;
-                made += 1;
-                (Target::Records, gen.create())
+            let follow_up = if want_create {
+                None
             } else if let Some(f) = follow_ups_left.then(|| gen.follow_up()).flatten() {
-                follow_ups += 1;
-                f
+                Some(f)
             } else if creates_left {
-                planned += 1;
-                made += 1;
-                (Target::Records, gen.create())
+                None
             } else {
                 break;
             };
-            let ch = match target {
-                Target::Docs => docs,
-                Target::Records => routing.records_channel(proposal_state(&p).unwrap_or_default()),
-            };
-            push(ch, p);
+            match follow_up {
+                Some((target, p)) => {
+                    follow_ups += 1;
+                    let ch = match target {
+                        Target::Docs => docs,
+                        Target::Records => {
+                            routing.records_channel(proposal_state(&p).unwrap_or_default())
+                        }
+                    };
+                    push(ch, Planned::Proposal(p));
+                }
+                None => {
+                    planned += 1;
+                    made += 1;
+                    let c = gen.create_typed();
+                    push(routing.records_channel(&c.args.state), Planned::Create(c));
+                }
+            }
         }
         unconfirmed.push_back(made);
         // Creates were refused (all those reported are in, and fewer records exist than
@@ -422,13 +432,7 @@ fn generate_loop(
             let name = &names[ch as usize];
             let items = proposals
                 .into_iter()
-                .map(|p| {
-                    tx_id_and_args(&p, name).map(|(tx_id, args)| Proposed {
-                        tx_id,
-                        proposal: p,
-                        args_jcs: Some(args),
-                    })
-                })
+                .map(|p| p.propose(name))
                 .collect::<Result<Vec<_>, _>>()?;
             blocks.push((ch, items));
         }
@@ -444,6 +448,48 @@ fn generate_loop(
         }
     }
     Ok(())
+}
+
+/// A proposal as the generator plans it: creates typed, follow-ups as JSON.
+// Two in three are creates, the large variant: boxing it would allocate for each.
+#[allow(clippy::large_enum_variant)]
+enum Planned {
+    Create(TypedCreate),
+    Proposal(Proposal),
+}
+
+impl Planned {
+    /// The proposal on its way into a block of `channel`, with its tx_id and its args' JCS.
+    fn propose(self, channel: &str) -> Result<Proposed, CanonicalError> {
+        match self {
+            Planned::Create(c) => {
+                // CreateArgs' fields are in JCS order: serde_json writes its canonical form.
+                let args = serde_json::to_vec(&c.args)?;
+                let kind = TxKind::CreateLandRecord;
+                let tx_id = tx_id_of(&args, channel, &c.creator, kind, &c.nonce)?;
+                Ok(Proposed {
+                    tx_id,
+                    proposal: Proposal {
+                        kind,
+                        creator: c.creator,
+                        nonce: c.nonce,
+                        args: serde_json::Value::Null,
+                    },
+                    args_jcs: Some(args),
+                    create: Some(c.args),
+                })
+            }
+            Planned::Proposal(p) => {
+                let (tx_id, args) = tx_id_and_args(&p, channel)?;
+                Ok(Proposed {
+                    tx_id,
+                    proposal: p,
+                    args_jcs: Some(args),
+                    create: None,
+                })
+            }
+        }
+    }
 }
 
 /// Remembers one executed block's record writes for follow-ups. Only the block's last

@@ -489,6 +489,11 @@ impl Executed {
 
     /// The committed transaction as the model type (the written value parsed into a tree).
     pub fn into_transaction(self) -> Result<Transaction, CanonicalError> {
+        let args = match &self.args_jcs {
+            // The arguments may have come typed, leaving `args` null (see `Proposed`).
+            Some(jcs) => serde_json::from_slice(jcs)?,
+            None => self.args,
+        };
         let writes = match self.write {
             Some((key, value)) => vec![Write {
                 key,
@@ -501,7 +506,7 @@ impl Executed {
             kind: self.kind,
             creator: self.creator,
             timestamp: self.timestamp,
-            args: self.args,
+            args,
             writes,
             event: self.event,
             validation: self.validation,
@@ -544,21 +549,39 @@ pub(crate) fn tx_id_and_args(
     channel: &str,
 ) -> Result<(Hash32, Vec<u8>), CanonicalError> {
     let args = value_to_jcs(&proposal.args)?;
+    let id = tx_id_of(
+        &args,
+        channel,
+        &proposal.creator,
+        proposal.kind,
+        &proposal.nonce,
+    )?;
+    Ok((id, args))
+}
+
+/// The transaction ID of a proposal whose `args` encode as `args_jcs`.
+pub(crate) fn tx_id_of(
+    args_jcs: &[u8],
+    channel: &str,
+    creator: &str,
+    kind: TxKind,
+    nonce: &str,
+) -> Result<Hash32, CanonicalError> {
     // The members of proposal + {"channel"} in JCS order: args, channel, creator, kind,
     // nonce (all ASCII names, so byte order is UTF-16 order).
-    let mut input = Vec::with_capacity(args.len() + 160);
+    let mut input = Vec::with_capacity(args_jcs.len() + 160);
     input.extend_from_slice(b"{\"args\":");
-    input.extend_from_slice(&args);
+    input.extend_from_slice(args_jcs);
     input.extend_from_slice(b",\"channel\":");
     serde_json::to_writer(&mut input, channel)?;
     input.extend_from_slice(b",\"creator\":");
-    serde_json::to_writer(&mut input, &proposal.creator)?;
+    serde_json::to_writer(&mut input, creator)?;
     input.extend_from_slice(b",\"kind\":");
-    serde_json::to_writer(&mut input, &proposal.kind)?;
+    serde_json::to_writer(&mut input, &kind)?;
     input.extend_from_slice(b",\"nonce\":");
-    serde_json::to_writer(&mut input, &proposal.nonce)?;
+    serde_json::to_writer(&mut input, nonce)?;
     input.push(b'}');
-    Ok((sha256(&input), args))
+    Ok(sha256(&input))
 }
 
 /// A proposal on its way into a block: its tx_id and, when the caller already has them,
@@ -567,6 +590,9 @@ pub(crate) struct Proposed {
     pub tx_id: Hash32,
     pub proposal: Proposal,
     pub args_jcs: Option<Vec<u8>>,
+    /// A `CreateLandRecord`'s arguments, typed by whoever planned it (the seeder's
+    /// generator); `proposal.args` is then `null` and `args_jcs` holds their JCS.
+    pub create: Option<CreateArgs>,
 }
 
 impl From<(Hash32, Proposal)> for Proposed {
@@ -575,6 +601,7 @@ impl From<(Hash32, Proposal)> for Proposed {
             tx_id,
             proposal,
             args_jcs: None,
+            create: None,
         }
     }
 }
@@ -591,6 +618,7 @@ impl Overlay<'_> {
             tx_id,
             proposal: p,
             args_jcs,
+            create,
         } = proposed;
         let loc = Loc {
             channel: ctx.channel,
@@ -598,7 +626,7 @@ impl Overlay<'_> {
             tx_index,
             tx_id,
         };
-        let outcome = self.run(ctx, &p);
+        let outcome = self.run(ctx, &p, create);
         let (validation, write, event, property_id, why, record) = match outcome {
             Ok((key, value)) => {
                 // The typed value's serde_json output is already JCS (see crate::canonical).
@@ -709,7 +737,12 @@ impl Overlay<'_> {
         Ok(())
     }
 
-    fn run(&mut self, ctx: &BlockCtx<'_>, p: &Proposal) -> Result<(String, Written), Refusal> {
+    fn run(
+        &mut self,
+        ctx: &BlockCtx<'_>,
+        p: &Proposal,
+        create: Option<CreateArgs>,
+    ) -> Result<(String, Written), Refusal> {
         let docs = ctx.channel == ctx.routing.docs;
         if docs != (p.kind == TxKind::LinkDocumentHash) {
             return bad(format!(
@@ -719,7 +752,10 @@ impl Overlay<'_> {
         }
         match p.kind {
             TxKind::CreateLandRecord => {
-                let a: CreateArgs = parse_args(p)?;
+                let a: CreateArgs = match create {
+                    Some(a) => a,
+                    None => parse_args(p)?,
+                };
                 if !STATE_CODES.contains(&a.state.as_str()) {
                     return bad(format!("state {:?} is not a known state code", a.state));
                 }
