@@ -164,8 +164,14 @@ pub(crate) fn authorize(creator: &str, kind: TxKind, state: &str) -> Result<(), 
 }
 
 pub(crate) fn check_text(field: &str, value: &str, max: usize) -> Result<(), Refusal> {
-    let n = value.chars().count();
-    if value.trim().is_empty() || n > max || value.chars().any(char::is_control) {
+    // One pass over the characters (every text field of every record comes through here).
+    let (mut n, mut blank, mut control) = (0usize, true, false);
+    for c in value.chars() {
+        n += 1;
+        blank &= c.is_whitespace();
+        control |= c.is_control();
+    }
+    if blank || n > max || control {
         return bad(format!(
             "{field} must be 1 to {max} printable characters, found {value:?}"
         ));
@@ -297,6 +303,27 @@ pub(crate) fn named_property(args: &Value) -> Option<String> {
         .and_then(Value::as_str)
         .and_then(|s| s.parse::<PropertyId>().ok())
         .map(|id| id.to_string())
+}
+
+#[cfg(test)]
+mod text_tests {
+    use super::check_text;
+
+    #[test]
+    fn text_fields_are_printable_and_bounded_in_characters() {
+        let ok = |v: &str, max| check_text("f", v, max).is_ok();
+        assert!(ok("Balapur", 7));
+        assert!(ok("  Ravi Kumar ", 13));
+        // Characters, not bytes: "రవి" is 3 characters and 9 bytes.
+        assert!(ok("రవి", 3));
+        assert!(!ok("రవి", 2));
+        assert!(!ok("Balapur", 6));
+        assert!(!ok("", 10));
+        assert!(!ok(" \t ", 10));
+        assert!(!ok("\u{3000}", 10)); // an ideographic space is blank too
+        assert!(!ok("Ravi\nKumar", 20));
+        assert!(!ok("Ravi\u{7f}", 20));
+    }
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 
@@ -28,27 +28,36 @@ use super::{frame_header, BlockLog};
 /// logical block size (512 bytes here); 4 KiB satisfies every common one.
 const ALIGN: usize = 4096;
 /// Bytes per direct write.
-const CHUNK: usize = 4 << 20;
+pub(crate) const CHUNK: usize = 4 << 20;
 /// Chunks in flight or being filled, across all logs: enough to keep the disk busy while
 /// the sealer fills the next ones, and a bound on how far the sealer runs ahead of the disk.
 const BUFFERS: usize = 8;
 
 /// `CHUNK` bytes at an `ALIGN`-aligned address.
-struct Chunk {
+pub(crate) struct Chunk {
     raw: Vec<u8>,
     start: usize,
 }
 
 impl Chunk {
-    fn new() -> Self {
+    pub fn new() -> Self {
         let raw = vec![0u8; CHUNK + ALIGN];
         let start = raw.as_ptr().align_offset(ALIGN);
         Self { raw, start }
     }
 
-    fn bytes(&mut self) -> &mut [u8] {
+    pub fn bytes(&mut self) -> &mut [u8] {
         &mut self.raw[self.start..self.start + CHUNK]
     }
+}
+
+/// `path` opened for writing with `O_DIRECT`, or `None` where the file system refuses it.
+pub(crate) fn open_direct(path: &Path) -> Option<File> {
+    OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_DIRECT)
+        .open(path)
+        .ok()
 }
 
 /// One log's unwritten end: the chunk being filled, which starts at file offset `start`.
@@ -92,12 +101,7 @@ impl BulkWriter {
             // already in the file and are written again, unchanged.
             log.file
                 .read_exact_at(&mut chunk.bytes()[..filled], start)?;
-            let direct = OpenOptions::new()
-                .write(true)
-                .custom_flags(libc::O_DIRECT)
-                .open(&log.path)
-                .ok()
-                .map(Arc::new);
+            let direct = open_direct(&log.path).map(Arc::new);
             tails.push(Tail {
                 path: log.path.clone(),
                 direct,
