@@ -14,7 +14,7 @@ use crate::canonical::{CanonicalError, Hash32};
 use crate::devnet::log::{BlockLog, BlockRef, Tail};
 use crate::devnet::state::{
     decode_committed, BlockCtx, Changes, ChannelIx, Decoded, Executed, Overlay, Proposed, Routing,
-    WorldState,
+    Stored, WorldState,
 };
 use crate::model::{channels, Block, BlockHeader, Proposal, Receipt, Signature};
 use crate::signing::{KeyError, OrdererKey};
@@ -148,7 +148,12 @@ impl Channel {
 fn encode_txs(executed: &[Executed]) -> Result<TxBody, CanonicalError> {
     let guess = executed
         .iter()
-        .map(|e| 512 + e.write.as_ref().map_or(0, |w| 2 * w.1.len()))
+        .map(|e| {
+            512 + e.write.as_ref().map_or(0, |w| match &w.1 {
+                Stored::Canonical { text, .. } => 2 * text.len(),
+                Stored::Record(_) => 2048,
+            })
+        })
         .sum();
     let mut body = TxBody::with_capacity(executed.len(), guess);
     for e in executed {

@@ -164,12 +164,21 @@ pub(crate) fn authorize(creator: &str, kind: TxKind, state: &str) -> Result<(), 
 }
 
 pub(crate) fn check_text(field: &str, value: &str, max: usize) -> Result<(), Refusal> {
-    // One pass over the characters (every text field of every record comes through here).
+    // One pass (every text field of every record comes through here), over bytes when the
+    // text is ASCII, where bytes are characters.
     let (mut n, mut blank, mut control) = (0usize, true, false);
-    for c in value.chars() {
-        n += 1;
-        blank &= c.is_whitespace();
-        control |= c.is_control();
+    if value.is_ascii() {
+        n = value.len();
+        for &b in value.as_bytes() {
+            blank &= b.is_ascii_whitespace() || b == 0x0b;
+            control |= b.is_ascii_control();
+        }
+    } else {
+        for c in value.chars() {
+            n += 1;
+            blank &= c.is_whitespace();
+            control |= c.is_control();
+        }
     }
     if blank || n > max || control {
         return bad(format!(
@@ -323,6 +332,18 @@ mod text_tests {
         assert!(!ok("\u{3000}", 10)); // an ideographic space is blank too
         assert!(!ok("Ravi\nKumar", 20));
         assert!(!ok("Ravi\u{7f}", 20));
+        // The ASCII and the Unicode paths agree on every ASCII character.
+        for b in 0u8..128 {
+            let c = b as char;
+            let ascii = c.to_string();
+            let wide = format!("{c}\u{e9}"); // not ASCII: the Unicode path
+            assert_eq!(
+                ok(&ascii, 5),
+                !c.is_whitespace() && !c.is_control(),
+                "{b:#x}"
+            );
+            assert_eq!(ok(&wide, 5), !c.is_control(), "{b:#x}");
+        }
     }
 }
 

@@ -151,7 +151,8 @@ fn owners_value(owners: &[Owner]) -> Value {
 }
 
 struct Entry {
-    record: Record,
+    /// Shared with the seeder's world state, which holds the same version.
+    record: Arc<Record>,
     tx: Hash32,
     prev_tx: Option<Hash32>,
     /// A version-changing follow-up may be in flight until this follow-up count.
@@ -343,11 +344,11 @@ impl Generator {
 
     /// Remembers a record that now exists on chain, with the tx_id of its current version.
     pub fn remember(&mut self, record: &Record, current_tx: Hash32) {
-        self.remember_owned(record.clone(), current_tx);
+        self.remember_owned(Arc::new(record.clone()), current_tx);
     }
 
-    /// [`Generator::remember`] for a record the caller no longer needs (no copy).
-    pub fn remember_owned(&mut self, record: Record, current_tx: Hash32) {
+    /// [`Generator::remember`] without a copy.
+    pub fn remember_owned(&mut self, record: Arc<Record>, current_tx: Hash32) {
         let fix = self.take_fix(&record);
         let id = record.property_id;
         if let Some(&slot) = self.index.get(&id) {

@@ -193,8 +193,12 @@ impl Node {
 
     fn version_of(&self, e: &Entry) -> RecordVersion {
         RecordVersion {
-            record: serde_json::from_str(&e.value).unwrap_or_default(),
-            record_hash: e.hash,
+            record: e
+                .text()
+                .ok()
+                .and_then(|t| serde_json::from_str(&t).ok())
+                .unwrap_or_default(),
+            record_hash: e.hash().unwrap_or_default(),
             version: self.version_of_loc(e),
         }
     }
@@ -205,7 +209,7 @@ impl Node {
         let chains = self.chains();
         let e = chains.state.current(key)?;
         let v = self.version_of_loc(e);
-        Some((e.value.clone(), e.hash, v))
+        Some((e.text().ok()?, e.hash().ok()?, v))
     }
 
     fn version_of_loc(&self, e: &Entry) -> Version {

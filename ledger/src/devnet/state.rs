@@ -31,13 +31,41 @@ pub(crate) struct Loc {
     pub tx_id: Hash32,
 }
 
-/// One version of a value: its canonical bytes (JCS, so serving and hashing need no
-/// re-encoding), their hash and where it was written.
+/// One version of a value and where it was written.
 #[derive(Debug, Clone)]
 pub(crate) struct Entry {
-    pub value: Arc<str>,
-    pub hash: Hash32,
+    pub value: Stored,
     pub loc: Loc,
+}
+
+/// A value as a state holds it.
+#[derive(Debug, Clone)]
+pub(crate) enum Stored {
+    /// Its canonical bytes (JCS, so serving and hashing need no re-encoding) and their
+    /// hash: the node's state.
+    Canonical { text: Arc<str>, hash: Hash32 },
+    /// The record itself, in a state that only executes blocks (the seeder's, see
+    /// [`WorldState::typed`]): the chaincode reads it without parsing it, its bytes are
+    /// encoded once, into the block, and nobody asks for its hash.
+    Record(Arc<Record>),
+}
+
+impl Entry {
+    /// The value's canonical text.
+    pub fn text(&self) -> Result<Arc<str>, CanonicalError> {
+        match &self.value {
+            Stored::Canonical { text, .. } => Ok(text.clone()),
+            Stored::Record(r) => Ok(String::from_utf8(to_jcs(&**r)?).unwrap_or_default().into()),
+        }
+    }
+
+    /// The hash of the value's canonical text.
+    pub fn hash(&self) -> Result<Hash32, CanonicalError> {
+        match &self.value {
+            Stored::Canonical { hash, .. } => Ok(*hash),
+            Stored::Record(r) => Ok(sha256(&to_jcs(&**r)?)),
+        }
+    }
 }
 
 /// What the node remembers of every committed transaction: enough to answer a resubmission
@@ -79,6 +107,10 @@ impl Routing {
 
 #[derive(Default)]
 pub(crate) struct WorldState {
+    /// Whether blocks executed against this state keep records typed ([`Stored::Record`])
+    /// rather than as canonical text: for a state that only executes blocks and is never
+    /// served from (the seeder's).
+    pub typed: bool,
     /// Key (property ID or `DOC:` key) → every version, oldest first.
     pub values: HashMap<Box<str>, Vec<Entry>>,
     /// Parcel key → property ID holding it.
@@ -112,8 +144,9 @@ impl WorldState {
         );
         for w in tx.writes {
             if let Some((parcel, counter)) = w.record {
-                if let Some(old) = self.current(&w.key) {
-                    if let Some(old_key) = stored_parcel_key(&old.value) {
+                if let Some(Stored::Canonical { text, .. }) = self.current(&w.key).map(|e| &e.value)
+                {
+                    if let Some(old_key) = stored_parcel_key(text) {
                         self.parcels.remove(&old_key);
                     }
                 }
@@ -124,8 +157,10 @@ impl WorldState {
                 }
             }
             let entry = Entry {
-                hash: w.hash,
-                value: w.text,
+                value: Stored::Canonical {
+                    text: w.text,
+                    hash: w.hash,
+                },
                 loc,
             };
             match self.values.get_mut(&w.key) {
@@ -333,21 +368,21 @@ impl<'a> Overlay<'a> {
         *c
     }
 
-    /// Records a pending write whose canonical bytes are in `self.scratch`; returns the
-    /// shared text.
-    fn put(&mut self, key: &str, loc: Loc) -> Arc<str> {
+    /// Records a pending write of `value`.
+    fn put(&mut self, key: &str, value: Stored, loc: Loc) {
+        let entry = Entry { value, loc };
+        self.latest.insert(key.into(), self.writes.len());
+        self.writes.push((key.into(), entry));
+    }
+
+    /// `self.scratch`, which holds a value's JCS, as shared text with its hash.
+    fn canonical(&self) -> (Arc<str>, Hash32) {
         // JCS output of a serde_json value is UTF-8 by construction.
         let text: Arc<str> = std::str::from_utf8(&self.scratch)
             .unwrap_or_default()
             .into();
-        let entry = Entry {
-            hash: sha256(text.as_bytes()),
-            value: text.clone(),
-            loc,
-        };
-        self.latest.insert(key.into(), self.writes.len());
-        self.writes.push((key.into(), entry));
-        text
+        let hash = sha256(text.as_bytes());
+        (text, hash)
     }
 
     /// Folds the block into the committed state.
@@ -373,7 +408,9 @@ impl Changes {
     /// Each pending write's key and the hash of the bytes the node will serve for it.
     #[cfg(any(test, feature = "fuzzing"))]
     pub fn written(&self) -> impl Iterator<Item = (&str, Hash32)> {
-        self.writes.iter().map(|(k, e)| (&**k, e.hash))
+        self.writes
+            .iter()
+            .filter_map(|(k, e)| Some((&**k, e.hash().ok()?)))
     }
 
     /// Folds the block into the committed state, history and transaction index included
@@ -444,14 +481,14 @@ pub(crate) struct Executed {
     pub args: Value,
     /// JCS of `args`, when known before execution.
     pub args_jcs: Option<Vec<u8>>,
-    /// The key written and its value's JCS text (shared with the world state's entry).
-    pub write: Option<(String, Arc<str>)>,
+    /// The key written and its value (shared with the world state's entry).
+    pub write: Option<(String, Stored)>,
     pub event: Option<Event>,
     pub validation: Validation,
     pub receipt: Receipt,
     pub why: Option<String>,
     /// The record written, typed (the seeder remembers it without parsing it back).
-    pub record: Option<Record>,
+    pub record: Option<Arc<Record>>,
 }
 
 impl Executed {
@@ -480,7 +517,10 @@ impl Executed {
             out.extend_from_slice(b"{\"key\":");
             serde_json::to_writer(&mut *out, key)?;
             out.extend_from_slice(b",\"value\":");
-            out.extend_from_slice(value.as_bytes());
+            match value {
+                Stored::Canonical { text, .. } => out.extend_from_slice(text.as_bytes()),
+                Stored::Record(r) => write_jcs(&**r, out)?,
+            }
             out.push(b'}');
         }
         out.extend_from_slice(b"]}");
@@ -497,7 +537,10 @@ impl Executed {
         let writes = match self.write {
             Some((key, value)) => vec![Write {
                 key,
-                value: serde_json::from_str(&value)?,
+                value: match value {
+                    Stored::Canonical { text, .. } => serde_json::from_str(&text)?,
+                    Stored::Record(r) => serde_json::to_value(&*r)?,
+                },
             }],
             None => Vec::new(),
         };
@@ -631,18 +674,27 @@ impl Overlay<'_> {
             Ok((key, value)) => {
                 // The typed value's serde_json output is already JCS (see crate::canonical).
                 self.scratch.clear();
-                let (property_id, record) = match value {
+                let (property_id, record, stored) = match value {
                     Written::Record(r) => {
-                        write_jcs(&r, &mut self.scratch)?;
+                        let r = Arc::new(r);
+                        let stored = if self.base.typed {
+                            Stored::Record(r.clone())
+                        } else {
+                            write_jcs(&*r, &mut self.scratch)?;
+                            let (text, hash) = self.canonical();
+                            Stored::Canonical { text, hash }
+                        };
                         // A record is written under its property ID (see `run`).
-                        (key.clone(), Some(r))
+                        (key.clone(), Some(r), stored)
                     }
                     Written::Document(d) => {
                         write_jcs(&d, &mut self.scratch)?;
-                        (d.property_id.to_string(), None)
+                        let (text, hash) = self.canonical();
+                        let stored = Stored::Canonical { text, hash };
+                        (d.property_id.to_string(), None, stored)
                     }
                 };
-                let text = self.put(&key, loc);
+                self.put(&key, stored.clone(), loc);
                 let event = Event {
                     kind: p.kind.event_type(),
                     id: property_id.clone(),
@@ -651,7 +703,7 @@ impl Overlay<'_> {
                 };
                 (
                     Validation::Valid,
-                    Some((key, text)),
+                    Some((key, stored)),
                     Some(event),
                     Some(property_id),
                     None,
@@ -693,9 +745,12 @@ impl Overlay<'_> {
     fn record(&self, id: &PropertyId) -> Result<(Record, &Entry), Refusal> {
         let key = id.to_string();
         match self.current(&key) {
-            Some(e) => match serde_json::from_str::<Record>(&e.value) {
-                Ok(r) => Ok((r, e)),
-                Err(err) => bad(format!("record {key} on chain does not decode: {err}")),
+            Some(e) => match &e.value {
+                Stored::Record(r) => Ok(((**r).clone(), e)),
+                Stored::Canonical { text, .. } => match serde_json::from_str::<Record>(text) {
+                    Ok(r) => Ok((r, e)),
+                    Err(err) => bad(format!("record {key} on chain does not decode: {err}")),
+                },
             },
             None => refuse(
                 Validation::PropertyNotFound,
