@@ -32,6 +32,9 @@ pub(crate) const CHUNK: usize = 4 << 20;
 /// Chunks in flight or being filled, across all logs: enough to keep the disk busy while
 /// the sealer fills the next ones, and a bound on how far the sealer runs ahead of the disk.
 const BUFFERS: usize = 8;
+/// Chunks free beside the one each log fills, however many logs there are (a seed with
+/// regional channels has up to 39): with none, the first full chunk would wait forever.
+const SPARE: usize = 2;
 
 /// `CHUNK` bytes at an `ALIGN`-aligned address.
 pub(crate) struct Chunk {
@@ -91,7 +94,6 @@ pub(crate) struct BulkWriter {
 impl BulkWriter {
     /// A writer appending to `logs` (log `i` is the one [`BulkWriter::append`] calls `i`).
     pub fn new<'a>(logs: impl IntoIterator<Item = &'a BlockLog>) -> io::Result<Self> {
-        let (free_tx, free) = mpsc::sync_channel(BUFFERS);
         let mut tails = Vec::new();
         for log in logs {
             let start = log.end - log.end % ALIGN as u64;
@@ -111,10 +113,12 @@ impl BulkWriter {
                 filled,
             });
         }
-        for _ in tails.len()..BUFFERS {
+        let spare = BUFFERS.saturating_sub(tails.len()).max(SPARE);
+        let (free_tx, free) = mpsc::sync_channel(spare);
+        for _ in 0..spare {
             let _ = free_tx.send(Chunk::new());
         }
-        let (writes, queue) = mpsc::sync_channel::<Write>(BUFFERS);
+        let (writes, queue) = mpsc::sync_channel::<Write>(spare);
         let writer = std::thread::Builder::new()
             .name("seed-writer".into())
             .spawn(move || write_loop(queue, free_tx))?;
@@ -198,9 +202,16 @@ impl BulkWriter {
         }
         for tail in &mut self.tails {
             let filled = tail.filled;
-            tail.buffered
-                .write_all_at(&tail.chunk.bytes()[..filled], tail.start)?;
-            tail.buffered.sync_all()?;
+            let done = tail
+                .buffered
+                .write_all_at(&tail.chunk.bytes()[..filled], tail.start)
+                .and_then(|()| tail.buffered.sync_all());
+            if let Err(e) = done {
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!("{}: {e}", tail.path.display()),
+                ));
+            }
         }
         Ok(())
     }
@@ -244,6 +255,42 @@ mod tests {
                 (0..len).map(|j| (j as u8) ^ (i as u8) ^ seed).collect()
             })
             .collect()
+    }
+
+    #[test]
+    fn more_logs_than_buffers_do_not_wait_forever() {
+        // One chunk per log is being filled; full chunks need spare ones to move on to.
+        let dir = tempfile::tempdir().unwrap();
+        let n = BUFFERS + 3;
+        let paths: Vec<_> = (0..n)
+            .map(|i| dir.path().join(format!("{i}.log")))
+            .collect();
+        let mut logs: Vec<BlockLog> = paths
+            .iter()
+            .map(|p| BlockLog::open(p, |_, _| Ok(())).unwrap().0)
+            .collect();
+        let (done_tx, done) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut bulk = BulkWriter::new(logs.iter()).unwrap();
+            let frame = vec![7u8; CHUNK + 1];
+            for (i, log) in logs.iter_mut().enumerate() {
+                bulk.append(i, log, &frame).unwrap();
+            }
+            bulk.finish().unwrap();
+            let _ = done_tx.send(());
+        });
+        done.recv_timeout(std::time::Duration::from_secs(60))
+            .expect("the writer stalled");
+        for p in &paths {
+            let mut frames = 0;
+            BlockLog::open(p, |_, f| {
+                frames += 1;
+                assert_eq!(f.len(), CHUNK + 1);
+                Ok(())
+            })
+            .unwrap();
+            assert_eq!(frames, 1);
+        }
     }
 
     #[test]
