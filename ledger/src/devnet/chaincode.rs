@@ -167,18 +167,15 @@ pub(crate) fn check_text(field: &str, value: &str, max: usize) -> Result<(), Ref
     // One pass (every text field of every record comes through here), over bytes when the
     // text is ASCII, where bytes are characters.
     let (mut n, mut blank, mut control) = (0usize, true, false);
+    let mut look = |c: char| {
+        n += 1;
+        blank &= c.is_whitespace();
+        control |= c.is_control();
+    };
     if value.is_ascii() {
-        n = value.len();
-        for &b in value.as_bytes() {
-            blank &= b.is_ascii_whitespace() || b == 0x0b;
-            control |= b.is_ascii_control();
-        }
+        value.bytes().for_each(|b| look(char::from(b)));
     } else {
-        for c in value.chars() {
-            n += 1;
-            blank &= c.is_whitespace();
-            control |= c.is_control();
-        }
+        value.chars().for_each(look);
     }
     if blank || n > max || control {
         return bad(format!(

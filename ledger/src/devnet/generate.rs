@@ -247,13 +247,13 @@ impl Generator {
     /// does not keep, or one another displaces), for [`Generator::take_forgotten`]. The
     /// generator plans follow-ups only on records it remembers, so a caller executing its
     /// proposals needs the current value of no other record.
-    pub fn track_forgotten(&mut self) {
+    pub(crate) fn track_forgotten(&mut self) {
         self.forgotten.get_or_insert_with(Vec::new);
     }
 
     /// The records forgotten since the last call and not remembered again since (see
     /// [`Generator::track_forgotten`]).
-    pub fn take_forgotten(&mut self) -> Vec<PropertyId> {
+    pub(crate) fn take_forgotten(&mut self) -> Vec<PropertyId> {
         let mut forgotten = self
             .forgotten
             .as_mut()
@@ -728,10 +728,7 @@ impl Generator {
                 if let Some(o) = owners.get_mut(i) {
                     o.name = right.into();
                     slot = s;
-                    a.insert(
-                        "owners".into(),
-                        serde_json::to_value(&owners).unwrap_or_default(),
-                    );
+                    a.insert("owners".into(), owners_value(&owners));
                     a.insert("note".into(), "Owner name corrected as per Aadhaar".into());
                     done = true;
                     break;

@@ -20,7 +20,7 @@ use crate::devnet::chain::{execute_block, Chains, Channel, DevnetConfig, DevnetE
 use crate::devnet::generate::{proposal_state, DemoData, Generator, Target, TypedCreate};
 use crate::devnet::log::bulk::BulkWriter;
 use crate::devnet::state::{
-    tx_id_and_args, tx_id_of, ChannelIx, Entry, Executed, Proposed, Routing, WorldState,
+    counter_of, tx_id_and_args, tx_id_of, ChannelIx, Entry, Executed, Proposed, Routing, WorldState,
 };
 use crate::id::PropertyId;
 use crate::model::{Proposal, Record, TxKind, Validation};
@@ -85,8 +85,8 @@ pub enum SeedError {
 /// encodes, hashes, signs and appends the blocks in order, through a [`BulkWriter`] whose
 /// thread writes them to disk past the page cache. None of these threads uses rayon's pool:
 /// the pipeline keeps both cores busy already, and the pool's workers, woken for every
-/// block, spun on them (seeds took 1–2 s longer with it). The generator's follow-ups need records that exist, so
-/// this thread reports each round's record writes back to it, and the generator plans
+/// block, spun on them (seeds took 1–2 s longer with it). The generator's follow-ups need
+/// records that exist, so this thread reports each round's record writes back to it, and the generator plans
 /// round `r` from the reports up to round `r - FEEDBACK_LAG` — a fixed lag, not "whatever
 /// has arrived", so that the ledger depends on the seed alone and not on thread timing.
 /// Nobody reads the data directory before `seed` returns, and it returns only after every
@@ -272,11 +272,11 @@ impl Forgetting {
             return Vec::new(); // nothing is forgotten before the generator has heard of a round
         };
         let mut dropped = Vec::with_capacity(forget.len());
-        let mut key = String::new();
+        let mut name = String::new();
         for id in forget {
-            key.clear();
-            let _ = write!(key, "{id}");
-            let Some((key, versions)) = state.values.remove_entry(key.as_str()) else {
+            name.clear();
+            let _ = write!(name, "{id}");
+            let Some((key, versions)) = state.values.remove_entry(name.as_str()) else {
                 continue;
             };
             let recent = versions.last().is_some_and(|e| {
@@ -307,14 +307,8 @@ impl Forgetting {
             let Ok(id) = key.parse::<PropertyId>() else {
                 continue;
             };
-            let Some(shard) = id.shard() else {
-                continue; // the devnet issues sharded IDs only
-            };
-            let mut st = [0u8; 2];
-            st.copy_from_slice(id.state().as_bytes());
-            let issued = state
-                .counters
-                .get(&(st, id.year(), shard))
+            let issued = counter_of(&id)
+                .and_then(|at| state.counters.get(&at))
                 .is_some_and(|&last| id.sequence() <= last);
             if issued && state.current(key).is_none() {
                 return Err(SeedError::Forgotten(key.to_string()));

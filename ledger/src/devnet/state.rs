@@ -193,7 +193,17 @@ struct DecodedWrite {
     record: Option<(String, Option<Counter>)>,
 }
 
-type Counter = (([u8; 2], u16, u8), u64);
+type Counter = (CounterKey, u64);
+
+/// The (state, year, shard) whose sequence numbers a property ID draws from.
+pub(crate) type CounterKey = ([u8; 2], u16, u8);
+
+/// The counter `id` was issued from, if it is of the sharded form the devnet issues.
+pub(crate) fn counter_of(id: &PropertyId) -> Option<CounterKey> {
+    let mut st = [0u8; 2];
+    st.copy_from_slice(id.state().as_bytes());
+    id.shard().map(|shard| (st, id.year(), shard))
+}
 
 /// A committed transaction as stored, with `args` and each write's value left as raw
 /// text: only invalid transactions need their args parsed, and a value's stored text is
@@ -252,11 +262,7 @@ pub(crate) fn decode_committed(raw: &str) -> Result<Decoded, String> {
                 let record: Record = serde_json::from_str(stored).map_err(|e| e.to_string())?;
                 let canonical = to_jcs(&record).is_ok_and(|b| b == stored.as_bytes());
                 let id = record.property_id;
-                let counter = id.shard().map(|shard| {
-                    let mut st = [0u8; 2];
-                    st.copy_from_slice(id.state().as_bytes());
-                    ((st, id.year(), shard), id.sequence())
-                });
+                let counter = counter_of(&id).map(|at| (at, id.sequence()));
                 (
                     canonical_text(stored, canonical)?,
                     Some((parcel_key(&record), counter)),
