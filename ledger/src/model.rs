@@ -45,6 +45,50 @@ pub struct Owner {
     pub share_pct: i64,
 }
 
+impl Record {
+    /// Appends the record's JCS to `out`: the bytes `serde_json` writes for it (see
+    /// [`crate::canonical`]; `tests::hand_written_encoders_match_serde` holds them equal),
+    /// in a third of the time. Keep the members in the order of the fields above.
+    pub fn encode_jcs(&self, out: &mut Vec<u8>) {
+        crate::canonical::Members::new(out)
+            .int("area_sq_m", self.area_sq_m)
+            .str("area_text", &self.area_text)
+            .int("created_at", self.created_at)
+            .str("district", &self.district)
+            .opt_str("khata_no", self.khata_no.as_deref())
+            .str("land_type", &self.land_type)
+            .str("mandal", &self.mandal)
+            .int("market_value", self.market_value)
+            .with("owners", |out| Owner::encode_all_jcs(&self.owners, out))
+            .with("property_id", |out| self.property_id.write_json(out))
+            .str("state", &self.state)
+            .str("survey_no", &self.survey_no)
+            .int("updated_at", self.updated_at)
+            .str("verification_status", self.verification_status.as_str())
+            .str("village", &self.village)
+            .end();
+    }
+}
+
+impl Owner {
+    /// Appends the JCS of a list of owners to `out` (see [`Record::encode_jcs`]).
+    pub fn encode_all_jcs(owners: &[Owner], out: &mut Vec<u8>) {
+        out.push(b'[');
+        for (i, o) in owners.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            crate::canonical::Members::new(out)
+                .opt_str("father_name", o.father_name.as_deref())
+                .str("name", &o.name)
+                .str("owner_ref", &o.owner_ref)
+                .int("share_pct", o.share_pct)
+                .end();
+        }
+        out.push(b']');
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum VerificationStatus {
@@ -310,5 +354,95 @@ pub struct ChainInfo {
 impl ChainInfo {
     pub fn channel(&self, name: &str) -> Option<&ChannelInfo> {
         self.channels.iter().find(|c| c.name == name)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Text as the ledger's fields may hold it: any printable characters, the controls,
+    /// quotes and backslashes a careless client might send, Telugu.
+    pub(crate) fn arb_text() -> impl Strategy<Value = String> {
+        "(\\PC|[\u{0}-\u{1f}\"\\\\\u{c00}-\u{c7f}]){0,12}"
+    }
+
+    pub(crate) fn arb_owners() -> impl Strategy<Value = Vec<Owner>> {
+        proptest::collection::vec(
+            (
+                proptest::option::of(arb_text()),
+                arb_text(),
+                arb_text(),
+                any::<i64>(),
+            )
+                .prop_map(|(father_name, name, owner_ref, share_pct)| Owner {
+                    father_name,
+                    name,
+                    owner_ref,
+                    share_pct,
+                }),
+            0..4,
+        )
+    }
+
+    fn arb_record() -> impl Strategy<Value = Record> {
+        let text = || arb_text();
+        (
+            (
+                any::<i64>(),
+                text(),
+                any::<i64>(),
+                text(),
+                proptest::option::of(text()),
+            ),
+            (text(), text(), any::<i64>(), arb_owners()),
+            (
+                "[A-Z]{2}",
+                2000u16..2100,
+                0u8..100,
+                0u64..100_000,
+                text(),
+                text(),
+                any::<i64>(),
+                0usize..4,
+                text(),
+            ),
+        )
+            .prop_map(|(a, b, c)| {
+                let (area_sq_m, area_text, created_at, district, khata_no) = a;
+                let (land_type, mandal, market_value, owners) = b;
+                let (st, year, shard, seq, state, survey_no, updated_at, status, village) = c;
+                Record {
+                    area_sq_m,
+                    area_text,
+                    created_at,
+                    district,
+                    khata_no,
+                    land_type,
+                    mandal,
+                    market_value,
+                    owners,
+                    property_id: PropertyId::sharded(&st, year, shard, seq)
+                        .expect("a valid sharded ID"),
+                    state,
+                    survey_no,
+                    updated_at,
+                    verification_status: VerificationStatus::ALL[status],
+                    village,
+                }
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn hand_written_encoders_match_serde(r in arb_record()) {
+            let mut ours = Vec::new();
+            r.encode_jcs(&mut ours);
+            prop_assert_eq!(
+                String::from_utf8(ours).unwrap(),
+                serde_json::to_string(&r).unwrap()
+            );
+        }
     }
 }

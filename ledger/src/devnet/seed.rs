@@ -476,8 +476,8 @@ impl Planned {
     fn propose(self, channel: &str) -> Result<Proposed, CanonicalError> {
         match self {
             Planned::Create(c) => {
-                // CreateArgs' fields are in JCS order: serde_json writes its canonical form.
-                let args = serde_json::to_vec(&c.args)?;
+                let mut args = Vec::with_capacity(512);
+                c.args.encode_jcs(&mut args);
                 let kind = TxKind::CreateLandRecord;
                 let tx_id = tx_id_of(&args, channel, &c.creator, kind, &c.nonce)?;
                 Ok(Proposed {

@@ -55,7 +55,11 @@ impl Entry {
     pub fn text(&self) -> Result<Arc<str>, CanonicalError> {
         match &self.value {
             Stored::Canonical { text, .. } => Ok(text.clone()),
-            Stored::Record(r) => Ok(String::from_utf8(to_jcs(&**r)?).unwrap_or_default().into()),
+            Stored::Record(r) => {
+                let mut jcs = Vec::new();
+                r.encode_jcs(&mut jcs);
+                Ok(String::from_utf8(jcs).unwrap_or_default().into())
+            }
         }
     }
 
@@ -63,7 +67,11 @@ impl Entry {
     pub fn hash(&self) -> Result<Hash32, CanonicalError> {
         match &self.value {
             Stored::Canonical { hash, .. } => Ok(*hash),
-            Stored::Record(r) => Ok(sha256(&to_jcs(&**r)?)),
+            Stored::Record(r) => {
+                let mut jcs = Vec::new();
+                r.encode_jcs(&mut jcs);
+                Ok(sha256(&jcs))
+            }
         }
     }
 }
@@ -260,7 +268,9 @@ pub(crate) fn decode_committed(raw: &str) -> Result<Decoded, String> {
                 (canonical_text(stored, canonical)?, None)
             } else {
                 let record: Record = serde_json::from_str(stored).map_err(|e| e.to_string())?;
-                let canonical = to_jcs(&record).is_ok_and(|b| b == stored.as_bytes());
+                let mut jcs = Vec::with_capacity(stored.len());
+                record.encode_jcs(&mut jcs);
+                let canonical = jcs == stored.as_bytes();
                 let id = record.property_id;
                 let counter = counter_of(&id).map(|at| (at, id.sequence()));
                 (
@@ -525,7 +535,7 @@ impl Executed {
             out.extend_from_slice(b",\"value\":");
             match value {
                 Stored::Canonical { text, .. } => out.extend_from_slice(text.as_bytes()),
-                Stored::Record(r) => write_jcs(&**r, out)?,
+                Stored::Record(r) => r.encode_jcs(out),
             }
             out.push(b'}');
         }
@@ -686,7 +696,7 @@ impl Overlay<'_> {
                         let stored = if self.base.typed {
                             Stored::Record(r.clone())
                         } else {
-                            write_jcs(&*r, &mut self.scratch)?;
+                            r.encode_jcs(&mut self.scratch);
                             let (text, hash) = self.canonical();
                             Stored::Canonical { text, hash }
                         };
