@@ -6,6 +6,7 @@
 //! transactions in a block see earlier ones, while readers of the node keep seeing only
 //! blocks that are on disk. The overlay is merged once the block has been synced.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -116,8 +117,9 @@ impl Routing {
 #[derive(Default)]
 pub(crate) struct WorldState {
     /// Whether blocks executed against this state keep records typed ([`Stored::Record`])
-    /// rather than as canonical text: for a state that only executes blocks and is never
-    /// served from (the seeder's).
+    /// rather than as canonical text, and build no transaction index: for a state that only
+    /// executes blocks and is never served from (the seeder's, merged with
+    /// [`Changes::merge_current_into`]).
     pub typed: bool,
     /// Key (property ID or `DOC:` key) → every version, oldest first.
     pub values: HashMap<Box<str>, Vec<Entry>>,
@@ -741,7 +743,10 @@ impl Overlay<'_> {
             property_id: property_id.map(String::into_boxed_str),
         };
         let receipt = info.receipt();
-        self.txs.push((tx_id, info));
+        // A typed state keeps no transaction index (see `Changes::merge_current_into`).
+        if !self.base.typed {
+            self.txs.push((tx_id, info));
+        }
         Ok(Executed {
             tx_id,
             kind: p.kind,
@@ -758,13 +763,14 @@ impl Overlay<'_> {
         })
     }
 
-    fn record(&self, id: &PropertyId) -> Result<(Record, &Entry), Refusal> {
+    /// The current record of `id`: borrowed from a typed state, parsed from a node's.
+    fn record(&self, id: &PropertyId) -> Result<(Cow<'_, Record>, &Entry), Refusal> {
         let key = id.to_string();
         match self.current(&key) {
             Some(e) => match &e.value {
-                Stored::Record(r) => Ok(((**r).clone(), e)),
+                Stored::Record(r) => Ok((Cow::Borrowed(&**r), e)),
                 Stored::Canonical { text, .. } => match serde_json::from_str::<Record>(text) {
-                    Ok(r) => Ok((r, e)),
+                    Ok(r) => Ok((Cow::Owned(r), e)),
                     Err(err) => bad(format!("record {key} on chain does not decode: {err}")),
                 },
             },
@@ -776,7 +782,11 @@ impl Overlay<'_> {
     }
 
     /// A record for a record-kind transaction on this channel.
-    fn own_record(&self, ctx: &BlockCtx<'_>, id: &PropertyId) -> Result<(Record, Loc), Refusal> {
+    fn own_record(
+        &self,
+        ctx: &BlockCtx<'_>,
+        id: &PropertyId,
+    ) -> Result<(Cow<'_, Record>, Loc), Refusal> {
         let (r, e) = self.record(id)?;
         if e.loc.channel != ctx.channel {
             return refuse(
@@ -787,7 +797,9 @@ impl Overlay<'_> {
         Ok((r, e.loc))
     }
 
-    fn claim_parcel(&mut self, record: &Record, old: Option<&Record>) -> Result<(), Refusal> {
+    /// Registers `record`'s parcel to it, releasing `old_key`, the parcel of the version it
+    /// replaces, if that differs.
+    fn claim_parcel(&mut self, record: &Record, old_key: Option<String>) -> Result<(), Refusal> {
         let key = parcel_key(record);
         let id = record.property_id.to_string();
         if let Some(holder) = self.parcel_holder(&key) {
@@ -798,8 +810,7 @@ impl Overlay<'_> {
                 );
             }
         }
-        if let Some(old) = old {
-            let old_key = parcel_key(old);
+        if let Some(old_key) = old_key {
             if old_key != key {
                 self.parcels.insert(old_key, None);
             }
@@ -861,7 +872,7 @@ impl Overlay<'_> {
             }
             TxKind::TransferLandRecord => {
                 let a: TransferArgs = parse_args(p)?;
-                let (mut r, loc) = self.own_record(ctx, &a.property_id)?;
+                let (r, loc) = self.own_record(ctx, &a.property_id)?;
                 authorize(&p.creator, p.kind, &r.state)?;
                 if let Some(expected) = a.expected_tx {
                     if expected != loc.tx_id {
@@ -872,19 +883,21 @@ impl Overlay<'_> {
                     }
                 }
                 check_owners(&a.owners)?;
+                let mut r = r.into_owned();
                 r.owners = a.owners;
                 r.updated_at = ctx.timestamp;
                 Ok((r.property_id.to_string(), Written::Record(r)))
             }
             TxKind::UpdateVerificationStatus => {
                 let a: VerificationArgs = parse_args(p)?;
-                let (mut r, _) = self.own_record(ctx, &a.property_id)?;
+                let (r, _) = self.own_record(ctx, &a.property_id)?;
                 authorize(&p.creator, p.kind, &r.state)?;
                 if let Some(n) = &a.note {
                     if n.chars().count() > 1000 {
                         return bad("note must be at most 1000 characters");
                     }
                 }
+                let mut r = r.into_owned();
                 r.verification_status = a.status;
                 r.updated_at = ctx.timestamp;
                 Ok((r.property_id.to_string(), Written::Record(r)))
@@ -896,7 +909,8 @@ impl Overlay<'_> {
                 };
                 let (old, _) = self.own_record(ctx, &id)?;
                 authorize(&p.creator, p.kind, &old.state)?;
-                let mut r = old.clone();
+                let old_key = parcel_key(&old);
+                let mut r = old.into_owned();
                 let mut changed = false;
                 macro_rules! set {
                     ($f:ident) => {
@@ -924,7 +938,7 @@ impl Overlay<'_> {
                 }
                 check_record(&r)?;
                 r.updated_at = ctx.timestamp;
-                self.claim_parcel(&r, Some(&old))?;
+                self.claim_parcel(&r, Some(old_key))?;
                 Ok((r.property_id.to_string(), Written::Record(r)))
             }
             TxKind::LinkDocumentHash => {
