@@ -92,52 +92,143 @@ impl CreateArgs {
     }
 }
 
+// The argument types below declare their fields in JCS order (sorted by name) and leave
+// out absent options, so that serde_json's output of them is their canonical JSON, as
+// with CreateArgs.
+
 /// Arguments of `TransferLandRecord`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TransferArgs {
-    pub property_id: PropertyId,
-    pub owners: Vec<Owner>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expected_tx: Option<Hash32>,
+    pub owners: Vec<Owner>,
+    pub property_id: PropertyId,
 }
 
 /// Arguments of `UpdateVerificationStatus`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct VerificationArgs {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
     pub property_id: PropertyId,
     pub status: VerificationStatus,
-    #[serde(default)]
-    pub note: Option<String>,
 }
 
 /// Arguments of `CorrectLandRecord`: the property and any of the correctable fields.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CorrectArgs {
-    pub property_id: Option<PropertyId>,
-    pub district: Option<String>,
-    pub mandal: Option<String>,
-    pub village: Option<String>,
-    pub survey_no: Option<String>,
-    pub khata_no: Option<String>,
-    pub owners: Option<Vec<Owner>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub area_sq_m: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub area_text: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub district: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub khata_no: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub land_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mandal: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub market_value: Option<i64>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owners: Option<Vec<Owner>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub property_id: Option<PropertyId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub survey_no: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub village: Option<String>,
 }
 
 /// Arguments of `LinkDocumentHash`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct LinkArgs {
-    pub property_id: PropertyId,
     pub doc_hash: String,
     pub doc_type: String,
+    pub property_id: PropertyId,
+}
+
+/// A proposal's arguments, typed: what the chaincode parses a proposal's `args` into, or
+/// what a planner that builds proposals itself (the seeder's generator) hands it as they
+/// are, so that no JSON tree is built, encoded, parsed back and freed for each.
+#[derive(Debug, Clone)]
+pub enum Args {
+    Create(CreateArgs),
+    Transfer(TransferArgs),
+    Verification(VerificationArgs),
+    Correction(CorrectArgs),
+    Link(LinkArgs),
+}
+
+impl Args {
+    /// The transaction kind these arguments are for.
+    pub fn kind(&self) -> TxKind {
+        match self {
+            Args::Create(_) => TxKind::CreateLandRecord,
+            Args::Transfer(_) => TxKind::TransferLandRecord,
+            Args::Verification(_) => TxKind::UpdateVerificationStatus,
+            Args::Correction(_) => TxKind::CorrectLandRecord,
+            Args::Link(_) => TxKind::LinkDocumentHash,
+        }
+    }
+
+    /// The property the arguments name (a create names none).
+    pub fn property_id(&self) -> Option<PropertyId> {
+        match self {
+            Args::Create(_) => None,
+            Args::Transfer(a) => Some(a.property_id),
+            Args::Verification(a) => Some(a.property_id),
+            Args::Correction(a) => a.property_id,
+            Args::Link(a) => Some(a.property_id),
+        }
+    }
+
+    /// The state whose records these are: a create's own, else its property's (what
+    /// `generate::proposal_state` reads from JSON arguments).
+    pub fn state(&self) -> Option<&str> {
+        match self {
+            Args::Create(a) => Some(&a.state),
+            Args::Transfer(a) => Some(a.property_id.state()),
+            Args::Verification(a) => Some(a.property_id.state()),
+            Args::Correction(a) => a.property_id.as_ref().map(PropertyId::state),
+            Args::Link(a) => Some(a.property_id.state()),
+        }
+    }
+
+    /// Appends the arguments' JCS to `out`.
+    pub fn encode_jcs(&self, out: &mut Vec<u8>) -> Result<(), crate::canonical::CanonicalError> {
+        use crate::canonical::write_jcs;
+        match self {
+            Args::Create(a) => {
+                a.encode_jcs(out);
+                Ok(())
+            }
+            Args::Transfer(a) => write_jcs(a, out),
+            Args::Verification(a) => write_jcs(a, out),
+            Args::Correction(a) => write_jcs(a, out),
+            Args::Link(a) => write_jcs(a, out),
+        }
+    }
+
+    /// The arguments as a proposal's JSON.
+    pub fn to_value(&self) -> Value {
+        // Strings, integers and lists of them only: nothing here can fail to convert.
+        match self {
+            Args::Create(a) => serde_json::to_value(a),
+            Args::Transfer(a) => serde_json::to_value(a),
+            Args::Verification(a) => serde_json::to_value(a),
+            Args::Correction(a) => serde_json::to_value(a),
+            Args::Link(a) => serde_json::to_value(a),
+        }
+        .unwrap_or_default()
+    }
 }
 
 /// A refusal: the validation code and, for logs, why.

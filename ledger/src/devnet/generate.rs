@@ -40,12 +40,14 @@ use std::sync::{Arc, OnceLock};
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::canonical::{sha256, Hash32};
-use crate::devnet::chaincode::CreateArgs;
+use crate::devnet::chaincode::{
+    Args, CorrectArgs, CreateArgs, LinkArgs, TransferArgs, VerificationArgs,
+};
 use crate::id::PropertyId;
-use crate::model::{Owner, Proposal, Record, TxKind, Validation, VerificationStatus};
+use crate::model::{Owner, Proposal, Record, Validation, VerificationStatus};
 
 use names::{Names, Script, Spec};
 use places::{Places, STATES};
@@ -124,30 +126,31 @@ pub fn proposal_state(p: &Proposal) -> Option<&str> {
     })
 }
 
-/// A `CreateLandRecord` proposal with its arguments typed (see [`Generator::create_typed`]).
-pub(crate) struct TypedCreate {
+/// A proposal with its arguments typed (see [`Generator::create_typed`]); its kind is
+/// theirs.
+pub(crate) struct TypedProposal {
     pub creator: String,
     pub nonce: String,
-    pub args: CreateArgs,
+    pub args: Args,
 }
 
-impl TypedCreate {
+impl TypedProposal {
     /// The proposal as a client would send it.
     pub fn into_proposal(self) -> Proposal {
         Proposal {
-            kind: TxKind::CreateLandRecord,
+            kind: self.args.kind(),
             creator: self.creator,
             nonce: self.nonce,
-            // Strings and integers only: nothing here can fail to convert.
-            args: serde_json::to_value(&self.args).unwrap_or_default(),
+            args: self.args.to_value(),
         }
     }
 }
 
-/// Owners as proposal arguments.
-fn owners_value(owners: &[Owner]) -> Value {
-    // Strings and integers only: nothing here can fail to convert.
-    serde_json::to_value(owners).unwrap_or_default()
+/// A follow-up planned typed (see [`Generator::follow_up_typed`]).
+pub(crate) struct TypedFollowUp {
+    pub target: Target,
+    pub proposal: TypedProposal,
+    pub expect: Validation,
 }
 
 struct Entry {
@@ -276,7 +279,7 @@ impl Generator {
     /// [`Generator::create`] with the arguments typed: the seeder encodes them and hands
     /// them to the chaincode as they are, where a JSON tree would be built, walked to encode
     /// it, parsed by the chaincode and freed.
-    pub(crate) fn create_typed(&mut self) -> TypedCreate {
+    pub(crate) fn create_typed(&mut self) -> TypedProposal {
         self.creates += 1;
         let data = Arc::clone(&self.data);
         let places = &data.places;
@@ -322,10 +325,10 @@ impl Generator {
         request_id.push('-');
         push_u64(&mut request_id, self.creates);
 
-        TypedCreate {
+        TypedProposal {
             creator: registrar(STATES[st]),
             nonce: self.nonce('c', self.creates),
-            args: CreateArgs {
+            args: Args::Create(CreateArgs {
                 area_sq_m: l.area_sq_m,
                 area_text: l.area_text,
                 district: district_name.to_string(),
@@ -338,7 +341,7 @@ impl Generator {
                 state: STATES[st].to_string(),
                 survey_no: survey,
                 village: place.village.to_string(),
-            },
+            }),
         }
     }
 
@@ -404,11 +407,24 @@ impl Generator {
         self.follow_up_expected().map(|f| (f.target, f.proposal))
     }
 
+    /// [`Generator::follow_up`] with the arguments typed, as [`Generator::create_typed`].
+    pub(crate) fn follow_up_typed(&mut self) -> Option<(Target, TypedProposal)> {
+        self.plan_follow_up().map(|f| (f.target, f.proposal))
+    }
+
     /// A follow-up on a remembered record with the code it should earn. Of all follow-ups:
     /// 30 % transfers, 30 % verification updates, 12 % corrections, 26 % document links and
     /// 2 % deliberately invalid ones (duplicate parcel, unknown property, stale expected_tx,
     /// bad shares or area, wrong state's registrar). `None` until something is remembered.
     pub fn follow_up_expected(&mut self) -> Option<FollowUp> {
+        self.plan_follow_up().map(|f| FollowUp {
+            target: f.target,
+            proposal: f.proposal.into_proposal(),
+            expect: f.expect,
+        })
+    }
+
+    fn plan_follow_up(&mut self) -> Option<TypedFollowUp> {
         if self.entries.is_empty() {
             return None;
         }
@@ -581,31 +597,24 @@ impl Generator {
         self.entries[slot].busy_until = self.follows + BUSY_WINDOW;
     }
 
-    fn transfer(&mut self, data: &DemoData, slot: usize) -> FollowUp {
+    fn transfer(&mut self, data: &DemoData, slot: usize) -> TypedFollowUp {
         let e = &self.entries[slot];
         let state = e.record.state.clone();
         let id = e.record.property_id;
         let expected = (e.busy_until <= self.follows && self.frng.gen_ratio(2, 5)).then_some(e.tx);
         let owners = self.new_owners_for(data, slot, None);
-        let mut a = Map::new();
-        a.insert("property_id".into(), Value::String(id.to_string()));
-        a.insert("owners".into(), owners_value(&owners));
-        if let Some(t) = expected {
-            a.insert("expected_tx".into(), Value::String(t.to_hex()));
-        }
+        let a = Args::Transfer(TransferArgs {
+            expected_tx: expected,
+            owners,
+            property_id: id,
+        });
         self.mark_busy(slot);
         let creator = if self.frng.gen_ratio(1, 20) {
             "admin".to_string()
         } else {
             registrar(&state)
         };
-        self.follow(
-            Target::Records,
-            TxKind::TransferLandRecord,
-            creator,
-            a,
-            Validation::Valid,
-        )
+        self.follow(Target::Records, creator, a, Validation::Valid)
     }
 
     /// New owners for a remembered record: a sale (new people or people who own other
@@ -643,7 +652,7 @@ impl Generator {
         self.owners(data, Side::FollowUp, st, script, upper, shares, None, None)
     }
 
-    fn verification(&mut self, slot: usize) -> FollowUp {
+    fn verification(&mut self, slot: usize) -> TypedFollowUp {
         use VerificationStatus::*;
         let r = &self.entries[slot].record;
         let id = r.property_id;
@@ -690,34 +699,28 @@ impl Generator {
             ],
         ];
         let list = NOTES[status as usize];
-        let mut a = Map::new();
-        a.insert("property_id".into(), Value::String(id.to_string()));
-        a.insert("status".into(), status.as_str().into());
-        if self.frng.gen_ratio(3, 4) {
-            a.insert(
-                "note".into(),
-                list[self.frng.gen_range(0..list.len())].into(),
-            );
-        }
+        let note = self
+            .frng
+            .gen_ratio(3, 4)
+            .then(|| list[self.frng.gen_range(0..list.len())].to_string());
+        let a = Args::Verification(VerificationArgs {
+            note,
+            property_id: id,
+            status,
+        });
         self.mark_busy(slot);
         let creator = if self.frng.gen_ratio(1, 30) {
             "admin".to_string()
         } else {
             format!("verifier@{state}")
         };
-        self.follow(
-            Target::Records,
-            TxKind::UpdateVerificationStatus,
-            creator,
-            a,
-            Validation::Valid,
-        )
+        self.follow(Target::Records, creator, a, Validation::Valid)
     }
 
     /// A misspelt name fixed (most corrections), else area, survey number, khata number or
     /// land type.
-    fn correction(&mut self, data: &DemoData, slot: usize) -> FollowUp {
-        let mut a = Map::new();
+    fn correction(&mut self, data: &DemoData, slot: usize) -> TypedFollowUp {
+        let mut a = CorrectArgs::default();
         let mut slot = slot;
         let mut done = false;
         while !self.misspelt.is_empty() && self.frng.gen_ratio(9, 10) {
@@ -728,8 +731,8 @@ impl Generator {
                 if let Some(o) = owners.get_mut(i) {
                     o.name = right.into();
                     slot = s;
-                    a.insert("owners".into(), owners_value(&owners));
-                    a.insert("note".into(), "Owner name corrected as per Aadhaar".into());
+                    a.owners = Some(owners);
+                    a.note = Some("Owner name corrected as per Aadhaar".into());
                     done = true;
                     break;
                 }
@@ -758,10 +761,10 @@ impl Generator {
             match (what, land::type_index(&r.land_type), land_ty) {
                 (0..=39, Some(ty), _) => {
                     let l = land::land(&mut self.frng, Self::state_ix(&state), ty, value_pct);
-                    a.insert("area_sq_m".into(), l.area_sq_m.into());
-                    a.insert("area_text".into(), Value::String(l.area_text));
-                    a.insert("market_value".into(), l.market_value.into());
-                    a.insert("note".into(), "Area corrected after re-measurement".into());
+                    a.area_sq_m = Some(l.area_sq_m);
+                    a.area_text = Some(l.area_text);
+                    a.market_value = Some(l.market_value);
+                    a.note = Some("Area corrected after re-measurement".into());
                 }
                 (40..=64, _, _) => {
                     let p = place.unwrap_or(0);
@@ -769,15 +772,12 @@ impl Generator {
                     let mut s = String::with_capacity(12);
                     land::resurvey_no(&data.places.places[p as usize], p, *k, &mut s);
                     *k += 1;
-                    a.insert("survey_no".into(), Value::String(s));
-                    a.insert(
-                        "note".into(),
-                        "Survey number corrected as per resurvey".into(),
-                    );
+                    a.survey_no = Some(s);
+                    a.note = Some("Survey number corrected as per resurvey".into());
                 }
                 (85.., _, Some(t)) => {
-                    a.insert("land_type".into(), t.into());
-                    a.insert("note".into(), "Land classification corrected".into());
+                    a.land_type = Some(t.into());
+                    a.note = Some("Land classification corrected".into());
                 }
                 _ => {
                     let mut k = String::with_capacity(6);
@@ -785,12 +785,12 @@ impl Generator {
                     if r.khata_no.as_deref() == Some(k.as_str()) {
                         k.push('A');
                     }
-                    a.insert("khata_no".into(), Value::String(k));
-                    a.insert("note".into(), "Khata number corrected".into());
+                    a.khata_no = Some(k);
+                    a.note = Some("Khata number corrected".into());
                 }
             }
         }
-        a.insert("property_id".into(), Value::String(id.to_string()));
+        a.property_id = Some(id);
         self.mark_busy(slot);
         let creator = if self.frng.gen_ratio(1, 10) {
             "admin".to_string()
@@ -799,14 +799,13 @@ impl Generator {
         };
         self.follow(
             Target::Records,
-            TxKind::CorrectLandRecord,
             creator,
-            a,
+            Args::Correction(a),
             Validation::Valid,
         )
     }
 
-    fn link_args(&mut self, id: &str, state: &str) -> Map<String, Value> {
+    fn link_args(&mut self, id: PropertyId) -> Args {
         const TS_AP: &[(&str, u32)] = &[
             ("sale_deed", 30),
             ("encumbrance_certificate", 25),
@@ -823,7 +822,7 @@ impl Generator {
             ("rtc_extract", 12),
             ("legal_heir_certificate", 3),
         ];
-        let table = if state == "KA" { KA } else { TS_AP };
+        let table = if id.state() == "KA" { KA } else { TS_AP };
         let mut r = self.frng.gen_range(0..100);
         let doc_type = table
             .iter()
@@ -839,37 +838,31 @@ impl Generator {
         let mut bytes = Vec::with_capacity(64);
         bytes.extend_from_slice(&self.seed.to_le_bytes());
         bytes.extend_from_slice(&self.follows.to_le_bytes());
-        bytes.extend_from_slice(id.as_bytes());
+        bytes.extend_from_slice(id.to_string().as_bytes());
         bytes.extend_from_slice(doc_type.as_bytes());
-        let mut a = Map::new();
-        a.insert("property_id".into(), Value::String(id.to_string()));
-        a.insert("doc_hash".into(), Value::String(sha256(&bytes).to_hex()));
-        a.insert("doc_type".into(), doc_type.into());
-        a
+        Args::Link(LinkArgs {
+            doc_hash: sha256(&bytes).to_hex(),
+            doc_type: doc_type.into(),
+            property_id: id,
+        })
     }
 
-    fn link(&mut self, slot: usize) -> FollowUp {
+    fn link(&mut self, slot: usize) -> TypedFollowUp {
         let r = &self.entries[slot].record;
-        let (id, state) = (r.property_id.to_string(), r.state.clone());
-        let a = self.link_args(&id, &state);
+        let (id, state) = (r.property_id, r.state.clone());
+        let a = self.link_args(id);
         let creator = if self.frng.gen_ratio(1, 20) {
             "admin".to_string()
         } else {
             registrar(&state)
         };
-        self.follow(
-            Target::Docs,
-            TxKind::LinkDocumentHash,
-            creator,
-            a,
-            Validation::Valid,
-        )
+        self.follow(Target::Docs, creator, a, Validation::Valid)
     }
 
     /// One of the deliberately invalid follow-ups, in equal parts: duplicate parcel, unknown
     /// property, stale expected_tx, shares not adding to 100, negative area, another state's
     /// registrar.
-    fn invalid(&mut self, data: &DemoData, slot: usize) -> FollowUp {
+    fn invalid(&mut self, data: &DemoData, slot: usize) -> TypedFollowUp {
         let r = &self.entries[slot].record;
         let id = r.property_id;
         let state = r.state.clone();
@@ -883,42 +876,30 @@ impl Generator {
                     90_000_000 + self.follows,
                 )
                 .unwrap_or(id);
-                let missing = missing.to_string();
                 match self.frng.gen_range(0..3) {
                     0 => {
                         let owners = self.new_owners_for(data, slot, None);
-                        let mut a = Map::new();
-                        a.insert("property_id".into(), Value::String(missing));
-                        a.insert("owners".into(), owners_value(&owners));
-                        self.follow(
-                            Target::Records,
-                            TxKind::TransferLandRecord,
-                            registrar(&state),
-                            a,
-                            Validation::PropertyNotFound,
-                        )
+                        let a = Args::Transfer(TransferArgs {
+                            expected_tx: None,
+                            owners,
+                            property_id: missing,
+                        });
+                        let creator = registrar(&state);
+                        self.follow(Target::Records, creator, a, Validation::PropertyNotFound)
                     }
                     1 => {
-                        let mut a = Map::new();
-                        a.insert("property_id".into(), Value::String(missing));
-                        a.insert("status".into(), "verified".into());
-                        self.follow(
-                            Target::Records,
-                            TxKind::UpdateVerificationStatus,
-                            format!("verifier@{state}"),
-                            a,
-                            Validation::PropertyNotFound,
-                        )
+                        let a = Args::Verification(VerificationArgs {
+                            note: None,
+                            property_id: missing,
+                            status: VerificationStatus::Verified,
+                        });
+                        let creator = format!("verifier@{state}");
+                        self.follow(Target::Records, creator, a, Validation::PropertyNotFound)
                     }
                     _ => {
-                        let a = self.link_args(&missing, &state);
-                        self.follow(
-                            Target::Docs,
-                            TxKind::LinkDocumentHash,
-                            registrar(&state),
-                            a,
-                            Validation::PropertyNotFound,
-                        )
+                        let a = self.link_args(missing);
+                        let creator = registrar(&state);
+                        self.follow(Target::Docs, creator, a, Validation::PropertyNotFound)
                     }
                 }
             }
@@ -934,46 +915,36 @@ impl Generator {
                     }
                 };
                 let owners = self.new_owners_for(data, slot, None);
-                let mut a = Map::new();
-                a.insert("property_id".into(), Value::String(id.to_string()));
-                a.insert("owners".into(), owners_value(&owners));
-                a.insert("expected_tx".into(), Value::String(stale.to_hex()));
-                self.follow(
-                    Target::Records,
-                    TxKind::TransferLandRecord,
-                    registrar(&state),
-                    a,
-                    Validation::VersionConflict,
-                )
+                let a = Args::Transfer(TransferArgs {
+                    expected_tx: Some(stale),
+                    owners,
+                    property_id: id,
+                });
+                let creator = registrar(&state);
+                self.follow(Target::Records, creator, a, Validation::VersionConflict)
             }
             3 => {
                 const BAD: [&[i64]; 4] = [&[50, 40], &[60, 60], &[40, 30, 20], &[34, 33, 34]];
                 let shares = BAD[self.frng.gen_range(0..BAD.len())];
                 let owners = self.new_owners_for(data, slot, Some(shares));
-                let mut a = Map::new();
-                a.insert("property_id".into(), Value::String(id.to_string()));
-                a.insert("owners".into(), owners_value(&owners));
-                self.follow(
-                    Target::Records,
-                    TxKind::TransferLandRecord,
-                    registrar(&state),
-                    a,
-                    Validation::BadArgument,
-                )
+                let a = Args::Transfer(TransferArgs {
+                    expected_tx: None,
+                    owners,
+                    property_id: id,
+                });
+                let creator = registrar(&state);
+                self.follow(Target::Records, creator, a, Validation::BadArgument)
             }
             4 => {
                 let area = -self.entries[slot].record.area_sq_m.max(1);
-                let mut a = Map::new();
-                a.insert("property_id".into(), Value::String(id.to_string()));
-                a.insert("area_sq_m".into(), area.into());
-                a.insert("note".into(), "Area corrected after re-measurement".into());
-                self.follow(
-                    Target::Records,
-                    TxKind::CorrectLandRecord,
-                    registrar(&state),
-                    a,
-                    Validation::BadArgument,
-                )
+                let a = Args::Correction(CorrectArgs {
+                    property_id: Some(id),
+                    area_sq_m: Some(area),
+                    note: Some("Area corrected after re-measurement".into()),
+                    ..CorrectArgs::default()
+                });
+                let creator = registrar(&state);
+                self.follow(Target::Records, creator, a, Validation::BadArgument)
             }
             _ => {
                 let others: Vec<&str> = STATES.iter().copied().filter(|s| *s != state).collect();
@@ -981,56 +952,41 @@ impl Generator {
                 match self.frng.gen_range(0..4) {
                     0 => {
                         let owners = self.new_owners_for(data, slot, None);
-                        let mut a = Map::new();
-                        a.insert("property_id".into(), Value::String(id.to_string()));
-                        a.insert("owners".into(), owners_value(&owners));
+                        let a = Args::Transfer(TransferArgs {
+                            expected_tx: None,
+                            owners,
+                            property_id: id,
+                        });
                         // A verifier may not transfer, even in their own state.
                         let creator = if self.frng.gen_bool(0.5) {
                             registrar(other)
                         } else {
                             format!("verifier@{state}")
                         };
-                        self.follow(
-                            Target::Records,
-                            TxKind::TransferLandRecord,
-                            creator,
-                            a,
-                            Validation::Unauthorized,
-                        )
+                        self.follow(Target::Records, creator, a, Validation::Unauthorized)
                     }
                     1 => {
-                        let mut a = Map::new();
-                        a.insert("property_id".into(), Value::String(id.to_string()));
-                        a.insert("status".into(), "verified".into());
-                        self.follow(
-                            Target::Records,
-                            TxKind::UpdateVerificationStatus,
-                            format!("verifier@{other}"),
-                            a,
-                            Validation::Unauthorized,
-                        )
+                        let a = Args::Verification(VerificationArgs {
+                            note: None,
+                            property_id: id,
+                            status: VerificationStatus::Verified,
+                        });
+                        let creator = format!("verifier@{other}");
+                        self.follow(Target::Records, creator, a, Validation::Unauthorized)
                     }
                     2 => {
-                        let mut a = Map::new();
-                        a.insert("property_id".into(), Value::String(id.to_string()));
-                        a.insert("khata_no".into(), "1".into());
-                        self.follow(
-                            Target::Records,
-                            TxKind::CorrectLandRecord,
-                            registrar(other),
-                            a,
-                            Validation::Unauthorized,
-                        )
+                        let a = Args::Correction(CorrectArgs {
+                            property_id: Some(id),
+                            khata_no: Some("1".into()),
+                            ..CorrectArgs::default()
+                        });
+                        let creator = registrar(other);
+                        self.follow(Target::Records, creator, a, Validation::Unauthorized)
                     }
                     _ => {
-                        let a = self.link_args(&id.to_string(), &state);
-                        self.follow(
-                            Target::Docs,
-                            TxKind::LinkDocumentHash,
-                            registrar(other),
-                            a,
-                            Validation::Unauthorized,
-                        )
+                        let a = self.link_args(id);
+                        let creator = registrar(other);
+                        self.follow(Target::Docs, creator, a, Validation::Unauthorized)
                     }
                 }
             }
@@ -1039,7 +995,7 @@ impl Generator {
 
     /// A create of a parcel that is already registered, written a little differently
     /// (case, `-` for `/`), as a second registration attempt would be.
-    fn duplicate(&mut self, data: &DemoData, slot: usize) -> FollowUp {
+    fn duplicate(&mut self, data: &DemoData, slot: usize) -> TypedFollowUp {
         let r = &self.entries[slot].record;
         let st = Self::state_ix(&r.state);
         let state = r.state.clone();
@@ -1071,44 +1027,39 @@ impl Generator {
         }
         let owners = self.new_owners_for(data, slot, Some(&[100]));
         let l = land::land(&mut self.frng, st, land_type, value_pct);
-        let mut a = Map::new();
         let mut request_id = format!("REQ-{state}-{}-D", &self.seed_hex[8..]);
         push_u64(&mut request_id, self.follows);
-        a.insert("request_id".into(), Value::String(request_id));
-        a.insert("state".into(), Value::String(state.clone()));
-        a.insert("district".into(), Value::String(district));
-        a.insert("mandal".into(), Value::String(mandal));
-        a.insert("village".into(), Value::String(village));
-        a.insert("survey_no".into(), Value::String(survey));
-        a.insert("owners".into(), owners_value(&owners));
-        a.insert("area_sq_m".into(), l.area_sq_m.into());
-        a.insert("area_text".into(), Value::String(l.area_text));
-        a.insert("land_type".into(), l.land_type.into());
-        a.insert("market_value".into(), l.market_value.into());
-        self.follow(
-            Target::Records,
-            TxKind::CreateLandRecord,
-            registrar(&state),
-            a,
-            Validation::DuplicateParcel,
-        )
+        let creator = registrar(&state);
+        let a = Args::Create(CreateArgs {
+            area_sq_m: l.area_sq_m,
+            area_text: l.area_text,
+            district,
+            khata_no: None,
+            land_type: l.land_type.into(),
+            mandal,
+            market_value: l.market_value,
+            owners,
+            request_id,
+            state,
+            survey_no: survey,
+            village,
+        });
+        self.follow(Target::Records, creator, a, Validation::DuplicateParcel)
     }
 
     fn follow(
         &mut self,
         target: Target,
-        kind: TxKind,
         creator: String,
-        args: Map<String, Value>,
+        args: Args,
         expect: Validation,
-    ) -> FollowUp {
-        FollowUp {
+    ) -> TypedFollowUp {
+        TypedFollowUp {
             target,
-            proposal: Proposal {
-                kind,
+            proposal: TypedProposal {
                 creator,
                 nonce: self.nonce('f', self.follows),
-                args: Value::Object(args),
+                args,
             },
             expect,
         }
@@ -1214,9 +1165,9 @@ mod tests {
 
     use super::*;
     use crate::devnet::chaincode::{
-        authorize, check_doc_hash, check_owners, check_record, check_text, parcel_key, CorrectArgs,
-        CreateArgs, LinkArgs, TransferArgs, VerificationArgs,
+        authorize, check_doc_hash, check_owners, check_record, check_text, parcel_key,
     };
+    use crate::model::TxKind;
 
     fn record_of(a: CreateArgs, seq: u64) -> Record {
         let id = PropertyId::sharded(&a.state, 2026, (seq % 10) as u8, seq).unwrap();
@@ -1342,22 +1293,38 @@ mod tests {
     }
 
     #[test]
-    fn typed_creates_are_the_proposals_and_encode_canonically() {
+    fn typed_proposals_are_the_proposals_and_encode_canonically() {
+        // The seeder plans proposals typed and hashes their arguments' JCS as the typed
+        // encoders write it; clients get the same proposals as JSON. Both must agree, with
+        // each other and with an independent JCS implementation, for every kind.
         let (mut a, mut b) = (
             Generator::new(5, DemoData::embedded()),
             Generator::new(5, DemoData::embedded()),
         );
-        for _ in 0..3000 {
-            let typed = a.create_typed();
-            let proposal = b.create();
-            // serde_json's output of the typed arguments is their JCS (the seeder hashes it).
-            let jcs = serde_json::to_vec(&typed.args).unwrap();
-            assert_eq!(
-                String::from_utf8(jcs).unwrap(),
-                String::from_utf8(crate::canonical::value_to_jcs(&proposal.args).unwrap()).unwrap()
-            );
+        let mut kinds = HashSet::new();
+        for i in 0..6000u64 {
+            let (typed, proposal) = if i % 2 == 0 || a.remembered() == 0 {
+                (a.create_typed(), b.create())
+            } else {
+                (a.follow_up_typed().unwrap().1, b.follow_up().unwrap().1)
+            };
+            let mut jcs = Vec::new();
+            typed.args.encode_jcs(&mut jcs).unwrap();
+            let jcs = String::from_utf8(jcs).unwrap();
+            let from_json = crate::canonical::value_to_jcs(&proposal.args).unwrap();
+            assert_eq!(jcs, String::from_utf8(from_json).unwrap());
+            let reference = serde_json_canonicalizer::to_vec(&proposal.args).unwrap();
+            assert_eq!(jcs, String::from_utf8(reference).unwrap());
+            kinds.insert(typed.args.kind().as_str());
+            if let Args::Create(c) = &typed.args {
+                let r = record_of(c.clone(), i);
+                let tx = sha256(&i.to_le_bytes());
+                a.remember(&r, tx);
+                b.remember(&r, tx);
+            }
             assert_eq!(typed.into_proposal(), proposal);
         }
+        assert_eq!(kinds.len(), TxKind::ALL.len(), "{kinds:?}");
     }
 
     #[test]

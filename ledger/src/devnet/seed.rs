@@ -17,10 +17,10 @@ use rand_chacha::ChaCha8Rng;
 use crate::block::TxBody;
 use crate::canonical::{CanonicalError, Hash32};
 use crate::devnet::chain::{execute_block, Chains, Channel, DevnetConfig, DevnetError};
-use crate::devnet::generate::{proposal_state, DemoData, Generator, Target, TypedCreate};
+use crate::devnet::generate::{DemoData, Generator, Target, TypedProposal};
 use crate::devnet::log::bulk::BulkWriter;
 use crate::devnet::state::{
-    counter_of, tx_id_and_args, tx_id_of, ChannelIx, Entry, Executed, Proposed, Routing, WorldState,
+    counter_of, tx_id_of, ChannelIx, Entry, Executed, Proposed, Routing, WorldState,
 };
 use crate::id::PropertyId;
 use crate::model::{Proposal, Record, TxKind, Validation};
@@ -384,11 +384,12 @@ fn generate_loop(
         }
         let in_flight: u64 = unconfirmed.iter().sum();
         let mut made = 0u64;
-        let mut batches: Vec<(ChannelIx, Vec<Planned>)> = Vec::new();
-        let mut push = |ch: ChannelIx, p: Planned| match batches.iter_mut().find(|b| b.0 == ch) {
-            Some(b) => b.1.push(p),
-            None => batches.push((ch, vec![p])),
-        };
+        let mut batches: Vec<(ChannelIx, Vec<TypedProposal>)> = Vec::new();
+        let mut push =
+            |ch: ChannelIx, p: TypedProposal| match batches.iter_mut().find(|b| b.0 == ch) {
+                Some(b) => b.1.push(p),
+                None => batches.push((ch, vec![p])),
+            };
         for _ in 0..round {
             let creates_left = planned < opts.records;
             let follow_ups_left = follow_ups < follow_up_quota;
@@ -396,7 +397,7 @@ fn generate_loop(
                 && (gen.remembered() == 0 || !follow_ups_left || rng.gen_bool(p_create));
             let follow_up = if want_create {
                 None
-            } else if let Some(f) = follow_ups_left.then(|| gen.follow_up()).flatten() {
+            } else if let Some(f) = follow_ups_left.then(|| gen.follow_up_typed()).flatten() {
                 Some(f)
             } else if creates_left {
                 None
@@ -409,16 +410,17 @@ fn generate_loop(
                     let ch = match target {
                         Target::Docs => docs,
                         Target::Records => {
-                            routing.records_channel(proposal_state(&p).unwrap_or_default())
+                            routing.records_channel(p.args.state().unwrap_or_default())
                         }
                     };
-                    push(ch, Planned::Proposal(p));
+                    push(ch, p);
                 }
                 None => {
                     planned += 1;
                     made += 1;
                     let c = gen.create_typed();
-                    push(routing.records_channel(&c.args.state), Planned::Create(c));
+                    let ch = routing.records_channel(c.args.state().unwrap_or_default());
+                    push(ch, c);
                 }
             }
         }
@@ -445,7 +447,7 @@ fn generate_loop(
             let name = &names[ch as usize];
             let items = proposals
                 .into_iter()
-                .map(|p| p.propose(name))
+                .map(|p| propose(p, name))
                 .collect::<Result<Vec<_>, _>>()?;
             blocks.push((ch, items));
         }
@@ -463,46 +465,24 @@ fn generate_loop(
     Ok(())
 }
 
-/// A proposal as the generator plans it: creates typed, follow-ups as JSON.
-// Two in three are creates, the large variant: boxing it would allocate for each.
-#[allow(clippy::large_enum_variant)]
-enum Planned {
-    Create(TypedCreate),
-    Proposal(Proposal),
-}
-
-impl Planned {
-    /// The proposal on its way into a block of `channel`, with its tx_id and its args' JCS.
-    fn propose(self, channel: &str) -> Result<Proposed, CanonicalError> {
-        match self {
-            Planned::Create(c) => {
-                let mut args = Vec::with_capacity(512);
-                c.args.encode_jcs(&mut args);
-                let kind = TxKind::CreateLandRecord;
-                let tx_id = tx_id_of(&args, channel, &c.creator, kind, &c.nonce)?;
-                Ok(Proposed {
-                    tx_id,
-                    proposal: Proposal {
-                        kind,
-                        creator: c.creator,
-                        nonce: c.nonce,
-                        args: serde_json::Value::Null,
-                    },
-                    args_jcs: Some(args),
-                    create: Some(c.args),
-                })
-            }
-            Planned::Proposal(p) => {
-                let (tx_id, args) = tx_id_and_args(&p, channel)?;
-                Ok(Proposed {
-                    tx_id,
-                    proposal: p,
-                    args_jcs: Some(args),
-                    create: None,
-                })
-            }
-        }
-    }
+/// A proposal the generator planned, on its way into a block of `channel`, with its tx_id
+/// and its args' JCS.
+fn propose(p: TypedProposal, channel: &str) -> Result<Proposed, CanonicalError> {
+    let mut args = Vec::with_capacity(512);
+    p.args.encode_jcs(&mut args)?;
+    let kind = p.args.kind();
+    let tx_id = tx_id_of(&args, channel, &p.creator, kind, &p.nonce)?;
+    Ok(Proposed {
+        tx_id,
+        proposal: Proposal {
+            kind,
+            creator: p.creator,
+            nonce: p.nonce,
+            args: serde_json::Value::Null,
+        },
+        args_jcs: Some(args),
+        typed: Some(p.args),
+    })
 }
 
 /// Remembers one executed block's record writes for follow-ups. Only the block's last

@@ -651,9 +651,10 @@ pub(crate) struct Proposed {
     pub tx_id: Hash32,
     pub proposal: Proposal,
     pub args_jcs: Option<Vec<u8>>,
-    /// A `CreateLandRecord`'s arguments, typed by whoever planned it (the seeder's
-    /// generator); `proposal.args` is then `null` and `args_jcs` holds their JCS.
-    pub create: Option<CreateArgs>,
+    /// The arguments, typed by whoever planned the proposal (the seeder's generator):
+    /// `proposal.args` is then `null`, `proposal.kind` theirs, and `args_jcs` holds their
+    /// JCS.
+    pub typed: Option<Args>,
 }
 
 impl From<(Hash32, Proposal)> for Proposed {
@@ -662,7 +663,7 @@ impl From<(Hash32, Proposal)> for Proposed {
             tx_id,
             proposal,
             args_jcs: None,
-            create: None,
+            typed: None,
         }
     }
 }
@@ -679,7 +680,7 @@ impl Overlay<'_> {
             tx_id,
             proposal: p,
             args_jcs,
-            create,
+            typed,
         } = proposed;
         let loc = Loc {
             channel: ctx.channel,
@@ -687,7 +688,9 @@ impl Overlay<'_> {
             tx_index,
             tx_id,
         };
-        let outcome = self.run(ctx, &p, create);
+        // Named in the receipt of a refusal, as `named_property` reads it from JSON args.
+        let named = typed.as_ref().and_then(Args::property_id);
+        let outcome = self.run(ctx, &p, typed);
         let (validation, write, event, property_id, why, record) = match outcome {
             Ok((key, value)) => {
                 // The typed value's serde_json output is already JCS (see crate::canonical).
@@ -732,7 +735,10 @@ impl Overlay<'_> {
                 r.code,
                 None,
                 None,
-                chaincode::named_property(&p.args),
+                match named {
+                    Some(id) => Some(id.to_string()),
+                    None => chaincode::named_property(&p.args),
+                },
                 Some(r.why),
                 None,
             ),
@@ -823,8 +829,17 @@ impl Overlay<'_> {
         &mut self,
         ctx: &BlockCtx<'_>,
         p: &Proposal,
-        create: Option<CreateArgs>,
+        typed: Option<Args>,
     ) -> Result<(String, Written), Refusal> {
+        // The typed arguments of this kind of transaction, else those parsed from JSON.
+        macro_rules! args {
+            ($variant:ident) => {
+                match typed {
+                    Some(Args::$variant(a)) => a,
+                    _ => parse_args(p)?,
+                }
+            };
+        }
         let docs = ctx.channel == ctx.routing.docs;
         if docs != (p.kind == TxKind::LinkDocumentHash) {
             return bad(format!(
@@ -834,10 +849,7 @@ impl Overlay<'_> {
         }
         match p.kind {
             TxKind::CreateLandRecord => {
-                let a: CreateArgs = match create {
-                    Some(a) => a,
-                    None => parse_args(p)?,
-                };
+                let a: CreateArgs = args!(Create);
                 if !STATE_CODES.contains(&a.state.as_str()) {
                     return bad(format!("state {:?} is not a known state code", a.state));
                 }
@@ -871,7 +883,7 @@ impl Overlay<'_> {
                 Ok((record.property_id.to_string(), Written::Record(record)))
             }
             TxKind::TransferLandRecord => {
-                let a: TransferArgs = parse_args(p)?;
+                let a: TransferArgs = args!(Transfer);
                 let (r, loc) = self.own_record(ctx, &a.property_id)?;
                 authorize(&p.creator, p.kind, &r.state)?;
                 if let Some(expected) = a.expected_tx {
@@ -889,7 +901,7 @@ impl Overlay<'_> {
                 Ok((r.property_id.to_string(), Written::Record(r)))
             }
             TxKind::UpdateVerificationStatus => {
-                let a: VerificationArgs = parse_args(p)?;
+                let a: VerificationArgs = args!(Verification);
                 let (r, _) = self.own_record(ctx, &a.property_id)?;
                 authorize(&p.creator, p.kind, &r.state)?;
                 if let Some(n) = &a.note {
@@ -903,7 +915,7 @@ impl Overlay<'_> {
                 Ok((r.property_id.to_string(), Written::Record(r)))
             }
             TxKind::CorrectLandRecord => {
-                let a: CorrectArgs = parse_args(p)?;
+                let a: CorrectArgs = args!(Correction);
                 let Some(id) = a.property_id else {
                     return bad("CorrectLandRecord needs property_id");
                 };
@@ -942,7 +954,7 @@ impl Overlay<'_> {
                 Ok((r.property_id.to_string(), Written::Record(r)))
             }
             TxKind::LinkDocumentHash => {
-                let a: LinkArgs = parse_args(p)?;
+                let a: LinkArgs = args!(Link);
                 let (r, _) = self.record(&a.property_id)?;
                 authorize(&p.creator, p.kind, &r.state)?;
                 check_doc_hash(&a.doc_hash)?;
