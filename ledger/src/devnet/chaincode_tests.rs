@@ -340,6 +340,17 @@ fn state_rebuilds_identically_after_reopen() {
             .unwrap();
         ids.push(r[0].property_id.clone().unwrap());
     }
+    // A correction moves a parcel: the rebuilt registry must release the old one.
+    let p = Proposal {
+        kind: TxKind::CorrectLandRecord,
+        creator: "registrar@TS".into(),
+        nonce: "moved".into(),
+        args: json!({"property_id": ids[0], "survey_no": "moved"}),
+    };
+    let id = tx_id(&p, "land-registry-primary").unwrap();
+    let (r, _) = chains.commit(0, 1_767_225_700_000, vec![(id, p)]).unwrap();
+    assert_eq!(r[0].validation, Validation::Valid);
+    let parcels = chains.state.parcels.clone();
     let snapshot: Vec<(String, Hash32)> = ids
         .iter()
         .map(|id| {
@@ -352,10 +363,11 @@ fn state_rebuilds_identically_after_reopen() {
     let counters = chains.state.counters.clone();
     drop(chains);
     let (chains, report) = Chains::open(dir.path(), &cfg).unwrap();
-    assert_eq!(report.transactions, 20);
+    assert_eq!(report.transactions, 21);
     for (id, h) in snapshot {
         assert_eq!(chains.state.current(&id).unwrap().hash().unwrap(), h);
     }
     assert_eq!(chains.state.counters, counters);
     assert_eq!(chains.state.parcels.len(), 20);
+    assert_eq!(chains.state.parcels, parcels);
 }

@@ -8,6 +8,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -123,8 +124,8 @@ pub(crate) struct WorldState {
     pub typed: bool,
     /// Key (property ID or `DOC:` key) → every version, oldest first.
     pub values: HashMap<Box<str>, Vec<Entry>>,
-    /// Parcel key → property ID holding it.
-    pub parcels: HashMap<String, Box<str>>,
+    /// Parcel → property ID holding it.
+    pub parcels: ParcelMap<PropertyId>,
     /// (state, year, shard) → last issued sequence.
     pub counters: HashMap<([u8; 2], u16, u8), u64>,
     pub txs: HashMap<Hash32, TxInfo>,
@@ -153,14 +154,14 @@ impl WorldState {
             },
         );
         for w in tx.writes {
-            if let Some((parcel, counter)) = w.record {
+            if let Some((parcel, id, counter)) = w.record {
                 if let Some(Stored::Canonical { text, .. }) = self.current(&w.key).map(|e| &e.value)
                 {
                     if let Some(old_key) = stored_parcel_key(text) {
-                        self.parcels.remove(&old_key);
+                        self.parcels.remove(&Parcel::of(&old_key));
                     }
                 }
-                self.parcels.insert(parcel, w.key.clone());
+                self.parcels.insert(parcel, id);
                 if let Some((at, seq)) = counter {
                     let c = self.counters.entry(at).or_default();
                     *c = (*c).max(seq);
@@ -199,8 +200,8 @@ struct DecodedWrite {
     /// The value's JCS text and its hash.
     text: Arc<str>,
     hash: Hash32,
-    /// For a record: its parcel key and its ID's (state, year, shard) counter position.
-    record: Option<(String, Option<Counter>)>,
+    /// For a record: its parcel, its ID and the ID's (state, year, shard) counter position.
+    record: Option<(Parcel, PropertyId, Option<Counter>)>,
 }
 
 type Counter = (CounterKey, u64);
@@ -277,7 +278,7 @@ pub(crate) fn decode_committed(raw: &str) -> Result<Decoded, String> {
                 let counter = counter_of(&id).map(|at| (at, id.sequence()));
                 (
                     canonical_text(stored, canonical)?,
-                    Some((parcel_key(&record), counter)),
+                    Some((Parcel::of(&parcel_key(&record)), id, counter)),
                 )
             };
             writes.push(DecodedWrite {
@@ -331,6 +332,49 @@ fn stored_parcel_key(text: &str) -> Option<String> {
     ))
 }
 
+/// A parcel as the registry holds it: the first 128 bits of the sha256 of its key
+/// ([`chaincode::parcel_key`]).
+///
+/// Fixed-size rather than the key's text: the registry of a million parcels held as
+/// strings was the largest part of the seeder's memory (≈ 180 MB in two million
+/// allocations), and first touches of memory are slow on VMs. A cryptographic hash, so
+/// that no two parcels share an entry, by accident or by design.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct Parcel(u128);
+
+impl Parcel {
+    pub fn of(key: &str) -> Self {
+        let mut first = [0u8; 16];
+        first.copy_from_slice(&sha256(key.as_bytes()).0[..16]);
+        Parcel(u128::from_le_bytes(first))
+    }
+}
+
+/// A map keyed by [`Parcel`]s, which are uniformly distributed already: hashing them
+/// again (SipHash, the default) would only cost time.
+pub(crate) type ParcelMap<V> = HashMap<Parcel, V, BuildHasherDefault<ParcelHasher>>;
+
+/// Takes a [`Parcel`]'s low 64 bits as its hash.
+#[derive(Default)]
+pub(crate) struct ParcelHasher(u64);
+
+impl Hasher for ParcelHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        // Not reached for a `Parcel` (its Hash writes one u128), but correct for any input.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u128(&mut self, n: u128) {
+        self.0 = n as u64;
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 /// The pending changes of the block being built.
 pub(crate) struct Overlay<'a> {
     base: &'a WorldState,
@@ -338,7 +382,8 @@ pub(crate) struct Overlay<'a> {
     writes: Vec<(Box<str>, Entry)>,
     /// Key → index in `writes` of its latest pending version.
     latest: HashMap<Box<str>, usize>,
-    parcels: HashMap<String, Option<Box<str>>>,
+    /// Parcels claimed (`Some`) or released (`None`) by the block.
+    parcels: ParcelMap<Option<PropertyId>>,
     counters: HashMap<([u8; 2], u16, u8), u64>,
     /// Index entries of the block's transactions, in block order: nothing looks them up
     /// before the merge, which inserts them in this order (so a repeated tx_id ends up
@@ -355,7 +400,7 @@ impl<'a> Overlay<'a> {
             base,
             writes: Vec::new(),
             latest: HashMap::new(),
-            parcels: HashMap::new(),
+            parcels: ParcelMap::default(),
             counters: HashMap::new(),
             txs: Vec::new(),
             scratch: Vec::new(),
@@ -369,10 +414,10 @@ impl<'a> Overlay<'a> {
         }
     }
 
-    fn parcel_holder(&self, key: &str) -> Option<&str> {
-        match self.parcels.get(key) {
-            Some(v) => v.as_deref(),
-            None => self.base.parcels.get(key).map(|b| &**b),
+    fn parcel_holder(&self, parcel: Parcel) -> Option<PropertyId> {
+        match self.parcels.get(&parcel) {
+            Some(v) => *v,
+            None => self.base.parcels.get(&parcel).copied(),
         }
     }
 
@@ -417,7 +462,7 @@ impl<'a> Overlay<'a> {
 /// An executed block's changes, detached from the state so they can be merged after sync.
 pub(crate) struct Changes {
     writes: Vec<(Box<str>, Entry)>,
-    parcels: HashMap<String, Option<Box<str>>>,
+    parcels: ParcelMap<Option<PropertyId>>,
     counters: HashMap<([u8; 2], u16, u8), u64>,
     txs: Vec<(Hash32, TxInfo)>,
 }
@@ -803,25 +848,23 @@ impl Overlay<'_> {
         Ok((r, e.loc))
     }
 
-    /// Registers `record`'s parcel to it, releasing `old_key`, the parcel of the version it
-    /// replaces, if that differs.
-    fn claim_parcel(&mut self, record: &Record, old_key: Option<String>) -> Result<(), Refusal> {
+    /// Registers `record`'s corrected parcel to it, releasing `old`, the parcel of the
+    /// version it replaces, if that differs.
+    fn claim_parcel(&mut self, record: &Record, old: Parcel) -> Result<(), Refusal> {
         let key = parcel_key(record);
-        let id = record.property_id.to_string();
-        if let Some(holder) = self.parcel_holder(&key) {
-            if holder != id {
+        let parcel = Parcel::of(&key);
+        if let Some(holder) = self.parcel_holder(parcel) {
+            if holder != record.property_id {
                 return refuse(
                     Validation::DuplicateParcel,
                     format!("parcel {key} is already registered as {holder}"),
                 );
             }
         }
-        if let Some(old_key) = old_key {
-            if old_key != key {
-                self.parcels.insert(old_key, None);
-            }
+        if old != parcel {
+            self.parcels.insert(old, None);
         }
-        self.parcels.insert(key, Some(id.into_boxed_str()));
+        self.parcels.insert(parcel, Some(record.property_id));
         Ok(())
     }
 
@@ -870,7 +913,8 @@ impl Overlay<'_> {
                 let mut record =
                     a.into_record(placeholder, VerificationStatus::Pending, ctx.timestamp);
                 check_record(&record)?;
-                if let Some(holder) = self.parcel_holder(&parcel_key(&record)) {
+                let parcel = Parcel::of(&parcel_key(&record));
+                if let Some(holder) = self.parcel_holder(parcel) {
                     return refuse(
                         Validation::DuplicateParcel,
                         format!("the parcel is already registered as {holder}"),
@@ -879,7 +923,7 @@ impl Overlay<'_> {
                 let seq = self.next_sequence(st, year, shard);
                 record.property_id = PropertyId::sharded(&record.state, year, shard, seq)
                     .or_else(|e| bad(e.to_string()))?;
-                self.claim_parcel(&record, None)?;
+                self.parcels.insert(parcel, Some(record.property_id));
                 Ok((record.property_id.to_string(), Written::Record(record)))
             }
             TxKind::TransferLandRecord => {
@@ -921,7 +965,7 @@ impl Overlay<'_> {
                 };
                 let (old, _) = self.own_record(ctx, &id)?;
                 authorize(&p.creator, p.kind, &old.state)?;
-                let old_key = parcel_key(&old);
+                let old_parcel = Parcel::of(&parcel_key(&old));
                 let mut r = old.into_owned();
                 let mut changed = false;
                 macro_rules! set {
@@ -950,7 +994,7 @@ impl Overlay<'_> {
                 }
                 check_record(&r)?;
                 r.updated_at = ctx.timestamp;
-                self.claim_parcel(&r, Some(old_key))?;
+                self.claim_parcel(&r, old_parcel)?;
                 Ok((r.property_id.to_string(), Written::Record(r)))
             }
             TxKind::LinkDocumentHash => {
