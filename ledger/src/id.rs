@@ -251,12 +251,17 @@ pub(crate) fn decimal_digits(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
 }
 
 /// An ID being printed: bytes on the stack, handed to the formatter in one piece.
-struct IdText {
+pub(crate) struct IdText {
     buf: [u8; ID_MAX],
     len: usize,
 }
 
 impl IdText {
+    /// The ID's text (ASCII letters, digits and hyphens).
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
+    }
+
     fn push(&mut self, bytes: &[u8]) {
         self.buf[self.len..self.len + bytes.len()].copy_from_slice(bytes);
         self.len += bytes.len();
@@ -278,7 +283,8 @@ impl IdText {
 /// padded arguments cost the seeder several per cent of its time (the output is the same:
 /// `LRI-IND-{st}-{year}-{seq:06}`, `…-{sh:02}-{seq:05}` or `…-{sh:02}{seq:05}`).
 impl PropertyId {
-    fn text(&self) -> IdText {
+    /// The ID's text without allocating, e.g. to look it up as a key.
+    pub(crate) fn text(&self) -> IdText {
         let mut t = IdText {
             buf: [0; ID_MAX],
             len: 0,

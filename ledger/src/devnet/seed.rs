@@ -6,7 +6,6 @@
 //! been submitted live. The same `--seed` gives the same records, IDs and transactions.
 
 use std::collections::{HashMap, VecDeque};
-use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
@@ -272,11 +271,8 @@ impl Forgetting {
             return Vec::new(); // nothing is forgotten before the generator has heard of a round
         };
         let mut dropped = Vec::with_capacity(forget.len());
-        let mut name = String::new();
         for id in forget {
-            name.clear();
-            let _ = write!(name, "{id}");
-            let Some((key, versions)) = state.values.remove_entry(name.as_str()) else {
+            let Some((key, versions)) = state.values.remove_entry(id.text().as_str()) else {
                 continue;
             };
             let recent = versions.last().is_some_and(|e| {

@@ -790,14 +790,20 @@ impl Overlay<'_> {
                 None,
             ),
         };
-        let info = TxInfo {
-            loc,
+        let receipt = Receipt {
+            tx_id,
+            block_number: loc.block,
+            tx_index: u64::from(loc.tx_index),
             validation,
-            property_id: property_id.map(String::into_boxed_str),
+            property_id,
         };
-        let receipt = info.receipt();
         // A typed state keeps no transaction index (see `Changes::merge_current_into`).
         if !self.base.typed {
+            let info = TxInfo {
+                loc,
+                validation,
+                property_id: receipt.property_id.as_deref().map(Box::from),
+            };
             self.txs.push((tx_id, info));
         }
         Ok(Executed {
@@ -818,8 +824,9 @@ impl Overlay<'_> {
 
     /// The current record of `id`: borrowed from a typed state, parsed from a node's.
     fn record(&self, id: &PropertyId) -> Result<(Cow<'_, Record>, &Entry), Refusal> {
-        let key = id.to_string();
-        match self.current(&key) {
+        let key = id.text();
+        let key = key.as_str();
+        match self.current(key) {
             Some(e) => match &e.value {
                 Stored::Record(r) => Ok((Cow::Borrowed(&**r), e)),
                 Stored::Canonical { text, .. } => match serde_json::from_str::<Record>(text) {
