@@ -192,9 +192,9 @@ pub struct Generator {
     pool: [Vec<Spec>; 3],
     pool_next: [usize; 3],
     /// owner_ref → (misspelt name, right name), until the record is remembered.
-    fixes: HashMap<Box<str>, (Box<str>, Box<str>)>,
+    fixes: foldhash::HashMap<Box<str>, (Box<str>, Box<str>)>,
     entries: Vec<Entry>,
-    index: HashMap<PropertyId, u32>,
+    index: foldhash::HashMap<PropertyId, u32>,
     /// Slots of entries with a misspelt owner.
     misspelt: Vec<u32>,
     seen: u64,
@@ -229,9 +229,9 @@ impl Generator {
             resurvey_next: HashMap::new(),
             pool: Default::default(),
             pool_next: [0; 3],
-            fixes: HashMap::new(),
+            fixes: Default::default(),
             entries: Vec::new(),
-            index: HashMap::new(),
+            index: Default::default(),
             misspelt: Vec::new(),
             seen: 0,
             forgotten: None,
