@@ -52,6 +52,16 @@ impl Hash32 {
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0
     }
+
+    /// Appends the digest as a JSON string (its serde form) to `out`.
+    pub(crate) fn write_json(&self, out: &mut Vec<u8>) {
+        let mut buf = [0u8; 64];
+        // Infallible: the buffer is exactly twice the input.
+        let _ = hex::encode_to_slice(self.0, &mut buf);
+        out.push(b'"');
+        out.extend_from_slice(&buf);
+        out.push(b'"');
+    }
 }
 
 impl fmt::Display for Hash32 {

@@ -727,6 +727,18 @@ mod tests {
                         gen.remember_owned(r.clone(), x.tx_id);
                     }
                 }
+                // And both are the transaction's canonical JSON, by an independent JCS of
+                // the model type (records, documents, refusals without an event).
+                for ex in a.into_iter().chain(b) {
+                    let mut bytes = Vec::new();
+                    ex.encode(&mut bytes).unwrap();
+                    let tx = ex.into_transaction().unwrap();
+                    let reference = serde_json_canonicalizer::to_vec(&tx).unwrap();
+                    assert_eq!(
+                        String::from_utf8(bytes).unwrap(),
+                        String::from_utf8(reference).unwrap()
+                    );
+                }
                 a_changes.merge_current_into(&mut typed);
                 b_changes.merge_into(&mut node);
             }

@@ -13,7 +13,9 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::canonical::{sha256, to_jcs, value_to_jcs, write_jcs, CanonicalError, Hash32};
+use crate::canonical::{
+    sha256, to_jcs, value_to_jcs, write_int, write_jcs, write_str, CanonicalError, Hash32,
+};
 use crate::devnet::chaincode::{self, *};
 use crate::id::PropertyId;
 use crate::model::{
@@ -564,21 +566,24 @@ impl Executed {
             None => serde_json::to_writer(&mut *out, &crate::canonical::Canonical(&self.args))?,
         }
         out.extend_from_slice(b",\"creator\":");
-        serde_json::to_writer(&mut *out, &self.creator)?;
+        write_str(&self.creator, out);
         out.extend_from_slice(b",\"event\":");
-        serde_json::to_writer(&mut *out, &self.event)?;
+        match &self.event {
+            Some(e) => e.encode_jcs(out)?,
+            None => out.extend_from_slice(b"null"),
+        }
         out.extend_from_slice(b",\"kind\":");
         serde_json::to_writer(&mut *out, &self.kind)?;
         out.extend_from_slice(b",\"timestamp\":");
-        serde_json::to_writer(&mut *out, &self.timestamp)?;
+        write_int(self.timestamp, out);
         out.extend_from_slice(b",\"tx_id\":");
-        serde_json::to_writer(&mut *out, &self.tx_id)?;
+        self.tx_id.write_json(out);
         out.extend_from_slice(b",\"validation\":");
         serde_json::to_writer(&mut *out, &self.validation)?;
         out.extend_from_slice(b",\"writes\":[");
         if let Some((key, value)) = &self.write {
             out.extend_from_slice(b"{\"key\":");
-            serde_json::to_writer(&mut *out, key)?;
+            write_str(key, out);
             out.extend_from_slice(b",\"value\":");
             match value {
                 Stored::Canonical { text, .. } => out.extend_from_slice(text.as_bytes()),
