@@ -58,7 +58,7 @@ impl Fixture {
     }
 
     fn record(&self, id: &str) -> Record {
-        serde_json::from_str(&self.chains.state.current(id).unwrap().text().unwrap()).unwrap()
+        serde_json::from_str(&self.chains.state.current(id).unwrap().text()).unwrap()
     }
 
     fn current_tx(&self, id: &str) -> Hash32 {
@@ -353,19 +353,14 @@ fn state_rebuilds_identically_after_reopen() {
     let parcels = chains.state.parcels.clone();
     let snapshot: Vec<(String, Hash32)> = ids
         .iter()
-        .map(|id| {
-            (
-                id.clone(),
-                chains.state.current(id).unwrap().hash().unwrap(),
-            )
-        })
+        .map(|id| (id.clone(), chains.state.current(id).unwrap().hash()))
         .collect();
     let counters = chains.state.counters.clone();
     drop(chains);
     let (chains, report) = Chains::open(dir.path(), &cfg).unwrap();
     assert_eq!(report.transactions, 21);
     for (id, h) in snapshot {
-        assert_eq!(chains.state.current(&id).unwrap().hash().unwrap(), h);
+        assert_eq!(chains.state.current(&id).unwrap().hash(), h);
     }
     assert_eq!(chains.state.counters, counters);
     assert_eq!(chains.state.parcels.len(), 20);

@@ -193,12 +193,8 @@ impl Node {
 
     fn version_of(&self, e: &Entry) -> RecordVersion {
         RecordVersion {
-            record: e
-                .text()
-                .ok()
-                .and_then(|t| serde_json::from_str(&t).ok())
-                .unwrap_or_default(),
-            record_hash: e.hash().unwrap_or_default(),
+            record: serde_json::from_str(&e.text()).unwrap_or_default(),
+            record_hash: e.hash(),
             version: self.version_of_loc(e),
         }
     }
@@ -209,7 +205,7 @@ impl Node {
         let chains = self.chains();
         let e = chains.state.current(key)?;
         let v = self.version_of_loc(e);
-        Some((e.text().ok()?, e.hash().ok()?, v))
+        Some((e.text(), e.hash(), v))
     }
 
     fn version_of_loc(&self, e: &Entry) -> Version {

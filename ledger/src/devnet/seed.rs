@@ -830,8 +830,8 @@ mod tests {
         assert_eq!(ca.state.values.len(), cb.state.values.len());
         for (k, v) in &ca.state.values {
             let w = &cb.state.values[k];
-            let ha: Vec<_> = v.iter().map(|e| e.hash().unwrap()).collect();
-            let hb: Vec<_> = w.iter().map(|e| e.hash().unwrap()).collect();
+            let ha: Vec<_> = v.iter().map(|e| e.hash()).collect();
+            let hb: Vec<_> = w.iter().map(|e| e.hash()).collect();
             assert_eq!(ha, hb, "{k}");
         }
         // The ledger's types serialise straight to JCS: compare with an independent
@@ -857,7 +857,7 @@ mod tests {
                         assert!(
                             ca.state.values[w.key.as_str()]
                                 .iter()
-                                .any(|e| e.hash().unwrap() == hash && e.loc.tx_id == tx.tx_id),
+                                .any(|e| e.hash() == hash && e.loc.tx_id == tx.tx_id),
                             "{}",
                             w.key
                         );

@@ -56,28 +56,27 @@ pub(crate) enum Stored {
 
 impl Entry {
     /// The value's canonical text.
-    pub fn text(&self) -> Result<Arc<str>, CanonicalError> {
+    pub fn text(&self) -> Arc<str> {
         match &self.value {
-            Stored::Canonical { text, .. } => Ok(text.clone()),
-            Stored::Record(r) => {
-                let mut jcs = Vec::new();
-                r.encode_jcs(&mut jcs);
-                Ok(String::from_utf8(jcs).unwrap_or_default().into())
-            }
+            Stored::Canonical { text, .. } => text.clone(),
+            // The encoder writes UTF-8 only.
+            Stored::Record(r) => String::from_utf8(record_jcs(r)).unwrap_or_default().into(),
         }
     }
 
     /// The hash of the value's canonical text.
-    pub fn hash(&self) -> Result<Hash32, CanonicalError> {
+    pub fn hash(&self) -> Hash32 {
         match &self.value {
-            Stored::Canonical { hash, .. } => Ok(*hash),
-            Stored::Record(r) => {
-                let mut jcs = Vec::new();
-                r.encode_jcs(&mut jcs);
-                Ok(sha256(&jcs))
-            }
+            Stored::Canonical { hash, .. } => *hash,
+            Stored::Record(r) => sha256(&record_jcs(r)),
         }
     }
+}
+
+fn record_jcs(r: &Record) -> Vec<u8> {
+    let mut jcs = Vec::new();
+    r.encode_jcs(&mut jcs);
+    jcs
 }
 
 /// What the node remembers of every committed transaction: enough to answer a resubmission
@@ -473,9 +472,7 @@ impl Changes {
     /// Each pending write's key and the hash of the bytes the node will serve for it.
     #[cfg(any(test, feature = "fuzzing"))]
     pub fn written(&self) -> impl Iterator<Item = (&str, Hash32)> {
-        self.writes
-            .iter()
-            .filter_map(|(k, e)| Some((&**k, e.hash().ok()?)))
+        self.writes.iter().map(|(k, e)| (&**k, e.hash()))
     }
 
     /// Folds the block into the committed state, history and transaction index included
