@@ -90,13 +90,19 @@ pub(crate) struct TxInfo {
 
 impl TxInfo {
     pub fn receipt(&self) -> Receipt {
-        Receipt {
-            tx_id: self.loc.tx_id,
-            block_number: self.loc.block,
-            tx_index: u64::from(self.loc.tx_index),
-            validation: self.validation,
-            property_id: self.property_id.as_deref().map(str::to_string),
-        }
+        let id = self.property_id.as_deref().map(str::to_string);
+        receipt(self.loc, self.validation, id)
+    }
+}
+
+/// The receipt of the transaction at `loc`.
+fn receipt(loc: Loc, validation: Validation, property_id: Option<String>) -> Receipt {
+    Receipt {
+        tx_id: loc.tx_id,
+        block_number: loc.block,
+        tx_index: u64::from(loc.tx_index),
+        validation,
+        property_id,
     }
 }
 
@@ -792,13 +798,7 @@ impl Overlay<'_> {
                 None,
             ),
         };
-        let receipt = Receipt {
-            tx_id,
-            block_number: loc.block,
-            tx_index: u64::from(loc.tx_index),
-            validation,
-            property_id,
-        };
+        let receipt = receipt(loc, validation, property_id);
         // A typed state keeps no transaction index (see `Changes::merge_current_into`).
         if !self.base.typed {
             let info = TxInfo {
