@@ -85,12 +85,12 @@ pub enum SeedError {
 /// thread writes them to disk past the page cache. None of these threads uses rayon's pool:
 /// the pipeline keeps both cores busy already, and the pool's workers, woken for every
 /// block, spun on them (seeds took 1–2 s longer with it). The generator's follow-ups need
-/// records that exist, so this thread reports each round's record writes back to it, and the generator plans
-/// round `r` from the reports up to round `r - FEEDBACK_LAG` — a fixed lag, not "whatever
-/// has arrived", so that the ledger depends on the seed alone and not on thread timing.
-/// Nobody reads the data directory before `seed` returns, and it returns only after every
-/// log is synced, so merging a block before it is written is safe here, unlike in the live
-/// node.
+/// records that exist, so this thread reports each round's record writes back to it, and
+/// the generator plans round `r` from the reports up to round `r - FEEDBACK_LAG` — a fixed
+/// lag, not "whatever has arrived", so that the ledger depends on the seed alone and not on
+/// thread timing. Nobody reads the data directory before `seed` returns, and it returns
+/// only after every log is synced, so merging a block before it is written is safe here,
+/// unlike in the live node.
 pub fn seed(
     dir: &Path,
     opts: &SeedOptions,
@@ -391,15 +391,12 @@ fn generate_loop(
             let follow_ups_left = follow_ups < follow_up_quota;
             let want_create = creates_left
                 && (gen.remembered() == 0 || !follow_ups_left || rng.gen_bool(p_create));
-            let follow_up = if want_create {
-                None
-            } else if let Some(f) = follow_ups_left.then(|| gen.follow_up_typed()).flatten() {
-                Some(f)
-            } else if creates_left {
-                None
-            } else {
+            let follow_up = (!want_create && follow_ups_left)
+                .then(|| gen.follow_up_typed())
+                .flatten();
+            if follow_up.is_none() && !creates_left {
                 break;
-            };
+            }
             match follow_up {
                 Some((target, p)) => {
                     follow_ups += 1;
