@@ -16,7 +16,7 @@ pub struct DevArgs {
     /// Demo records to seed into a new ledger.
     #[arg(long, default_value_t = 20_000)]
     records: u64,
-    /// Address of the GraphQL API, its playground page, health and metrics.
+    /// Address of the GraphQL API, its pages, health and metrics.
     #[arg(long, env = "LANDQL_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
     /// Address of the devnet ledger's HTTP API.
@@ -153,7 +153,7 @@ pub async fn run(
     let ledger_client = ledger::client::HttpLedger::new(&ledger_url, Duration::from_secs(2))
         .context("ledger client")?;
     // Tokens: a random HS256 secret for this session only, and example tokens for two
-    // roles, so the signed-in fields can be tried from the playground right away.
+    // roles, so the signed-in fields can be tried from the pages right away.
     let secret = api::auth::random_secret();
     let day = Duration::from_secs(24 * 3600);
     let citizen =
@@ -193,14 +193,15 @@ pub async fn run(
     let banner = format!(
         "
 landql dev is running (Ctrl-C stops it):
-  playground        {api}/
+  pages             {api}/   (search {api}/search, verify {api}/verify)
+  GraphiQL          {api}/graphiql
   GraphQL           POST {api}/graphql   (JSON: {{\"query\": …}})
                     GET  {api}/graphql?query=…   (queries only)
                     WS   {ws}/graphql   (subscriptions, graphql-transport-ws)
   health            {api}/healthz   ready: {api}/readyz   metrics: {api}/metrics
   ledger HTTP API   {ledger_url}/v1/info   (landql load --ledger {ledger_url})
   PostgreSQL        {database_url}
-  tokens (24 h; paste into the playground's token box, or send
+  tokens (24 h; paste into GraphiQL's headers or a page's token box, or send
           Authorization: Bearer <token>; this session's secret is random):
     citizen         {citizen}
     registrar       {registrar}

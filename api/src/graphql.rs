@@ -148,8 +148,8 @@ pub(crate) async fn get_or_upgrade(State(state): State<AppState>, req: Request) 
     }
     let headers = req.headers();
     if req.uri().query().is_none_or(str::is_empty) && prefers_html(headers) {
-        // A person who typed the endpoint into a browser: show them the page with examples.
-        return Redirect::to("/").into_response();
+        // A person who typed the endpoint into a browser: show them GraphiQL.
+        return Redirect::to("/graphiql").into_response();
     }
     let Some(media) = accept(headers) else {
         return not_acceptable();

@@ -1,6 +1,6 @@
 //! landql's HTTP API (design/api.md, "HTTP"): the schema of the `schema` crate served over
-//! GraphQL-over-HTTP and WebSocket, with health, readiness, Prometheus metrics and a
-//! placeholder playground page.
+//! GraphQL-over-HTTP and WebSocket, with health, readiness, Prometheus metrics and the web
+//! pages (`playground/`).
 //!
 //! ```text
 //!  request ─► request id (x-request-id, echoed or made) ─► client address (X-Forwarded-For
@@ -10,7 +10,8 @@
 //!          ─► route:  POST /graphql            JSON body, single or batch
 //!                     GET  /graphql?query=…    queries only (405 for anything else)
 //!                     GET  /graphql + Upgrade  graphql-transport-ws / graphql-ws
-//!                     /healthz  /readyz  /metrics  /
+//!                     /healthz  /readyz  /metrics
+//!                     /  /search  /property/{id}  /verify  /graphiql  /assets/…  (pages)
 //! ```
 //!
 //! The public surface is small: build the schema with [`schema`] (it installs the limits
@@ -35,8 +36,8 @@ pub mod loadgen;
 mod metrics;
 mod negotiate;
 mod nesting;
+mod pages;
 mod persisted;
-mod playground;
 mod ratelimit;
 mod refuse;
 mod trace;
@@ -195,7 +196,7 @@ pub fn router(schema: LandqlSchema, services: Services, opts: Options) -> Router
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::render))
-        .route("/", get(playground::page))
+        .merge(pages::routes())
         .with_state(state)
         .layer(
             ServiceBuilder::new()

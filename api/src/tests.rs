@@ -453,48 +453,103 @@ async fn health_metrics_page_and_request_ids() {
     );
     assert!(body["lag"]["detail"].is_string(), "{body}");
 
-    // The page: offline, with the SDL and examples; every example query validates.
-    let resp = env.http.get(env.url("/")).send().await.expect("send");
-    assert_eq!(resp.status(), 200);
-    assert!(resp.headers()["content-type"]
-        .to_str()
-        .unwrap_or("")
-        .starts_with("text/html"));
-    let html = resp.text().await.expect("body");
-    assert!(html.contains("type Query"), "the SDL is on the page");
-    assert!(
-        !html.contains("src=\"http") && !html.contains("href=\"http"),
-        "no external assets"
-    );
-    let start = html.find("const EXAMPLES = ").expect("examples") + "const EXAMPLES = ".len();
-    let end = start + html[start..].find(";\nconst $").expect("end of examples");
-    let examples: Vec<Value> = serde_json::from_str(&html[start..end]).expect("examples JSON");
-    assert!(examples.len() >= 7);
-    for ex in &examples {
-        let query = ex["query"].as_str().expect("query");
-        if query.trim_start().starts_with("subscription") {
-            continue;
-        }
-        let (status, _, body) = env
-            .post(
-                json!({ "query": query, "variables": ex["variables"] }),
-                None,
-            )
-            .await;
-        assert_eq!(status, 200, "example {}: {body}", ex["title"]);
-    }
-
-    // A browser pointed at the endpoint is sent to the page.
-    let resp = reqwest::Client::builder()
+    // The pages: each at its route, under a policy that allows nothing off the origin;
+    // HTML revalidated by ETag, hashed assets cached for good, br copies to br clients.
+    let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
+        .no_gzip()
+        .no_brotli()
         .build()
-        .expect("client")
+        .expect("client");
+    let mut assets = Vec::new();
+    for path in [
+        "/",
+        "/search",
+        "/property/LRI-IND-TS-2026-03-00567",
+        "/verify",
+        "/graphiql",
+    ] {
+        let resp = http.get(env.url(path)).send().await.expect("send");
+        assert_eq!(resp.status(), 200, "{path}");
+        let h = resp.headers().clone();
+        assert_eq!(h["content-type"], "text/html; charset=utf-8", "{path}");
+        assert_eq!(h["cache-control"], "no-cache", "{path}");
+        assert_eq!(h["content-security-policy"], crate::pages::CSP, "{path}");
+        assert_eq!(h["x-content-type-options"], "nosniff");
+        let etag = h["etag"].clone();
+        let html = resp.text().await.expect("body");
+        assert!(
+            !html.contains("src=\"http") && !html.contains("href=\"http") && !html.contains("//"),
+            "{path} refers to something off the origin:\n{html}"
+        );
+        for part in html.split("\"/assets/").skip(1) {
+            assets.push(format!(
+                "/assets/{}",
+                &part[..part.find('"').expect("quote")]
+            ));
+        }
+        let again = http
+            .get(env.url(path))
+            .header("if-none-match", etag)
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(again.status(), 304, "{path} revalidates");
+    }
+    assert!(!assets.is_empty(), "the pages load assets");
+    for asset in &assets {
+        let resp = http.get(env.url(asset)).send().await.expect("send");
+        assert_eq!(resp.status(), 200, "{asset}");
+        assert_eq!(
+            resp.headers()["cache-control"],
+            "public, max-age=31536000, immutable",
+            "{asset}"
+        );
+        assert!(
+            resp.headers().get("content-encoding").is_none(),
+            "{asset}: no br asked for"
+        );
+        let raw = resp.bytes().await.expect("body");
+        let resp = http
+            .get(env.url(asset))
+            .header("accept-encoding", "br")
+            .send()
+            .await
+            .expect("send");
+        if raw.len() >= 1024 {
+            assert_eq!(resp.headers()["content-encoding"], "br", "{asset}");
+            assert!(
+                resp.bytes().await.expect("body").len() < raw.len(),
+                "{asset}"
+            );
+        }
+    }
+    let resp = http
+        .get(env.url("/assets/nope-12345678.js"))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(resp.status(), 404);
+    let sdl = http
+        .get(env.url("/schema.graphql"))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(sdl.status(), 200);
+    assert!(
+        sdl.text().await.expect("body").contains("type Query"),
+        "the SDL"
+    );
+
+    // A browser pointed at the endpoint is sent to GraphiQL.
+    let resp = http
         .get(env.url("/graphql"))
         .header("accept", "text/html,*/*;q=0.8")
         .send()
         .await
         .expect("send");
     assert_eq!(resp.status(), 303);
+    assert_eq!(resp.headers()["location"], "/graphiql");
 
     // Metrics: request series by operation, and the node's counters read at scrape time.
     env.post(
