@@ -6,7 +6,7 @@ mod common;
 
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{json, Value};
 
@@ -46,7 +46,7 @@ async fn landql_dev_serves_the_whole_system_and_stops_on_ctrl_c() {
 
     // The API answers from the synced replica (wait for the index to be ready too).
     let client = reqwest::Client::new();
-    let v = caught_up(&client, &api, 400, Duration::from_secs(60)).await;
+    let v = common::caught_up(&client, &api, 400, Duration::from_secs(60)).await;
     let name = v["data"]["properties"]["edges"][0]["node"]["owners"][0]["owner"]["name"]
         .as_str()
         .expect("an owner name")
@@ -76,7 +76,7 @@ async fn landql_dev_keeps_serving_when_its_stdout_is_closed() {
     // The read end closed before anything is printed: every write to stdout fails.
     drop(child.stdout.take());
     let api = format!("http://127.0.0.1:{api_port}");
-    caught_up(&reqwest::Client::new(), &api, 200, Duration::from_secs(180)).await;
+    common::caught_up(&reqwest::Client::new(), &api, 200, Duration::from_secs(180)).await;
     stop_with_ctrl_c(child, data.path()).await;
 }
 
@@ -99,39 +99,6 @@ fn start_dev(
         .stderr(Stdio::inherit())
         .spawn()
         .expect("start landql dev")
-}
-
-/// Polls `{api}/graphql` until the replica holds at least `records` properties and the
-/// search index has every change; returns that answer, which lists the first property and
-/// its owners.
-async fn caught_up(client: &reqwest::Client, api: &str, records: i64, within: Duration) -> Value {
-    let deadline = Instant::now() + within;
-    loop {
-        let answer = client
-            .post(format!("{api}/graphql"))
-            .json(&json!({"query": "{ properties(first: 1) { totalCount edges { node { id owners { owner { name } } } } } _meta { searchIndexSeq changeLogSeq } }"}))
-            .send()
-            .await;
-        // Refused while it seeds and catches up: it listens once the replica is there.
-        let last = match answer {
-            Ok(response) => {
-                let v: Value = response.json().await.expect("JSON");
-                let meta = &v["data"]["_meta"];
-                if v["data"]["properties"]["totalCount"].as_i64() >= Some(records)
-                    && meta["searchIndexSeq"] == meta["changeLogSeq"]
-                {
-                    return v;
-                }
-                v.to_string()
-            }
-            Err(e) => e.to_string(),
-        };
-        assert!(
-            Instant::now() < deadline,
-            "not caught up within {within:?}: {last}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 /// Sends SIGINT and checks that `landql dev` exits 0 with its PostgreSQL stopped.

@@ -77,3 +77,41 @@ impl Drop for LedgerProcess {
         self.kill9();
     }
 }
+
+/// Polls `{api}/graphql` until the replica holds at least `records` properties and the
+/// search index has every change; returns that answer, which lists the first property and
+/// its owners.
+pub async fn caught_up(
+    client: &reqwest::Client,
+    api: &str,
+    records: i64,
+    within: Duration,
+) -> serde_json::Value {
+    let deadline = Instant::now() + within;
+    loop {
+        let answer = client
+            .post(format!("{api}/graphql"))
+            .json(&serde_json::json!({"query": "{ properties(first: 1) { totalCount edges { node { id owners { owner { name } } } } } _meta { searchIndexSeq changeLogSeq } }"}))
+            .send()
+            .await;
+        // Refused while it seeds and catches up: it listens once the replica is there.
+        let last = match answer {
+            Ok(response) => {
+                let v: serde_json::Value = response.json().await.expect("JSON");
+                let meta = &v["data"]["_meta"];
+                if v["data"]["properties"]["totalCount"].as_i64() >= Some(records)
+                    && meta["searchIndexSeq"] == meta["changeLogSeq"]
+                {
+                    return v;
+                }
+                v.to_string()
+            }
+            Err(e) => e.to_string(),
+        };
+        assert!(
+            Instant::now() < deadline,
+            "not caught up within {within:?}: {last}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
