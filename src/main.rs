@@ -8,6 +8,7 @@ use std::time::Duration;
 
 mod bench_api;
 mod bench_limits;
+mod bench_pages;
 mod bench_search;
 mod dev;
 mod serve;
@@ -265,6 +266,10 @@ enum BenchCommand {
     /// Rate limits under a burst of 10× a role's limit: 429s with Retry-After, no 5xx, and
     /// the latency of a well-behaved client during the burst against without it.
     Limits(bench_limits::LimitsBenchArgs),
+    /// The web pages: each page's JavaScript and CSS compressed (the search page's budget is
+    /// 150 kB), and the time from the last key typed in `/search` to its results painted, in
+    /// headless Chromium on a 1 M-record replica, against the `search` request alone.
+    Pages(bench_pages::PagesBenchArgs),
 }
 
 #[derive(clap::Args)]
@@ -352,6 +357,7 @@ fn main() -> ExitCode {
         Command::Bench(BenchCommand::Api(args)) => run_async(bench_api::run(args)),
         Command::Bench(BenchCommand::Search(args)) => run_async(bench_search::run(args)),
         Command::Bench(BenchCommand::Limits(args)) => run_async(bench_limits::run(args)),
+        Command::Bench(BenchCommand::Pages(args)) => run_async(bench_pages::run(args)),
         Command::Bench(BenchCommand::Ledger {
             records,
             rates,
