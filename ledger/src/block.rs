@@ -2,10 +2,10 @@
 //! ledger, and cutting proofs out of them.
 
 use ed25519_dalek::VerifyingKey;
-use rayon::prelude::*;
 
 use crate::canonical::{hash_jcs, to_jcs, CanonicalError, Hash32};
 use crate::merkle;
+use crate::par;
 use crate::model::{Block, BlockHeader, Proof, Signature, Transaction};
 use crate::signing::{verify_header_signature, OrdererKey, SignatureError};
 
@@ -18,7 +18,7 @@ pub fn leaves(txs: &[Transaction]) -> Result<Vec<Hash32>, CanonicalError> {
     if txs.len() < PARALLEL_LEAVES {
         txs.iter().map(leaf).collect()
     } else {
-        txs.par_iter().map(leaf).collect()
+        par::map(txs, leaf).into_iter().collect()
     }
 }
 
@@ -48,7 +48,9 @@ pub fn seal_encoded(
     let encoded: Vec<Vec<u8>> = if txs.len() < PARALLEL_LEAVES {
         txs.iter().map(encode).collect::<Result<_, _>>()?
     } else {
-        txs.par_iter().map(encode).collect::<Result<_, _>>()?
+        par::map(&txs, encode)
+            .into_iter()
+            .collect::<Result<_, _>>()?
     };
     let mut body = TxBody::default();
     for e in &encoded {
@@ -115,14 +117,14 @@ impl TxBody {
         self.spans.len()
     }
 
-    /// The Merkle leaf hash of each transaction, in block order; on rayon's pool for a
-    /// large block when `parallel`.
+    /// The Merkle leaf hash of each transaction, in block order; on several threads
+    /// for a large block when `parallel` (see [`par::map`]).
     fn leaves(&self, parallel: bool) -> Vec<Hash32> {
         let leaf = |&(a, b): &(usize, usize)| merkle::leaf_hash(&self.bytes[a..b]);
         if !parallel || self.spans.len() < PARALLEL_LEAVES {
             self.spans.iter().map(leaf).collect()
         } else {
-            self.spans.par_iter().map(leaf).collect()
+            par::map(&self.spans, leaf)
         }
     }
 }
@@ -169,7 +171,7 @@ pub(crate) fn seal_body(
 
 /// [`seal_body`], writing the block's JSON into `json` (cleared first) so that a caller
 /// sealing many blocks reuses one buffer instead of faulting in fresh pages for each.
-/// `parallel`: hash the leaves of a large block on rayon's pool (see [`TxBody::leaves`]).
+/// `parallel`: hash the leaves of a large block on several threads (see [`TxBody::leaves`]).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn seal_body_into(
     channel: &str,

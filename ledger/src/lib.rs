@@ -20,6 +20,7 @@ pub mod id;
 pub mod loadgen;
 pub mod merkle;
 pub mod model;
+mod par;
 pub mod proof;
 pub mod signing;
 
