@@ -6,9 +6,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use devnet::seed::SeedOptions;
 use futures::{SinkExt, StreamExt};
 use ledger::client::HttpLedger;
-use ledger::devnet::seed::SeedOptions;
 use migrations::PrivatePostgres;
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;

@@ -5,8 +5,8 @@ use ed25519_dalek::VerifyingKey;
 
 use crate::canonical::{hash_jcs, to_jcs, CanonicalError, Hash32};
 use crate::merkle;
-use crate::par;
 use crate::model::{Block, BlockHeader, Proof, Signature, Transaction};
+use crate::par;
 use crate::signing::{verify_header_signature, OrdererKey, SignatureError};
 
 /// Below this many transactions a block's leaves are hashed on one thread.
@@ -72,7 +72,7 @@ pub fn seal_encoded(
 /// A block's transactions as canonical JSON, comma-separated in one buffer (the block
 /// JSON's `txs` array without its brackets), with where each one lies.
 #[derive(Default)]
-pub(crate) struct TxBody {
+pub struct TxBody {
     bytes: Vec<u8>,
     spans: Vec<(usize, usize)>,
 }
@@ -113,8 +113,14 @@ impl TxBody {
             .extend(other.spans.into_iter().map(|(a, b)| (a + shift, b + shift)));
     }
 
+    /// Transactions in the body.
     pub fn len(&self) -> usize {
         self.spans.len()
+    }
+
+    /// Whether the body holds no transaction.
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
     }
 
     /// The Merkle leaf hash of each transaction, in block order; on several threads
@@ -130,7 +136,7 @@ impl TxBody {
 }
 
 /// A sealed block without its transactions: what [`seal_body`] makes.
-pub(crate) struct Sealed {
+pub struct Sealed {
     pub header: BlockHeader,
     pub header_hash: Hash32,
     pub signature: Signature,
@@ -149,7 +155,7 @@ impl TxBody {
 /// Seals block `number` of `channel` over transactions already encoded as JCS: computes
 /// the tx root, hashes and signs the header, and writes the block's JSON (the same bytes
 /// as serde_json's output of the [`Block`], which is JCS; a test holds the two equal).
-pub(crate) fn seal_body(
+pub fn seal_body(
     channel: &str,
     number: u64,
     prev_hash: Hash32,
@@ -173,7 +179,7 @@ pub(crate) fn seal_body(
 /// sealing many blocks reuses one buffer instead of faulting in fresh pages for each.
 /// `parallel`: hash the leaves of a large block on several threads (see [`TxBody::leaves`]).
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn seal_body_into(
+pub fn seal_body_into(
     channel: &str,
     number: u64,
     prev_hash: Hash32,

@@ -1,9 +1,9 @@
 //! Deterministic, realistic demo data for the devnet: the create proposals of `landql seed`
 //! and the follow-up traffic of `landql load`.
 //!
-//! Places come from `data/places.tsv` — GeoNames postal code data for India, © GeoNames,
+//! Places come from `devnet/data/places.tsv` — GeoNames postal code data for India, © GeoNames,
 //! licensed under Creative Commons Attribution 4.0 (<https://www.geonames.org>,
-//! <https://creativecommons.org/licenses/by/4.0/>) — and names from `data/names.tsv`; both are
+//! <https://creativecommons.org/licenses/by/4.0/>) — and names from `devnet/data/names.tsv`; both are
 //! embedded in the binary. What the generator makes look real:
 //!
 //! - places: state → district → mandal/taluk → village with the source's own spellings
@@ -42,12 +42,10 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::Value;
 
-use crate::canonical::{sha256, Hash32};
-use crate::devnet::chaincode::{
-    Args, CorrectArgs, CreateArgs, LinkArgs, TransferArgs, VerificationArgs,
-};
-use crate::id::PropertyId;
-use crate::model::{Owner, Proposal, Record, Validation, VerificationStatus};
+use crate::chaincode::{Args, CorrectArgs, CreateArgs, LinkArgs, TransferArgs, VerificationArgs};
+use ledger::canonical::{sha256, Hash32};
+use ledger::id::PropertyId;
+use ledger::model::{Owner, Proposal, Record, Validation, VerificationStatus};
 
 use names::{Names, Script, Spec};
 use places::{Places, STATES};
@@ -56,8 +54,8 @@ pub(crate) type Rng8 = ChaCha8Rng;
 /// "No token" in the fixed-size name-part arrays.
 pub(crate) const NONE: u16 = u16::MAX;
 
-const PLACES_TSV: &str = include_str!("../../../data/places.tsv");
-const NAMES_TSV: &str = include_str!("../../../data/names.tsv");
+const PLACES_TSV: &str = include_str!("../data/places.tsv");
+const NAMES_TSV: &str = include_str!("../data/names.tsv");
 
 /// Remembered records kept for follow-ups (a uniform sample once more have been seen).
 const RESERVOIR: usize = 1 << 16;
@@ -84,7 +82,7 @@ impl DemoData {
         .clone()
     }
 
-    /// Parses `places.tsv` and `names.tsv` (the formats of data/README.md).
+    /// Parses `places.tsv` and `names.tsv` (the formats of `devnet/data/README.md`).
     pub fn parse(places_tsv: &str, names_tsv: &str) -> Result<DemoData, String> {
         Ok(DemoData {
             names: Names::parse(names_tsv)?,
@@ -1120,7 +1118,7 @@ pub(crate) fn mix64(mut z: u64) -> u64 {
 pub(crate) fn push_u64(s: &mut String, n: u64) {
     let mut buf = [0u8; 20];
     s.extend(
-        crate::id::decimal_digits(n, &mut buf)
+        ledger::id::decimal_digits(n, &mut buf)
             .iter()
             .map(|&b| b as char),
     );
@@ -1164,10 +1162,10 @@ mod tests {
     use std::collections::{HashMap, HashSet};
 
     use super::*;
-    use crate::devnet::chaincode::{
+    use crate::chaincode::{
         authorize, check_doc_hash, check_owners, check_record, check_text, parcel_key,
     };
-    use crate::model::TxKind;
+    use ledger::model::TxKind;
 
     fn record_of(a: CreateArgs, seq: u64) -> Record {
         let id = PropertyId::sharded(&a.state, 2026, (seq % 10) as u8, seq).unwrap();
@@ -1203,7 +1201,7 @@ mod tests {
             p: &Proposal,
         ) -> Result<Option<(Record, Hash32)>, Validation> {
             let bad = |_| Validation::BadArgument;
-            let code = |r: crate::devnet::chaincode::Refusal| r.code;
+            let code = |r: crate::chaincode::Refusal| r.code;
             assert_eq!(target == Target::Docs, p.kind == TxKind::LinkDocumentHash);
             let tx = sha256(p.nonce.as_bytes());
             let mut r = match p.kind {
@@ -1311,7 +1309,7 @@ mod tests {
             let mut jcs = Vec::new();
             typed.args.encode_jcs(&mut jcs).unwrap();
             let jcs = String::from_utf8(jcs).unwrap();
-            let from_json = crate::canonical::value_to_jcs(&proposal.args).unwrap();
+            let from_json = ledger::canonical::value_to_jcs(&proposal.args).unwrap();
             assert_eq!(jcs, String::from_utf8(from_json).unwrap());
             let reference = serde_json_canonicalizer::to_vec(&proposal.args).unwrap();
             assert_eq!(jcs, String::from_utf8(reference).unwrap());

@@ -13,12 +13,12 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::canonical::{
+use crate::chaincode::{self, *};
+use ledger::canonical::{
     sha256, to_jcs, value_to_jcs, write_int, write_jcs, write_str, CanonicalError, Hash32,
 };
-use crate::devnet::chaincode::{self, *};
-use crate::id::PropertyId;
-use crate::model::{
+use ledger::id::PropertyId;
+use ledger::model::{
     Document, Event, Proposal, Receipt, Record, Transaction, TxKind, Validation,
     VerificationStatus, Write,
 };
@@ -566,7 +566,7 @@ impl Executed {
         out.extend_from_slice(b"{\"args\":");
         match &self.args_jcs {
             Some(a) => out.extend_from_slice(a),
-            None => serde_json::to_writer(&mut *out, &crate::canonical::Canonical(&self.args))?,
+            None => serde_json::to_writer(&mut *out, &ledger::canonical::Canonical(&self.args))?,
         }
         out.extend_from_slice(b",\"creator\":");
         write_str(&self.creator, out);
@@ -748,7 +748,7 @@ impl Overlay<'_> {
         let outcome = self.run(ctx, &p, typed);
         let (validation, write, event, property_id, why, record) = match outcome {
             Ok((key, value)) => {
-                // The typed value's serde_json output is already JCS (see crate::canonical).
+                // The typed value's serde_json output is already JCS (see ledger::canonical).
                 self.scratch.clear();
                 let (property_id, record, stored) = match value {
                     Written::Record(r) => {
@@ -1037,7 +1037,7 @@ enum Written {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::devnet::generate::{DemoData, Generator};
+    use crate::generate::{DemoData, Generator};
 
     #[test]
     fn tx_ids_are_the_digest_of_the_proposal_with_its_channel() {

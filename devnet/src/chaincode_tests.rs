@@ -2,10 +2,10 @@
 
 use serde_json::{json, Value};
 
-use crate::canonical::Hash32;
-use crate::devnet::chain::{Chains, DevnetConfig};
-use crate::devnet::state::tx_id;
-use crate::model::{Proposal, Receipt, Record, TxKind, Validation, VerificationStatus};
+use crate::chain::{Chains, DevnetConfig};
+use crate::state::tx_id;
+use ledger::canonical::Hash32;
+use ledger::model::{Proposal, Receipt, Record, TxKind, Validation, VerificationStatus};
 
 /// 2026-01-01, before "now", so that block times are the ones the tests give.
 const T0: i64 = 1_767_225_600_000;
@@ -86,7 +86,7 @@ fn create_issues_sharded_ids_and_refuses_duplicate_parcels() {
     let r = f.primary(TxKind::CreateLandRecord, "registrar@TS", again);
     assert_eq!(r.validation, Validation::DuplicateParcel);
     // Sequences per shard are dense: a refusal burns no number.
-    let mut ids = vec![id.parse::<crate::PropertyId>().unwrap()];
+    let mut ids = vec![id.parse::<ledger::PropertyId>().unwrap()];
     for i in 0..30 {
         let r = f.primary(
             TxKind::CreateLandRecord,

@@ -19,9 +19,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::canonical::Hash32;
-use crate::id::PropertyId;
-use crate::model::{Owner, Proposal, Record, TxKind, Validation, VerificationStatus};
+use ledger::canonical::Hash32;
+use ledger::id::PropertyId;
+use ledger::model::{Owner, Proposal, Record, TxKind, Validation, VerificationStatus};
 
 /// Arguments of `CreateLandRecord`: the record's fields except ID, status and times.
 ///
@@ -49,7 +49,7 @@ impl CreateArgs {
     /// Appends the arguments' JCS to `out`: the bytes `serde_json` writes for them, written
     /// as [`Record::encode_jcs`] writes a record (and held equal to serde's by a test).
     pub fn encode_jcs(&self, out: &mut Vec<u8>) {
-        crate::canonical::Members::new(out)
+        ledger::canonical::Members::new(out)
             .int("area_sq_m", self.area_sq_m)
             .str("area_text", &self.area_text)
             .str("district", &self.district)
@@ -203,8 +203,8 @@ impl Args {
     }
 
     /// Appends the arguments' JCS to `out`.
-    pub fn encode_jcs(&self, out: &mut Vec<u8>) -> Result<(), crate::canonical::CanonicalError> {
-        use crate::canonical::write_jcs;
+    pub fn encode_jcs(&self, out: &mut Vec<u8>) -> Result<(), ledger::canonical::CanonicalError> {
+        use ledger::canonical::write_jcs;
         match self {
             Args::Create(a) => {
                 a.encode_jcs(out);
@@ -513,8 +513,33 @@ mod parcel_tests {
 #[cfg(test)]
 mod encode_tests {
     use super::CreateArgs;
-    use crate::model::tests::{arb_owners, arb_text};
+    use ledger::model::Owner;
     use proptest::prelude::*;
+
+    /// Text as the ledger's fields may hold it: any printable characters, the controls,
+    /// quotes and backslashes a careless client might send, Telugu (as `ledger::model`'s
+    /// own property tests draw it).
+    fn arb_text() -> impl Strategy<Value = String> {
+        "(\\PC|[\u{0}-\u{1f}\"\\\\\u{c00}-\u{c7f}]){0,12}"
+    }
+
+    fn arb_owners() -> impl Strategy<Value = Vec<Owner>> {
+        proptest::collection::vec(
+            (
+                proptest::option::of(arb_text()),
+                arb_text(),
+                arb_text(),
+                any::<i64>(),
+            )
+                .prop_map(|(father_name, name, owner_ref, share_pct)| Owner {
+                    father_name,
+                    name,
+                    owner_ref,
+                    share_pct,
+                }),
+            0..4,
+        )
+    }
 
     proptest! {
         #[test]

@@ -16,10 +16,10 @@ use std::time::Instant;
 
 use tokio::sync::{oneshot, watch};
 
-use crate::canonical::Hash32;
-use crate::devnet::chain::{now_ms, Chains, DevnetConfig, DevnetError, OpenReport};
-use crate::devnet::state::{tx_id, ChannelIx, Entry};
-use crate::model::{
+use crate::chain::{now_ms, Chains, DevnetConfig, DevnetError, OpenReport};
+use crate::state::{tx_id, ChannelIx, Entry};
+use ledger::canonical::Hash32;
+use ledger::model::{
     Block, ChainInfo, ChannelInfo, Proof, Proposal, Receipt, RecordVersion, Version,
 };
 
