@@ -8,8 +8,6 @@
 pub mod bench;
 pub mod chain;
 pub mod chaincode;
-#[cfg(test)]
-mod chaincode_tests;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
 pub mod generate;
