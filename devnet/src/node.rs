@@ -201,7 +201,7 @@ impl Node {
 
     /// The current value under `key` as its stored canonical JSON text, with its hash and
     /// version — for answers that pass the record through without re-encoding it.
-    pub fn record_raw(&self, key: &str) -> Option<(std::sync::Arc<str>, Hash32, Version)> {
+    pub fn record_raw(&self, key: &str) -> Option<(Arc<str>, Hash32, Version)> {
         let chains = self.chains();
         let e = chains.state.current(key)?;
         let v = self.version_of_loc(e);

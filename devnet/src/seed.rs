@@ -77,11 +77,11 @@ pub enum SeedError {
 /// Seeds `dir` with `opts.records` records and their history. `progress(records_done)` is
 /// called after every round of blocks.
 ///
-/// Blocks go through the node's own steps — [`execute_block`] (the chaincode), then
-/// [`Channel::seal`] and the log append — but in a pipeline rather than one after another:
+/// Blocks go through the node's own steps — `execute_block` (the chaincode), then
+/// `Channel::seal` and the log append — but in a pipeline rather than one after another:
 /// a generator thread plans each round of proposals and computes their tx_ids; this thread
 /// executes them and merges each block into the world state at once; a sealer thread
-/// encodes, hashes, signs and appends the blocks in order, through a [`BulkWriter`] whose
+/// encodes, hashes, signs and appends the blocks in order, through a `BulkWriter` whose
 /// thread writes them to disk past the page cache. None of these threads uses rayon's pool:
 /// the pipeline keeps both cores busy already, and the pool's workers, woken for every
 /// block, spun on them (seeds took 1–2 s longer with it). The generator's follow-ups need

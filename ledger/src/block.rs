@@ -177,7 +177,7 @@ pub fn seal_body(
 
 /// [`seal_body`], writing the block's JSON into `json` (cleared first) so that a caller
 /// sealing many blocks reuses one buffer instead of faulting in fresh pages for each.
-/// `parallel`: hash the leaves of a large block on several threads (see [`TxBody::leaves`]).
+/// `parallel`: hash the leaves of a large block on several threads (see `TxBody::leaves`).
 #[allow(clippy::too_many_arguments)]
 pub fn seal_body_into(
     channel: &str,

@@ -25,6 +25,17 @@ pub enum IdForm {
 }
 
 /// A parsed property ID. Ordered by state, year, shard (legacy IDs first), sequence.
+///
+/// ```
+/// use ledger::{IdForm, PropertyId};
+///
+/// let id: PropertyId = " lri-ind-ts-2026-0300567 ".parse().unwrap();
+/// assert_eq!(id.form(), IdForm::Encoded);
+/// assert_eq!((id.state(), id.year(), id.shard(), id.sequence()), ("TS", 2026, Some(3), 567));
+/// // Printed in the form it was parsed in: the printed string is the key on the ledger.
+/// assert_eq!(id.to_string(), "LRI-IND-TS-2026-0300567");
+/// assert!("LRI-IND-TS-2026-3-567".parse::<PropertyId>().is_err());
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PropertyId {
     state: [u8; 2],

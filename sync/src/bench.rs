@@ -749,7 +749,7 @@ pub fn machine() -> String {
 }
 
 /// The server's version for a benchmark report, e.g. "PostgreSQL 15.18 (Debian …)".
-pub async fn postgres_version(pool: &migrations::PgPool) -> Result<String, sqlx::Error> {
+pub async fn postgres_version(pool: &PgPool) -> Result<String, sqlx::Error> {
     sqlx::query_scalar("SELECT split_part(version(), ' on ', 1)")
         .fetch_one(pool)
         .await

@@ -15,7 +15,7 @@ use ledger::model::{
 };
 
 use super::{receipt, ChannelIx, Entry, Loc, Overlay, Parcel, Routing, Stored, TxInfo};
-use crate::chaincode::{self, *};
+use crate::chaincode::*;
 
 /// Everything about the block being built that a transaction needs.
 pub(crate) struct BlockCtx<'r> {
@@ -233,7 +233,7 @@ impl Overlay<'_> {
                 None,
                 match named {
                     Some(id) => Some(id.to_string()),
-                    None => chaincode::named_property(&p.args),
+                    None => named_property(&p.args),
                 },
                 Some(r.why),
                 None,
