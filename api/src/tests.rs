@@ -18,7 +18,7 @@ use crate::Options;
 
 /// Tokens, roles, rate limits, CORS, compression and draining, over a synced replica.
 mod access;
-/// The table-driven bad-input suite (issue 6).
+/// The table-driven bad-input suite.
 mod bad_input;
 
 /// A running API over a seeded devnet and an empty, migrated database.
