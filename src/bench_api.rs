@@ -172,9 +172,9 @@ impl Private {
         let ledger_dir = dir.join("ledger");
         let d = ledger_dir.clone();
         let seeded = tokio::task::spawn_blocking(move || {
-            ledger::devnet::seed::seed(
+            devnet::seed::seed(
                 &d,
-                &ledger::devnet::seed::SeedOptions {
+                &devnet::seed::SeedOptions {
                     records,
                     ..Default::default()
                 },
@@ -184,7 +184,7 @@ impl Private {
         .await?
         .context("seeding")?;
         let (node, _) = tokio::task::spawn_blocking(move || {
-            ledger::devnet::Node::start(&ledger_dir, ledger::devnet::DevnetConfig::default())
+            devnet::Node::start(&ledger_dir, devnet::DevnetConfig::default())
         })
         .await?
         .context("starting the devnet node")?;
@@ -192,7 +192,7 @@ impl Private {
         let ledger_url = format!("http://{}", listener.local_addr()?);
         let (stop, stop_rx) = tokio::sync::watch::channel(false);
         let mut rx = stop_rx.clone();
-        let ledger = tokio::spawn(ledger::devnet::serve(node, listener, async move {
+        let ledger = tokio::spawn(devnet::serve(node, listener, async move {
             let _ = rx.wait_for(|s| *s).await;
         }));
 

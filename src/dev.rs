@@ -72,14 +72,14 @@ pub async fn run(
     let seeded = ledger_dir.join("channels").exists();
     if !seeded {
         let pb = bar(args.records, "seeding");
-        let opts = ledger::devnet::seed::SeedOptions {
+        let opts = devnet::seed::SeedOptions {
             records: args.records,
             ..Default::default()
         };
         let dir = ledger_dir.clone();
         let pb2 = pb.clone();
         let report = tokio::task::spawn_blocking(move || {
-            ledger::devnet::seed::seed(&dir, &opts, |done| pb2.set_position(done))
+            devnet::seed::seed(&dir, &opts, |done| pb2.set_position(done))
         })
         .await??;
         pb.finish_with_message("seeded");
@@ -90,7 +90,7 @@ pub async fn run(
     }
     let dir = ledger_dir.clone();
     let (node, _) = tokio::task::spawn_blocking(move || {
-        ledger::devnet::Node::start(&dir, ledger::devnet::DevnetConfig::default())
+        devnet::Node::start(&dir, devnet::DevnetConfig::default())
     })
     .await??;
     let listener = tokio::net::TcpListener::bind(args.ledger_listen)
@@ -104,7 +104,7 @@ pub async fn run(
     let heights: u64 = node.info().channels.iter().map(|c| c.height).sum();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut stopped = stop_rx.clone();
-    let ledger_task = tokio::spawn(ledger::devnet::serve(node, listener, async move {
+    let ledger_task = tokio::spawn(devnet::serve(node, listener, async move {
         let _ = stopped.wait_for(|s| *s).await;
     }));
 

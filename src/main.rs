@@ -142,8 +142,8 @@ struct DevnetFlags {
 }
 
 impl DevnetFlags {
-    fn config(&self) -> ledger::devnet::DevnetConfig {
-        ledger::devnet::DevnetConfig {
+    fn config(&self) -> devnet::DevnetConfig {
+        devnet::DevnetConfig {
             regional_states: self.regional.clone(),
             max_txs: self.max_txs,
             batch_timeout: Duration::from_millis(self.batch_timeout_ms),
@@ -365,12 +365,12 @@ fn main() -> ExitCode {
             out,
         }) => run_async(async move {
             alloc::for_bulk_jobs();
-            let opts = ledger::bench::LedgerBenchOptions {
+            let opts = devnet::bench::LedgerBenchOptions {
                 records,
                 load_rates: rates,
                 load_seconds: seconds,
             };
-            let body = ledger::bench::run(&opts)
+            let body = devnet::bench::run(&opts)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             out.write("ledger", "Devnet ledger", &body)
@@ -452,10 +452,9 @@ async fn shutdown_signal() {
 async fn run_ledger(args: LedgerArgs) -> anyhow::Result<()> {
     let data = args.data.clone();
     let cfg = args.devnet.config();
-    let (node, report) =
-        tokio::task::spawn_blocking(move || ledger::devnet::Node::start(&data, cfg))
-            .await?
-            .with_context(|| format!("opening ledger data in {}", args.data.display()))?;
+    let (node, report) = tokio::task::spawn_blocking(move || devnet::Node::start(&data, cfg))
+        .await?
+        .with_context(|| format!("opening ledger data in {}", args.data.display()))?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
@@ -468,12 +467,12 @@ async fn run_ledger(args: LedgerArgs) -> anyhow::Result<()> {
         orderer_key = node.orderer_public_key(),
         "devnet ledger ready"
     );
-    ledger::devnet::serve(node, listener, shutdown_signal()).await?;
+    devnet::serve(node, listener, shutdown_signal()).await?;
     Ok(())
 }
 
 fn run_seed(args: &SeedArgs) -> anyhow::Result<()> {
-    use ledger::devnet::seed::{seed, SeedOptions};
+    use devnet::seed::{seed, SeedOptions};
     let opts = SeedOptions {
         records: args.records,
         seed: args.seed,
@@ -504,14 +503,14 @@ fn run_seed(args: &SeedArgs) -> anyhow::Result<()> {
 }
 
 async fn run_load(args: LoadArgs) -> anyhow::Result<()> {
-    let opts = ledger::loadgen::LoadOptions {
+    let opts = devnet::loadgen::LoadOptions {
         ledger: args.ledger.clone(),
         rate: args.rate,
         duration: Duration::from_secs_f64(args.duration),
         seed: args.seed,
         max_in_flight: args.max_in_flight,
     };
-    let r = ledger::loadgen::run(&opts)
+    let r = devnet::loadgen::run(&opts)
         .await
         .with_context(|| format!("loading {}", args.ledger))?;
     if args.json {

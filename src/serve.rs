@@ -83,6 +83,8 @@ pub struct ServeArgs {
         value_parser = api::RateLimits::parse_setting
     )]
     rate_limits: Vec<(schema::Role, Option<std::num::NonZeroU32>)>,
+    // The doc comment is also `--help` text, printed as written: no <…> around the URL.
+    #[allow(rustdoc::bare_urls)]
     /// A browser origin allowed to call the API (CORS), e.g. https://registry.example; repeat
     /// for several (comma-separated in the environment variable). Default: any origin.
     #[arg(

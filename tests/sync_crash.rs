@@ -253,7 +253,7 @@ async fn standby_takes_over_when_the_leader_is_killed() {
 }
 
 /// Blocks on all channels of the node: what a finished catch-up has applied.
-fn total_blocks(node: &ledger::devnet::Node) -> i64 {
+fn total_blocks(node: &devnet::Node) -> i64 {
     node.info().channels.iter().map(|c| c.height as i64).sum()
 }
 

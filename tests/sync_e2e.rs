@@ -10,7 +10,7 @@ mod sync_support;
 
 use std::time::Duration;
 
-use ledger::devnet::generate::{DemoData, Generator, Target};
+use devnet::generate::{DemoData, Generator, Target};
 use ledger::model::{channels, Record, Validation};
 use migrations::sqlx::{self, postgres::PgListener};
 use sync_support::*;

@@ -33,7 +33,7 @@ use ledger::signing::{parse_public_key, OrdererKey};
 use ledger::Hash32;
 use serde_json::{json, Value};
 
-/// The fuzz world's orderer secret (`ledger::fuzzing`): the checked-in seed proofs are
+/// The fuzz world's orderer secret (`devnet::fuzzing`): the checked-in seed proofs are
 /// signed with it, so the devnet here uses it too and one trusted key covers everything.
 const SECRET: [u8; 32] = [0x5a; 32];
 const RAW_TOKEN: &str = "$serde_json::private::RawValue";

@@ -1,5 +1,5 @@
 //! Bearer tokens (design/api.md, "Limits and roles"): `Authorization: Bearer <JWT>` →
-//! a [`schema::Principal`] in the request's extensions, put there by [`layer`].
+//! a [`schema::Principal`] in the request's extensions, put there by `layer`.
 //!
 //! One key is configured: an HS256 secret, or a PEM public key whose type decides the
 //! algorithm (RSA → RS256, P-256 → ES256, P-384 → ES384, Ed25519 → EdDSA). A token must be

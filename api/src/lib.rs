@@ -14,7 +14,7 @@
 //!                     /  /search  /property/{id}  /verify  /graphiql  /assets/…  (pages)
 //! ```
 //!
-//! The public surface is small: build the schema with [`schema`] (it installs the limits
+//! The public surface is small: build the schema with [`schema()`] (it installs the limits
 //! and the error-code extension), turn it into a router with [`router`], and run it with
 //! [`serve`]. [`loadgen`] is the HTTP load generator of `landql bench api`.
 //!
@@ -154,7 +154,7 @@ pub(crate) struct AppState {
     pub auth: Auth,
 }
 
-/// The API's routes over `schema` (build it with [`schema`] so that errors carry codes and
+/// The API's routes over `schema` (build it with [`schema()`] so that errors carry codes and
 /// the limits hold) and the `services` it runs on (for `/readyz` and `/metrics`).
 pub fn router(schema: LandqlSchema, services: Services, opts: Options) -> Router {
     let metrics = Arc::new(Metrics::new(services.clone()));

@@ -245,19 +245,19 @@ impl std::fmt::Debug for StatsCollector {
     }
 }
 
-fn counter(e: &mut DescriptorEncoder, name: &str, help: &str, v: u64) -> std::fmt::Result {
+fn counter(e: &mut DescriptorEncoder<'_>, name: &str, help: &str, v: u64) -> std::fmt::Result {
     let c = ConstCounter::new(v);
     c.encode(e.encode_descriptor(name, help, None, c.metric_type())?)
 }
 
-fn gauge(e: &mut DescriptorEncoder, name: &str, help: &str, v: i64) -> std::fmt::Result {
+fn gauge(e: &mut DescriptorEncoder<'_>, name: &str, help: &str, v: i64) -> std::fmt::Result {
     let g = ConstGauge::new(v);
     g.encode(e.encode_descriptor(name, help, None, g.metric_type())?)
 }
 
 /// A gauge with one value per channel; channels without a value are left out.
 fn per_channel<N>(
-    e: &mut DescriptorEncoder,
+    e: &mut DescriptorEncoder<'_>,
     name: &str,
     help: &str,
     values: impl Iterator<Item = (String, Option<N>)>,
@@ -284,7 +284,7 @@ fn clamp(v: u64) -> i64 {
 }
 
 impl Collector for StatsCollector {
-    fn encode(&self, mut e: DescriptorEncoder) -> std::fmt::Result {
+    fn encode(&self, mut e: DescriptorEncoder<'_>) -> std::fmt::Result {
         let s = self.0.stats();
         for (cache, c) in [
             ("property", s.property_cache),

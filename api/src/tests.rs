@@ -6,9 +6,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use devnet::seed::SeedOptions;
 use futures::{SinkExt, StreamExt};
 use ledger::client::HttpLedger;
-use ledger::devnet::seed::SeedOptions;
 use migrations::PrivatePostgres;
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -18,7 +18,7 @@ use crate::Options;
 
 /// Tokens, roles, rate limits, CORS, compression and draining, over a synced replica.
 mod access;
-/// The table-driven bad-input suite (issue 6).
+/// The table-driven bad-input suite.
 mod bad_input;
 
 /// A running API over a seeded devnet and an empty, migrated database.

@@ -1,4 +1,4 @@
-//! Fuzz target `block`: the body is `ledger::fuzzing::block` (see there for what it checks).
+//! Fuzz target `block`: the body is `devnet::fuzzing::block` (see there for what it checks).
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| ledger::fuzzing::block(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| devnet::fuzzing::block(data));

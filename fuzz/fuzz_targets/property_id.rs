@@ -1,4 +1,4 @@
-//! Fuzz target `property_id`: the body is `ledger::fuzzing::property_id` (see there for what it checks).
+//! Fuzz target `property_id`: the body is `devnet::fuzzing::property_id` (see there for what it checks).
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| ledger::fuzzing::property_id(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| devnet::fuzzing::property_id(data));

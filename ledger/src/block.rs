@@ -2,11 +2,11 @@
 //! ledger, and cutting proofs out of them.
 
 use ed25519_dalek::VerifyingKey;
-use rayon::prelude::*;
 
 use crate::canonical::{hash_jcs, to_jcs, CanonicalError, Hash32};
 use crate::merkle;
 use crate::model::{Block, BlockHeader, Proof, Signature, Transaction};
+use crate::par;
 use crate::signing::{verify_header_signature, OrdererKey, SignatureError};
 
 /// Below this many transactions a block's leaves are hashed on one thread.
@@ -18,7 +18,7 @@ pub fn leaves(txs: &[Transaction]) -> Result<Vec<Hash32>, CanonicalError> {
     if txs.len() < PARALLEL_LEAVES {
         txs.iter().map(leaf).collect()
     } else {
-        txs.par_iter().map(leaf).collect()
+        par::map(txs, leaf).into_iter().collect()
     }
 }
 
@@ -48,7 +48,9 @@ pub fn seal_encoded(
     let encoded: Vec<Vec<u8>> = if txs.len() < PARALLEL_LEAVES {
         txs.iter().map(encode).collect::<Result<_, _>>()?
     } else {
-        txs.par_iter().map(encode).collect::<Result<_, _>>()?
+        par::map(&txs, encode)
+            .into_iter()
+            .collect::<Result<_, _>>()?
     };
     let mut body = TxBody::default();
     for e in &encoded {
@@ -70,7 +72,7 @@ pub fn seal_encoded(
 /// A block's transactions as canonical JSON, comma-separated in one buffer (the block
 /// JSON's `txs` array without its brackets), with where each one lies.
 #[derive(Default)]
-pub(crate) struct TxBody {
+pub struct TxBody {
     bytes: Vec<u8>,
     spans: Vec<(usize, usize)>,
 }
@@ -111,24 +113,30 @@ impl TxBody {
             .extend(other.spans.into_iter().map(|(a, b)| (a + shift, b + shift)));
     }
 
+    /// Transactions in the body.
     pub fn len(&self) -> usize {
         self.spans.len()
     }
 
-    /// The Merkle leaf hash of each transaction, in block order; on rayon's pool for a
-    /// large block when `parallel`.
+    /// Whether the body holds no transaction.
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    /// The Merkle leaf hash of each transaction, in block order; on several threads
+    /// for a large block when `parallel` (see [`par::map`]).
     fn leaves(&self, parallel: bool) -> Vec<Hash32> {
         let leaf = |&(a, b): &(usize, usize)| merkle::leaf_hash(&self.bytes[a..b]);
         if !parallel || self.spans.len() < PARALLEL_LEAVES {
             self.spans.iter().map(leaf).collect()
         } else {
-            self.spans.par_iter().map(leaf).collect()
+            par::map(&self.spans, leaf)
         }
     }
 }
 
 /// A sealed block without its transactions: what [`seal_body`] makes.
-pub(crate) struct Sealed {
+pub struct Sealed {
     pub header: BlockHeader,
     pub header_hash: Hash32,
     pub signature: Signature,
@@ -147,7 +155,7 @@ impl TxBody {
 /// Seals block `number` of `channel` over transactions already encoded as JCS: computes
 /// the tx root, hashes and signs the header, and writes the block's JSON (the same bytes
 /// as serde_json's output of the [`Block`], which is JCS; a test holds the two equal).
-pub(crate) fn seal_body(
+pub fn seal_body(
     channel: &str,
     number: u64,
     prev_hash: Hash32,
@@ -169,9 +177,9 @@ pub(crate) fn seal_body(
 
 /// [`seal_body`], writing the block's JSON into `json` (cleared first) so that a caller
 /// sealing many blocks reuses one buffer instead of faulting in fresh pages for each.
-/// `parallel`: hash the leaves of a large block on rayon's pool (see [`TxBody::leaves`]).
+/// `parallel`: hash the leaves of a large block on several threads (see `TxBody::leaves`).
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn seal_body_into(
+pub fn seal_body_into(
     channel: &str,
     number: u64,
     prev_hash: Hash32,

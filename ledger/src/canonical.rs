@@ -54,7 +54,7 @@ impl Hash32 {
     }
 
     /// Appends the digest as a JSON string (its serde form) to `out`.
-    pub(crate) fn write_json(&self, out: &mut Vec<u8>) {
+    pub fn write_json(&self, out: &mut Vec<u8>) {
         let mut buf = [0u8; 64];
         // Infallible: the buffer is exactly twice the input.
         let _ = hex::encode_to_slice(self.0, &mut buf);
@@ -205,7 +205,7 @@ pub fn value<S: serde::Serializer>(v: &serde_json::Value, s: S) -> Result<S::Ok,
 /// serde_json looks each byte up in a table and hands runs between escapes to its
 /// formatter; nearly all of the ledger's strings need no escape at all, which one
 /// branch-free pass over the bytes tells, so they are copied in one piece.
-pub(crate) fn write_str(s: &str, out: &mut Vec<u8>) {
+pub fn write_str(s: &str, out: &mut Vec<u8>) {
     let bytes = s.as_bytes();
     out.reserve(bytes.len() + 2);
     out.push(b'"');
@@ -244,13 +244,13 @@ pub(crate) fn write_str(s: &str, out: &mut Vec<u8>) {
 
 /// Appends an integer as serde_json prints it. (JCS prints integers beyond ±2^53 as the
 /// nearest double; the ledger's integer fields are bounded well below that.)
-pub(crate) fn write_int(n: i64, out: &mut Vec<u8>) {
+pub fn write_int(n: i64, out: &mut Vec<u8>) {
     out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
 }
 
 /// Writes a JCS object member by member, for the hand-written encoders: the caller gives
 /// the members in JCS order (sorted names); their names are plain ASCII, written as given.
-pub(crate) struct Members<'a> {
+pub struct Members<'a> {
     out: &'a mut Vec<u8>,
     first: bool,
 }

@@ -25,6 +25,17 @@ pub enum IdForm {
 }
 
 /// A parsed property ID. Ordered by state, year, shard (legacy IDs first), sequence.
+///
+/// ```
+/// use ledger::{IdForm, PropertyId};
+///
+/// let id: PropertyId = " lri-ind-ts-2026-0300567 ".parse().unwrap();
+/// assert_eq!(id.form(), IdForm::Encoded);
+/// assert_eq!((id.state(), id.year(), id.shard(), id.sequence()), ("TS", 2026, Some(3), 567));
+/// // Printed in the form it was parsed in: the printed string is the key on the ledger.
+/// assert_eq!(id.to_string(), "LRI-IND-TS-2026-0300567");
+/// assert!("LRI-IND-TS-2026-3-567".parse::<PropertyId>().is_err());
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PropertyId {
     state: [u8; 2],
@@ -237,7 +248,7 @@ const ID_MAX: usize = 48;
 
 /// The decimal digits of `n`, written at the end of `buf` (20 digits hold any `u64`),
 /// without going through `fmt`.
-pub(crate) fn decimal_digits(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+pub fn decimal_digits(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
     let mut i = buf.len();
     loop {
         i -= 1;
@@ -251,7 +262,7 @@ pub(crate) fn decimal_digits(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
 }
 
 /// An ID being printed: bytes on the stack, handed to the formatter in one piece.
-pub(crate) struct IdText {
+pub struct IdText {
     buf: [u8; ID_MAX],
     len: usize,
 }
@@ -284,7 +295,7 @@ impl IdText {
 /// `LRI-IND-{st}-{year}-{seq:06}`, `…-{sh:02}-{seq:05}` or `…-{sh:02}{seq:05}`).
 impl PropertyId {
     /// The ID's text without allocating, e.g. to look it up as a key.
-    pub(crate) fn text(&self) -> IdText {
+    pub fn text(&self) -> IdText {
         let mut t = IdText {
             buf: [0; ID_MAX],
             len: 0,
@@ -309,7 +320,7 @@ impl PropertyId {
 
     /// Appends the ID as a JSON string (its serde form) to `out`. An ID is ASCII letters,
     /// digits and hyphens, so it needs no escaping.
-    pub(crate) fn write_json(&self, out: &mut Vec<u8>) {
+    pub fn write_json(&self, out: &mut Vec<u8>) {
         let t = self.text();
         out.push(b'"');
         out.extend_from_slice(&t.buf[..t.len]);

@@ -107,7 +107,7 @@ async fn open(
 /// up on would keep a backend busy until it finished.
 pub async fn connect_for_requests(
     url: &str,
-    statement_timeout: std::time::Duration,
+    statement_timeout: Duration,
 ) -> Result<PgPool, DbError> {
     let ms = statement_timeout.as_millis().max(1).to_string();
     let connect_options = parse_url(url)?.options([("statement_timeout", ms.as_str())]);

@@ -17,7 +17,7 @@ const SEARCH = `query ($text: String!, $filter: PropertyFilter) { search(text: $
 
 /** Telugu word → its Latin spelling, from the names the demo data is generated from. */
 function teluguToLatin() {
-  const tsv = readFileSync(new URL("../../data/names.tsv", import.meta.url), "utf8");
+  const tsv = readFileSync(new URL("../../devnet/data/names.tsv", import.meta.url), "utf8");
   const map = new Map();
   for (const line of tsv.split("\n").slice(1)) {
     const [, latin, telugu] = line.split("\t");

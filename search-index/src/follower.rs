@@ -105,7 +105,7 @@ const REBUILD_BATCH: usize = 1024;
 /// overlap. Documents are added without the delete-by-ID of an upsert (the index was just
 /// cleared) and store the record text as PostgreSQL returned it instead of serialising it
 /// again. Segments are not merged while the documents stream in; once committed, they are
-/// merged into two ([`SearchIndex::merge_all`]) before this returns, so that the searches
+/// merged into two (`SearchIndex::merge_all`) before this returns, so that the searches
 /// that follow do not pay per segment. While it runs, [`SearchIndex::is_rebuilding`] is
 /// true (readiness says not ready).
 pub async fn rebuild(index: &Arc<SearchIndex>, pool: &PgPool) -> Result<i64, FollowError> {

@@ -1,4 +1,4 @@
-//! Citizen search for landql (issue 4): find land records by owner or father name in any
+//! Citizen search for landql: find land records by owner or father name in any
 //! common spelling or script, by place, survey/khata number or property ID.
 //!
 //! - [`analysis`]: tokenizer, transliteration, phonetic key, synonyms (pure functions).

@@ -34,7 +34,7 @@ proptest! {
 /// key of a key must be itself, for every real place name.
 #[test]
 fn place_keys_are_fixed_points() {
-    let places = include_str!("../../data/places.tsv");
+    let places = include_str!("../../devnet/data/places.tsv");
     let names: std::collections::BTreeSet<&str> = places
         .lines()
         .skip(1)

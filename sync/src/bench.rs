@@ -10,7 +10,7 @@
 //! 3. starts the worker — as a child process (so its peak RSS is its own: `VmHWM` of
 //!    `/proc/<pid>/status`) or in-process — and times the catch-up until every channel's
 //!    checkpoint is at the chain's tip: events/s = change-log rows / seconds;
-//! 4. submits a live load at `live_rate` tx/s with `ledger::loadgen` and, through
+//! 4. submits a live load at `live_rate` tx/s with `devnet::loadgen` and, through
 //!    `LISTEN landql_changes`, timestamps when each property event becomes visible;
 //!    freshness = that moment − the transaction's ledger time (block cut, same clock);
 //! 5. measures the *floor*: server-side `COPY` of every row the catch-up left in the read
@@ -32,9 +32,9 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use devnet::seed::{seed, SeedOptions};
+use devnet::{DevnetConfig, Node};
 use hdrhistogram::Histogram;
-use ledger::devnet::seed::{seed, SeedOptions};
-use ledger::devnet::{DevnetConfig, Node};
 use migrations::sqlx::postgres::PgListener;
 use migrations::sqlx::{self, PgPool};
 use migrations::{PgOptions, PrivatePostgres};
@@ -274,7 +274,7 @@ pub async fn run(opts: &BenchOptions) -> Result<BenchReport, BenchError> {
             .map_err(|e| err("ledger address")(e.to_string()))?
     );
     let (ledger_stop, ledger_stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(ledger::devnet::serve(node.clone(), listener, async move {
+    let server = tokio::spawn(devnet::serve(node.clone(), listener, async move {
         let _ = ledger_stopped.await;
     }));
 
@@ -508,7 +508,7 @@ async fn freshness(
         .fetch_one(pool)
         .await
         .map_err(|e| err("max seq")(e.to_string()))?;
-    let load_opts = ledger::loadgen::LoadOptions {
+    let load_opts = devnet::loadgen::LoadOptions {
         ledger: ledger_url.to_string(),
         rate: opts.live_rate,
         duration: opts.live_duration,
@@ -520,7 +520,7 @@ async fn freshness(
         secs = opts.live_duration.as_secs_f64(),
         "live load"
     );
-    let load = tokio::spawn(async move { ledger::loadgen::run(&load_opts).await });
+    let load = tokio::spawn(async move { devnet::loadgen::run(&load_opts).await });
     let mut hist = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3)
         .map_err(|e| err("histogram")(e.to_string()))?;
     let mut load = Some(load);
@@ -749,7 +749,7 @@ pub fn machine() -> String {
 }
 
 /// The server's version for a benchmark report, e.g. "PostgreSQL 15.18 (Debian …)".
-pub async fn postgres_version(pool: &migrations::PgPool) -> Result<String, sqlx::Error> {
+pub async fn postgres_version(pool: &PgPool) -> Result<String, sqlx::Error> {
     sqlx::query_scalar("SELECT split_part(version(), ' on ', 1)")
         .fetch_one(pool)
         .await

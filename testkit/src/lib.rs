@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_graphql::Request;
+use devnet::seed::{seed, SeedOptions};
+use devnet::{DevnetConfig, Node};
 use ledger::client::{HttpLedger, Ledger};
-use ledger::devnet::seed::{seed, SeedOptions};
-use ledger::devnet::{DevnetConfig, Node};
 use ledger::model::{Proposal, TxKind};
 use migrations::{PgPool, PrivatePostgres};
 use schema::{Config, LandqlSchema, Services};
@@ -76,7 +76,7 @@ pub async fn serve_dir(dir: TempDir) -> Devnet {
         .expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(ledger::devnet::serve(node.clone(), listener, async move {
+    tokio::spawn(devnet::serve(node.clone(), listener, async move {
         let _ = rx.await;
     }));
     Devnet {

@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use devnet::Node;
 use ledger::canonical::hash_jcs;
-use ledger::devnet::Node;
 use ledger::model::{Block, Record};
 use ledger::Hash32;
 use migrations::sqlx::{self, PgPool};

@@ -159,7 +159,7 @@ pub struct SearchResponse {
     pub route: Route,
 }
 
-fn term(f: tantivy::schema::Field, s: &str) -> Box<dyn Query> {
+fn term(f: Field, s: &str) -> Box<dyn Query> {
     Box::new(TermQuery::new(
         Term::from_field_text(f, s),
         IndexRecordOption::WithFreqs,

@@ -12,9 +12,9 @@ use std::io::Write as _;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::devnet::log::bulk::{open_direct, Chunk, CHUNK};
-use crate::devnet::{seed, DevnetConfig, Node};
 use crate::loadgen::{self, LoadOptions, LoadReport};
+use crate::log::bulk::{open_direct, Chunk, CHUNK};
+use crate::{seed, DevnetConfig, Node};
 
 #[derive(Debug, Clone)]
 pub struct LedgerBenchOptions {
@@ -188,7 +188,7 @@ pub async fn run(opts: &LedgerBenchOptions) -> Result<String, Box<dyn std::error
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(crate::devnet::serve(node, listener, async move {
+    let server = tokio::spawn(crate::serve(node, listener, async move {
         let _ = stop_rx.await;
     }));
     writeln!(

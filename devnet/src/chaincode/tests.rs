@@ -1,11 +1,13 @@
-//! Every rule and validation code of the chaincode, exercised through real blocks.
+//! Every rule and validation code of the chaincode, exercised through real blocks; then the
+//! unit checks of text fields (`text`), parcel keys (`parcel`) and `CreateArgs`'s hand-written
+//! JCS (`encode`).
 
 use serde_json::{json, Value};
 
-use crate::canonical::Hash32;
-use crate::devnet::chain::{Chains, DevnetConfig};
-use crate::devnet::state::tx_id;
-use crate::model::{Proposal, Receipt, Record, TxKind, Validation, VerificationStatus};
+use crate::chain::{Chains, DevnetConfig};
+use crate::state::tx_id;
+use ledger::canonical::Hash32;
+use ledger::model::{Proposal, Receipt, Record, TxKind, Validation, VerificationStatus};
 
 /// 2026-01-01, before "now", so that block times are the ones the tests give.
 const T0: i64 = 1_767_225_600_000;
@@ -86,7 +88,7 @@ fn create_issues_sharded_ids_and_refuses_duplicate_parcels() {
     let r = f.primary(TxKind::CreateLandRecord, "registrar@TS", again);
     assert_eq!(r.validation, Validation::DuplicateParcel);
     // Sequences per shard are dense: a refusal burns no number.
-    let mut ids = vec![id.parse::<crate::PropertyId>().unwrap()];
+    let mut ids = vec![id.parse::<ledger::PropertyId>().unwrap()];
     for i in 0..30 {
         let r = f.primary(
             TxKind::CreateLandRecord,
@@ -365,4 +367,142 @@ fn state_rebuilds_identically_after_reopen() {
     assert_eq!(chains.state.counters, counters);
     assert_eq!(chains.state.parcels.len(), 20);
     assert_eq!(chains.state.parcels, parcels);
+}
+
+mod text {
+    use crate::chaincode::check_text;
+
+    #[test]
+    fn text_fields_are_printable_and_bounded_in_characters() {
+        let ok = |v: &str, max| check_text("f", v, max).is_ok();
+        assert!(ok("Balapur", 7));
+        assert!(ok("  Ravi Kumar ", 13));
+        // Characters, not bytes: "రవి" is 3 characters and 9 bytes.
+        assert!(ok("రవి", 3));
+        assert!(!ok("రవి", 2));
+        assert!(!ok("Balapur", 6));
+        assert!(!ok("", 10));
+        assert!(!ok(" \t ", 10));
+        assert!(!ok("\u{3000}", 10)); // an ideographic space is blank too
+        assert!(!ok("Ravi\nKumar", 20));
+        assert!(!ok("Ravi\u{7f}", 20));
+        // The C1 controls are controls too, and a character past them is not.
+        assert!(!ok("Ravi\u{85}", 20));
+        assert!(!ok("\u{9f}", 20));
+        assert!(ok("Ravi\u{a0}", 20));
+    }
+
+    proptest::proptest! {
+        /// The byte-level checks agree with the rules stated on characters.
+        #[test]
+        fn text_rules_hold_for_any_text(
+            s in "(\\PC|[\u{0}-\u{1f}\u{7f}-\u{a0} \t\u{3000}\u{c00}-\u{c7f}]){0,12}",
+            max in 0usize..12,
+        ) {
+            let chars = s.chars().count();
+            let expected = chars <= max
+                && !s.chars().all(char::is_whitespace)
+                && !s.chars().any(char::is_control);
+            proptest::prop_assert_eq!(check_text("f", &s, max).is_ok(), expected, "{:?}", s);
+        }
+    }
+}
+
+mod parcel {
+    use crate::chaincode::parcel_key_of;
+
+    /// The straightforward normalisation that `parcel_key_of` must equal.
+    fn reference(parts: [&str; 5]) -> String {
+        let norm = |s: &str| -> String {
+            s.chars()
+                .filter(|c| !c.is_whitespace() && *c != '.')
+                .map(|c| if c == '-' { '/' } else { c })
+                .flat_map(char::to_lowercase)
+                .collect()
+        };
+        format!(
+            "{}|{}|{}|{}|{}",
+            parts[0],
+            norm(parts[1]),
+            norm(parts[2]),
+            norm(parts[3]),
+            norm(parts[4])
+        )
+    }
+
+    #[test]
+    fn parcel_keys_normalise_ascii_and_other_scripts_alike() {
+        for parts in [
+            ["TS", "K.V. Rangareddy", "Saroor Nagar", "Balapur", "123-A"],
+            [
+                "KA",
+                "Bengaluru\tUrban",
+                "Anekal\u{b}",
+                "\u{c}X\r\n",
+                "7/1 B.",
+            ],
+            ["TS", "రంగారెడ్డి", "సరూర్ నగర్", "బాలాపూర్", "12-ఆ"],
+            ["MH", "PUNE\u{a0}CITY", "Haveli", "ÉCOLE", "ǅ-9"],
+        ] {
+            assert_eq!(
+                parcel_key_of(parts[0], parts[1], parts[2], parts[3], parts[4]),
+                reference(parts),
+                "{parts:?}"
+            );
+        }
+    }
+}
+
+mod encode {
+    use crate::chaincode::CreateArgs;
+    use ledger::model::Owner;
+    use proptest::prelude::*;
+
+    /// Text as the ledger's fields may hold it: any printable characters, the controls,
+    /// quotes and backslashes a careless client might send, Telugu (as `ledger::model`'s
+    /// own property tests draw it).
+    fn arb_text() -> impl Strategy<Value = String> {
+        "(\\PC|[\u{0}-\u{1f}\"\\\\\u{c00}-\u{c7f}]){0,12}"
+    }
+
+    fn arb_owners() -> impl Strategy<Value = Vec<Owner>> {
+        proptest::collection::vec(
+            (
+                proptest::option::of(arb_text()),
+                arb_text(),
+                arb_text(),
+                any::<i64>(),
+            )
+                .prop_map(|(father_name, name, owner_ref, share_pct)| Owner {
+                    father_name,
+                    name,
+                    owner_ref,
+                    share_pct,
+                }),
+            0..4,
+        )
+    }
+
+    proptest! {
+        #[test]
+        fn create_args_encode_as_serde_writes_them(
+            a in (any::<i64>(), arb_text(), arb_text(), proptest::option::of(arb_text())),
+            b in (arb_text(), arb_text(), any::<i64>(), arb_owners()),
+            c in (arb_text(), arb_text(), arb_text(), arb_text()),
+        ) {
+            let (area_sq_m, area_text, district, khata_no) = a;
+            let (land_type, mandal, market_value, owners) = b;
+            let (request_id, state, survey_no, village) = c;
+            let args = CreateArgs {
+                area_sq_m, area_text, district, khata_no, land_type, mandal, market_value,
+                owners, request_id, state, survey_no, village,
+            };
+            let mut ours = Vec::new();
+            args.encode_jcs(&mut ours);
+            prop_assert_eq!(
+                String::from_utf8(ours).unwrap(),
+                serde_json::to_string(&args).unwrap()
+            );
+        }
+    }
 }

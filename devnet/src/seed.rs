@@ -13,17 +13,17 @@ use std::time::{Duration, Instant};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::block::TxBody;
-use crate::canonical::{CanonicalError, Hash32};
-use crate::devnet::chain::{execute_block, Chains, Channel, DevnetConfig, DevnetError};
-use crate::devnet::generate::{DemoData, Generator, Target, TypedProposal};
-use crate::devnet::log::bulk::BulkWriter;
-use crate::devnet::state::{
+use crate::chain::{execute_block, Chains, Channel, DevnetConfig, DevnetError};
+use crate::generate::{DemoData, Generator, Target, TypedProposal};
+use crate::log::bulk::BulkWriter;
+use crate::state::{
     counter_of, tx_id_of, ChannelIx, Entry, Executed, Proposed, Routing, WorldState,
 };
-use crate::id::PropertyId;
-use crate::model::{Proposal, Record, TxKind, Validation};
-use crate::signing::OrdererKey;
+use ledger::block::TxBody;
+use ledger::canonical::{CanonicalError, Hash32};
+use ledger::id::PropertyId;
+use ledger::model::{Proposal, Record, TxKind, Validation};
+use ledger::signing::OrdererKey;
 
 /// 2019-01-01T00:00:00Z: the synthetic history starts here…
 pub const HISTORY_START: i64 = 1_546_300_800_000;
@@ -77,11 +77,11 @@ pub enum SeedError {
 /// Seeds `dir` with `opts.records` records and their history. `progress(records_done)` is
 /// called after every round of blocks.
 ///
-/// Blocks go through the node's own steps — [`execute_block`] (the chaincode), then
-/// [`Channel::seal`] and the log append — but in a pipeline rather than one after another:
+/// Blocks go through the node's own steps — `execute_block` (the chaincode), then
+/// `Channel::seal` and the log append — but in a pipeline rather than one after another:
 /// a generator thread plans each round of proposals and computes their tx_ids; this thread
 /// executes them and merges each block into the world state at once; a sealer thread
-/// encodes, hashes, signs and appends the blocks in order, through a [`BulkWriter`] whose
+/// encodes, hashes, signs and appends the blocks in order, through a `BulkWriter` whose
 /// thread writes them to disk past the page cache. None of these threads uses rayon's pool:
 /// the pipeline keeps both cores busy already, and the pool's workers, woken for every
 /// block, spun on them (seeds took 1–2 s longer with it). The generator's follow-ups need
@@ -625,9 +625,9 @@ fn seal_loop(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::devnet::chain::Chains;
-    use crate::devnet::state::{tx_id, Stored};
-    use crate::model::Record;
+    use crate::chain::Chains;
+    use crate::state::{tx_id, Stored};
+    use ledger::model::Record;
 
     /// The reference canonicaliser over any of our types.
     mod erased {
@@ -836,20 +836,20 @@ mod tests {
         for ch in 0..ca.channels.len() {
             for n in 0..ca.channels[ch].height() {
                 let bytes = ca.block_ref(ch as u16, n).unwrap().read().unwrap();
-                let block: crate::model::Block = serde_json::from_slice(&bytes).unwrap();
+                let block: ledger::model::Block = serde_json::from_slice(&bytes).unwrap();
                 let reference = |v: &dyn erased::Ser| v.jcs();
                 assert_eq!(
-                    crate::canonical::to_jcs(&block.header).unwrap(),
+                    ledger::canonical::to_jcs(&block.header).unwrap(),
                     reference(&block.header)
                 );
                 // The block as stored is the block's JCS, byte for byte.
-                assert_eq!(crate::canonical::to_jcs(&block).unwrap(), bytes);
+                assert_eq!(ledger::canonical::to_jcs(&block).unwrap(), bytes);
                 for tx in &block.txs {
-                    assert_eq!(crate::canonical::to_jcs(tx).unwrap(), reference(tx));
+                    assert_eq!(ledger::canonical::to_jcs(tx).unwrap(), reference(tx));
                     // The reopened node serves each written value with its verifier's hash.
                     for w in tx.writes.iter().filter(|_| tx.is_valid()) {
                         let hash =
-                            crate::canonical::hash_jcs(&crate::canonical::Canonical(&w.value))
+                            ledger::canonical::hash_jcs(&ledger::canonical::Canonical(&w.value))
                                 .unwrap();
                         assert!(
                             ca.state.values[w.key.as_str()]
@@ -864,7 +864,10 @@ mod tests {
                             Ok(r) => r,
                             Err(_) => continue, // a document
                         };
-                        assert_eq!(crate::canonical::to_jcs(&typed).unwrap(), reference(&typed));
+                        assert_eq!(
+                            ledger::canonical::to_jcs(&typed).unwrap(),
+                            reference(&typed)
+                        );
                     }
                 }
             }

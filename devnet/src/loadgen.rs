@@ -14,10 +14,10 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 
-use crate::client::{HttpLedger, Ledger, LedgerError};
-use crate::devnet::chaincode::CreateArgs;
-use crate::devnet::generate::{proposal_state, DemoData, Generator, Target};
-use crate::model::{channels, Proposal, Record, TxKind, Validation, VerificationStatus};
+use crate::chaincode::CreateArgs;
+use crate::generate::{proposal_state, DemoData, Generator, Target};
+use ledger::client::{HttpLedger, Ledger, LedgerError};
+use ledger::model::{channels, Proposal, Record, TxKind, Validation, VerificationStatus};
 
 #[derive(Debug, Clone)]
 pub struct LoadOptions {

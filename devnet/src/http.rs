@@ -13,10 +13,10 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
 
-use crate::canonical::Hash32;
-use crate::devnet::node::{Node, SubmitError};
-use crate::id::PropertyId;
-use crate::model::Proposal;
+use crate::node::{Node, SubmitError};
+use ledger::canonical::Hash32;
+use ledger::id::PropertyId;
+use ledger::model::Proposal;
 
 /// Largest request body: a batch of proposals.
 const MAX_BODY: usize = 32 * 1024 * 1024;
@@ -238,7 +238,7 @@ fn parse_id(s: &str) -> Result<String, ApiError> {
 struct RawRecord<'a> {
     record: &'a RawValue,
     record_hash: Hash32,
-    version: crate::model::Version,
+    version: ledger::model::Version,
 }
 
 fn internal(e: impl std::fmt::Display) -> ApiError {

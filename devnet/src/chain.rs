@@ -9,15 +9,15 @@ use std::time::Duration;
 use rayon::prelude::*;
 use serde_json::value::RawValue;
 
-use crate::block::{seal_body, seal_body_into, Sealed, TxBody};
-use crate::canonical::{CanonicalError, Hash32};
-use crate::devnet::log::{BlockLog, BlockRef, Tail};
-use crate::devnet::state::{
+use crate::log::{BlockLog, BlockRef, Tail};
+use crate::state::{
     decode_committed, BlockCtx, Changes, ChannelIx, Decoded, Executed, Overlay, Proposed, Routing,
     Stored, WorldState,
 };
-use crate::model::{channels, Block, BlockHeader, Proposal, Receipt, Signature};
-use crate::signing::{KeyError, OrdererKey};
+use ledger::block::{seal_body, seal_body_into, Sealed, TxBody};
+use ledger::canonical::{CanonicalError, Hash32};
+use ledger::model::{channels, Block, BlockHeader, Proposal, Receipt, Signature};
+use ledger::signing::{KeyError, OrdererKey};
 
 /// How a devnet node is set up. The channel list follows from it.
 #[derive(Debug, Clone)]
@@ -444,3 +444,6 @@ impl Chains {
         self.channels.get(channel as usize)?.log.block(number)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -19,9 +19,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::canonical::Hash32;
-use crate::id::PropertyId;
-use crate::model::{Owner, Proposal, Record, TxKind, Validation, VerificationStatus};
+use ledger::canonical::Hash32;
+use ledger::id::PropertyId;
+use ledger::model::{Owner, Proposal, Record, TxKind, Validation, VerificationStatus};
 
 /// Arguments of `CreateLandRecord`: the record's fields except ID, status and times.
 ///
@@ -49,7 +49,7 @@ impl CreateArgs {
     /// Appends the arguments' JCS to `out`: the bytes `serde_json` writes for them, written
     /// as [`Record::encode_jcs`] writes a record (and held equal to serde's by a test).
     pub fn encode_jcs(&self, out: &mut Vec<u8>) {
-        crate::canonical::Members::new(out)
+        ledger::canonical::Members::new(out)
             .int("area_sq_m", self.area_sq_m)
             .str("area_text", &self.area_text)
             .str("district", &self.district)
@@ -203,8 +203,8 @@ impl Args {
     }
 
     /// Appends the arguments' JCS to `out`.
-    pub fn encode_jcs(&self, out: &mut Vec<u8>) -> Result<(), crate::canonical::CanonicalError> {
-        use crate::canonical::write_jcs;
+    pub fn encode_jcs(&self, out: &mut Vec<u8>) -> Result<(), ledger::canonical::CanonicalError> {
+        use ledger::canonical::write_jcs;
         match self {
             Args::Create(a) => {
                 a.encode_jcs(out);
@@ -425,117 +425,4 @@ pub(crate) fn named_property(args: &Value) -> Option<String> {
 }
 
 #[cfg(test)]
-mod text_tests {
-    use super::check_text;
-
-    #[test]
-    fn text_fields_are_printable_and_bounded_in_characters() {
-        let ok = |v: &str, max| check_text("f", v, max).is_ok();
-        assert!(ok("Balapur", 7));
-        assert!(ok("  Ravi Kumar ", 13));
-        // Characters, not bytes: "రవి" is 3 characters and 9 bytes.
-        assert!(ok("రవి", 3));
-        assert!(!ok("రవి", 2));
-        assert!(!ok("Balapur", 6));
-        assert!(!ok("", 10));
-        assert!(!ok(" \t ", 10));
-        assert!(!ok("\u{3000}", 10)); // an ideographic space is blank too
-        assert!(!ok("Ravi\nKumar", 20));
-        assert!(!ok("Ravi\u{7f}", 20));
-        // The C1 controls are controls too, and a character past them is not.
-        assert!(!ok("Ravi\u{85}", 20));
-        assert!(!ok("\u{9f}", 20));
-        assert!(ok("Ravi\u{a0}", 20));
-    }
-
-    proptest::proptest! {
-        /// The byte-level checks agree with the rules stated on characters.
-        #[test]
-        fn text_rules_hold_for_any_text(
-            s in "(\\PC|[\u{0}-\u{1f}\u{7f}-\u{a0} \t\u{3000}\u{c00}-\u{c7f}]){0,12}",
-            max in 0usize..12,
-        ) {
-            let chars = s.chars().count();
-            let expected = chars <= max
-                && !s.chars().all(char::is_whitespace)
-                && !s.chars().any(char::is_control);
-            proptest::prop_assert_eq!(check_text("f", &s, max).is_ok(), expected, "{:?}", s);
-        }
-    }
-}
-
-#[cfg(test)]
-mod parcel_tests {
-    use super::parcel_key_of;
-
-    /// The straightforward normalisation that `parcel_key_of` must equal.
-    fn reference(parts: [&str; 5]) -> String {
-        let norm = |s: &str| -> String {
-            s.chars()
-                .filter(|c| !c.is_whitespace() && *c != '.')
-                .map(|c| if c == '-' { '/' } else { c })
-                .flat_map(char::to_lowercase)
-                .collect()
-        };
-        format!(
-            "{}|{}|{}|{}|{}",
-            parts[0],
-            norm(parts[1]),
-            norm(parts[2]),
-            norm(parts[3]),
-            norm(parts[4])
-        )
-    }
-
-    #[test]
-    fn parcel_keys_normalise_ascii_and_other_scripts_alike() {
-        for parts in [
-            ["TS", "K.V. Rangareddy", "Saroor Nagar", "Balapur", "123-A"],
-            [
-                "KA",
-                "Bengaluru\tUrban",
-                "Anekal\u{b}",
-                "\u{c}X\r\n",
-                "7/1 B.",
-            ],
-            ["TS", "రంగారెడ్డి", "సరూర్ నగర్", "బాలాపూర్", "12-ఆ"],
-            ["MH", "PUNE\u{a0}CITY", "Haveli", "ÉCOLE", "ǅ-9"],
-        ] {
-            assert_eq!(
-                parcel_key_of(parts[0], parts[1], parts[2], parts[3], parts[4]),
-                reference(parts),
-                "{parts:?}"
-            );
-        }
-    }
-}
-
-#[cfg(test)]
-mod encode_tests {
-    use super::CreateArgs;
-    use crate::model::tests::{arb_owners, arb_text};
-    use proptest::prelude::*;
-
-    proptest! {
-        #[test]
-        fn create_args_encode_as_serde_writes_them(
-            a in (any::<i64>(), arb_text(), arb_text(), proptest::option::of(arb_text())),
-            b in (arb_text(), arb_text(), any::<i64>(), arb_owners()),
-            c in (arb_text(), arb_text(), arb_text(), arb_text()),
-        ) {
-            let (area_sq_m, area_text, district, khata_no) = a;
-            let (land_type, mandal, market_value, owners) = b;
-            let (request_id, state, survey_no, village) = c;
-            let args = CreateArgs {
-                area_sq_m, area_text, district, khata_no, land_type, mandal, market_value,
-                owners, request_id, state, survey_no, village,
-            };
-            let mut ours = Vec::new();
-            args.encode_jcs(&mut ours);
-            prop_assert_eq!(
-                String::from_utf8(ours).unwrap(),
-                serde_json::to_string(&args).unwrap()
-            );
-        }
-    }
-}
+mod tests;

@@ -4,8 +4,8 @@ use std::future::Future;
 
 use tokio::net::TcpListener;
 
-use crate::devnet::http::router;
-use crate::devnet::node::Node;
+use crate::http::router;
+use crate::node::Node;
 
 /// Serves the devnet API on `listener` until `shutdown` completes, then stops the orderer.
 /// Open block streams are cut at shutdown; every block a client was told of is on disk.

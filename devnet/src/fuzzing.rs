@@ -24,15 +24,15 @@ use std::sync::OnceLock;
 use ed25519_dalek::VerifyingKey;
 use serde_json::Value;
 
-use crate::canonical::{hash_jcs, sha256, to_jcs, value_to_jcs, Canonical, Hash32};
-use crate::devnet::chain::{replay_block, Chains, DevnetConfig};
-use crate::devnet::http::parse_proposals;
-use crate::devnet::log::{BlockLog, Tail};
-use crate::devnet::state::{tx_id, ChannelIx, WorldState};
-use crate::id::{IdForm, PropertyId};
-use crate::model::{channels, Block, Proposal, TxKind};
-use crate::proof::{verify_proof, Expect, Step};
-use crate::signing::parse_public_key;
+use crate::chain::{replay_block, Chains, DevnetConfig};
+use crate::http::parse_proposals;
+use crate::log::{BlockLog, Tail};
+use crate::state::{tx_id, ChannelIx, WorldState};
+use ledger::canonical::{hash_jcs, sha256, to_jcs, value_to_jcs, Canonical, Hash32};
+use ledger::id::{IdForm, PropertyId};
+use ledger::model::{channels, Block, Proposal, TxKind};
+use ledger::proof::{verify_proof, Expect, Step};
+use ledger::signing::parse_public_key;
 
 /// 2026-01-01T00:00:00Z: the genesis time of the fuzz world.
 const GENESIS_TIME: i64 = 1_767_225_600_000;
@@ -747,7 +747,7 @@ pub fn replay_corpus(target: &str, body: Body) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Validation;
+    use ledger::model::Validation;
 
     /// The fuzz targets' bodies over the checked-in corpus (seeds and every crash input
     /// found so far), so that stable CI re-checks them without nightly.
@@ -827,7 +827,7 @@ mod tests {
     }
 
     /// Writes the seed corpus into `fuzz/seeds/` (run after changing the world or the
-    /// seeds): `cargo test -p landql-ledger fuzzing -- --ignored write_seed_corpus`.
+    /// seeds): `cargo test -p landql-devnet fuzzing -- --ignored write_seed_corpus`.
     #[test]
     #[ignore]
     fn write_seed_corpus() {

@@ -16,10 +16,10 @@ use std::time::Instant;
 
 use tokio::sync::{oneshot, watch};
 
-use crate::canonical::Hash32;
-use crate::devnet::chain::{now_ms, Chains, DevnetConfig, DevnetError, OpenReport};
-use crate::devnet::state::{tx_id, ChannelIx, Entry};
-use crate::model::{
+use crate::chain::{now_ms, Chains, DevnetConfig, DevnetError, OpenReport};
+use crate::state::{tx_id, ChannelIx, Entry};
+use ledger::canonical::Hash32;
+use ledger::model::{
     Block, ChainInfo, ChannelInfo, Proof, Proposal, Receipt, RecordVersion, Version,
 };
 
@@ -201,7 +201,7 @@ impl Node {
 
     /// The current value under `key` as its stored canonical JSON text, with its hash and
     /// version — for answers that pass the record through without re-encoding it.
-    pub fn record_raw(&self, key: &str) -> Option<(std::sync::Arc<str>, Hash32, Version)> {
+    pub fn record_raw(&self, key: &str) -> Option<(Arc<str>, Hash32, Version)> {
         let chains = self.chains();
         let e = chains.state.current(key)?;
         let v = self.version_of_loc(e);
