@@ -9,8 +9,9 @@
 //!    `landql serve` as a child process, Chromium types data-derived queries into `/search`
 //!    one key at a time at a typist's pace; the time from the last key to the frame that
 //!    shows that query's results, per query (`playground/bench/paint.mjs`). The baseline in
-//!    the same run: the same queries' `search` request alone, sent by Node with `fetch` —
-//!    what the page adds on top is debounce, rendering and paint. Budget: median ≤ 150 ms.
+//!    the same run: the page's own `search` request for the final text (timed by the
+//!    browser), and the same request replayed by Node once warm — what the page adds on top
+//!    of its request is debounce, rendering and paint. Budget: median ≤ 150 ms.
 
 use std::io::Write as _;
 use std::path::Path;
@@ -113,7 +114,9 @@ fn kb(b: usize) -> String {
 struct Painted {
     /// Last key to results painted, per query, ms.
     paint_ms: Vec<f64>,
-    /// The `search` request alone (fetch from Node), per query, ms.
+    /// The page's own request for the final text, send to last byte, per query, ms.
+    req_ms: Vec<f64>,
+    /// The same request replayed by Node with fetch (warm), per query, ms.
     api_ms: Vec<f64>,
     /// Queries whose results never showed.
     failures: Vec<String>,
@@ -121,6 +124,8 @@ struct Painted {
     key_delay_ms: f64,
     /// What each page fetched once settled, compressed as sent.
     loaded: std::collections::BTreeMap<String, Loaded>,
+    /// The slowest queries: text, paint ms, its request's ms.
+    slowest: Vec<(String, f64, Option<f64>)>,
 }
 
 #[derive(Deserialize)]
@@ -251,9 +256,10 @@ async fn paint(args: &PagesBenchArgs) -> anyhow::Result<String> {
     for (name, v) in [
         ("last key → results painted (the page)", &p.paint_ms),
         (
-            "the `search` request alone (baseline, same queries)",
-            &p.api_ms,
+            "the page's own `search` request for the final text (baseline)",
+            &p.req_ms,
         ),
+        ("that request replayed by Node once warm", &p.api_ms),
     ] {
         let _ = writeln!(
             s,
@@ -266,9 +272,10 @@ async fn paint(args: &PagesBenchArgs) -> anyhow::Result<String> {
     let median = quantile(&p.paint_ms, 0.5);
     let _ = writeln!(
         s,
-        "\nBudget: median ≤ 150 ms — {} ({median:.1} ms; the page adds {:.1} ms to the request's median).",
+        "\nBudget: median ≤ 150 ms — {} ({median:.1} ms; the page adds {:.1} ms to its request's median: \
+         the debounce, rendering and the paint).",
         if median <= 150.0 { "met" } else { "NOT met" },
-        median - quantile(&p.api_ms, 0.5)
+        median - quantile(&p.req_ms, 0.5)
     );
     let _ = writeln!(
         s,
@@ -278,6 +285,11 @@ async fn paint(args: &PagesBenchArgs) -> anyhow::Result<String> {
     );
     for (page, l) in &p.loaded {
         let _ = writeln!(s, "| `{page}` | {} | {} |", l.files, kb(l.bytes));
+    }
+    let _ = writeln!(s, "\nSlowest to paint (text: painted ms, its request ms):");
+    for (q, paint, req) in &p.slowest {
+        let req = req.map_or("?".to_string(), |r| format!("{r:.1}"));
+        let _ = writeln!(s, "- `{q}`: {paint:.1}, {req}");
     }
     if !p.failures.is_empty() {
         let _ = writeln!(s, "\nQueries whose results never showed: {:?}", p.failures);
