@@ -188,3 +188,19 @@ pub async fn run_with_ledger(
     progress.abort();
     result
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Callers spawn the worker (`tokio::spawn(sync::run(…))`), so its future must be `Send`;
+    /// this fails to compile when it is not.
+    #[test]
+    fn the_worker_can_be_spawned() {
+        fn spawnable<F: Future + Send + 'static>(_: F) {}
+        spawnable(run(
+            SyncOptions::new("http://127.0.0.1:1", "postgres://x@/x"),
+            std::future::pending(),
+        ));
+    }
+}

@@ -30,7 +30,6 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use futures::future::BoxFuture;
 use ledger::model::EventType;
 use ledger::Hash32;
 use migrations::sqlx::postgres::PgConnection;
@@ -268,60 +267,45 @@ ON CONFLICT (name) DO NOTHING
 RETURNING name";
 
 impl Sink {
-    pub fn connect(url: String) -> BoxFuture<'static, Result<Self, sqlx::Error>> {
-        Box::pin(async move {
-            let conn = PgConnection::connect(&url).await?;
-            Ok(Self { conn, append: true })
-        })
+    pub async fn connect(url: String) -> Result<Self, sqlx::Error> {
+        let conn = PgConnection::connect(&url).await?;
+        Ok(Self { conn, append: true })
     }
 
     /// Brings the schema up to date (sqlx serialises concurrent migrators with its own lock),
     /// on a connection of its own.
-    pub fn migrate(url: String) -> BoxFuture<'static, Result<(), migrations::DbError>> {
-        Box::pin(async move {
-            let pool =
-                migrations::connect_with(&url, migrations::pool_options().max_connections(1))
-                    .await?;
-            let r = migrations::migrate(&pool).await;
-            pool.close().await;
-            r
-        })
+    pub async fn migrate(url: String) -> Result<(), migrations::DbError> {
+        let pool =
+            migrations::connect_with(&url, migrations::pool_options().max_connections(1)).await?;
+        let r = migrations::migrate(&pool).await;
+        pool.close().await;
+        r
     }
 
     /// `pg_try_advisory_lock` on this session: `true` once this worker is the leader.
-    pub fn try_lock(&mut self, key: i64) -> BoxFuture<'_, Result<bool, sqlx::Error>> {
-        Box::pin(async move {
-            sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-                .bind(key)
-                .fetch_one(&mut self.conn)
-                .await
-        })
+    pub async fn try_lock(&mut self, key: i64) -> Result<bool, sqlx::Error> {
+        sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+            .bind(key)
+            .fetch_one(&mut self.conn)
+            .await
     }
 
     /// Creates this session's staging table.
-    pub fn prepare(&mut self) -> BoxFuture<'_, Result<(), sqlx::Error>> {
-        Box::pin(async move {
-            // A batch stages up to several MB of rows (each with its record as jsonb);
-            // temporary tables live in the session's own buffers, 8 MB by default, beyond
-            // which every batch is written out to disk and read back. The setting only
-            // takes effect before the session's first temporary table, hence here.
-            sqlx::query(STAGE_BUFFERS).execute(&mut self.conn).await?;
-            // And memory for what the batch's statements sort and keep (see WORK_MEM).
-            sqlx::query(WORK_MEM).execute(&mut self.conn).await?;
-            sqlx::query(STAGE_DDL).execute(&mut self.conn).await?;
-            Ok(())
-        })
+    pub async fn prepare(&mut self) -> Result<(), sqlx::Error> {
+        // A batch stages up to several MB of rows (each with its record as jsonb);
+        // temporary tables live in the session's own buffers, 8 MB by default, beyond
+        // which every batch is written out to disk and read back. The setting only
+        // takes effect before the session's first temporary table, hence here.
+        sqlx::query(STAGE_BUFFERS).execute(&mut self.conn).await?;
+        // And memory for what the batch's statements sort and keep (see WORK_MEM).
+        sqlx::query(WORK_MEM).execute(&mut self.conn).await?;
+        sqlx::query(STAGE_DDL).execute(&mut self.conn).await?;
+        Ok(())
     }
 
     /// The stored checkpoints; a hash that does not parse is reported as `Err` text.
     #[allow(clippy::type_complexity)]
-    pub fn checkpoints(
-        &mut self,
-    ) -> BoxFuture<'_, Result<HashMap<String, Result<Checkpoint, String>>, sqlx::Error>> {
-        Box::pin(self.checkpoints_inner())
-    }
-
-    async fn checkpoints_inner(
+    pub async fn checkpoints(
         &mut self,
     ) -> Result<HashMap<String, Result<Checkpoint, String>>, sqlx::Error> {
         let rows = sqlx::query("SELECT channel, block_number, block_hash FROM checkpoints")
@@ -344,11 +328,9 @@ impl Sink {
     }
 
     /// A round trip, to notice a dead connection (and so a lost lock) while idle.
-    pub fn ping(&mut self) -> BoxFuture<'_, Result<(), sqlx::Error>> {
-        Box::pin(async move {
-            sqlx::query("SELECT 1").execute(&mut self.conn).await?;
-            Ok(())
-        })
+    pub async fn ping(&mut self) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT 1").execute(&mut self.conn).await?;
+        Ok(())
     }
 
     /// Refreshes the planner's statistics of the read model. After a bulk catch-up the
@@ -360,66 +342,58 @@ impl Sink {
     /// and on the leader's connection every live batch waited for it (freshness p99 went
     /// from under 100 ms to 1.1–1.6 s just after a catch-up). ANALYZE's lock does not
     /// conflict with the batches' writes.
-    pub fn analyze(url: String) -> BoxFuture<'static, Result<(), sqlx::Error>> {
-        Box::pin(async move {
-            let mut conn = PgConnection::connect(&url).await?;
-            sqlx::query(
-                "ANALYZE properties, ownerships, owners, documents, property_versions, \
-                 change_log, location_counts",
-            )
-            .execute(&mut conn)
-            .await?;
-            conn.close().await
-        })
+    pub async fn analyze(url: String) -> Result<(), sqlx::Error> {
+        let mut conn = PgConnection::connect(&url).await?;
+        sqlx::query(
+            "ANALYZE properties, ownerships, owners, documents, property_versions, \
+             change_log, location_counts",
+        )
+        .execute(&mut conn)
+        .await?;
+        conn.close().await
     }
 
     /// How many secondary indexes a bulk catch-up has dropped and not yet built again.
-    pub fn dropped_indexes(&mut self) -> BoxFuture<'_, Result<i64, sqlx::Error>> {
-        Box::pin(async move {
-            sqlx::query_scalar("SELECT count(*) FROM sync_dropped_indexes")
-                .fetch_one(&mut self.conn)
-                .await
-        })
+    pub async fn dropped_indexes(&mut self) -> Result<i64, sqlx::Error> {
+        sqlx::query_scalar("SELECT count(*) FROM sync_dropped_indexes")
+            .fetch_one(&mut self.conn)
+            .await
     }
 
     /// The planner's estimate of the rows in `properties` (0 before its first ANALYZE):
     /// what rebuilding its indexes would cost, to weigh against a catch-up's size.
-    pub fn estimated_properties(&mut self) -> BoxFuture<'_, Result<u64, sqlx::Error>> {
-        Box::pin(async move {
-            let n: f64 = sqlx::query_scalar(
-                "SELECT greatest(coalesce(max(reltuples), 0), 0)::float8 FROM pg_class \
-                 WHERE oid = to_regclass('properties')",
-            )
-            .fetch_one(&mut self.conn)
-            .await?;
-            Ok(n as u64)
-        })
+    pub async fn estimated_properties(&mut self) -> Result<u64, sqlx::Error> {
+        let n: f64 = sqlx::query_scalar(
+            "SELECT greatest(coalesce(max(reltuples), 0), 0)::float8 FROM pg_class \
+             WHERE oid = to_regclass('properties')",
+        )
+        .fetch_one(&mut self.conn)
+        .await?;
+        Ok(n as u64)
     }
 
     /// Enters bulk mode: records the definitions of the read model's secondary indexes
     /// (not primary keys or unique indexes, which upserts and replays rely on) and drops
     /// them, in one transaction. Returns the names dropped.
-    pub fn drop_secondary_indexes(&mut self) -> BoxFuture<'_, Result<Vec<String>, sqlx::Error>> {
-        Box::pin(async move {
-            let mut tx = self.conn.begin().await?;
-            // DROP INDEX waits for the API's queries on the table and holds up the ones
-            // that come after it: give up rather than stall them for long.
-            sqlx::query("SET LOCAL lock_timeout = '2s'")
+    pub async fn drop_secondary_indexes(&mut self) -> Result<Vec<String>, sqlx::Error> {
+        let mut tx = self.conn.begin().await?;
+        // DROP INDEX waits for the API's queries on the table and holds up the ones
+        // that come after it: give up rather than stall them for long.
+        sqlx::query("SET LOCAL lock_timeout = '2s'")
+            .execute(&mut *tx)
+            .await?;
+        let names: Vec<String> = sqlx::query_scalar(DROPPABLE_INDEXES)
+            .bind(&BULK_TABLES[..])
+            .fetch_all(&mut *tx)
+            .await?;
+        for name in &names {
+            // The name comes from regclass's text form: already quoted where needed.
+            sqlx::query(&format!("DROP INDEX {name}"))
                 .execute(&mut *tx)
                 .await?;
-            let names: Vec<String> = sqlx::query_scalar(DROPPABLE_INDEXES)
-                .bind(&BULK_TABLES[..])
-                .fetch_all(&mut *tx)
-                .await?;
-            for name in &names {
-                // The name comes from regclass's text form: already quoted where needed.
-                sqlx::query(&format!("DROP INDEX {name}"))
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            tx.commit().await?;
-            Ok(names)
-        })
+        }
+        tx.commit().await?;
+        Ok(names)
     }
 
     /// Leaves bulk mode: builds every recorded index again, each in a transaction with the
@@ -429,40 +403,28 @@ impl Sink {
     /// scanning and sorting on one core, and near the tip the worker leaves the other core
     /// idle. (PostgreSQL's own parallel index build helps less: measured on 1 M rows, 25 %
     /// off the location index with two workers, 6 % off the market-value one.)
-    pub fn build_dropped_indexes<'a>(
-        &'a mut self,
-        url: &'a str,
-    ) -> BoxFuture<'a, Result<Vec<String>, sqlx::Error>> {
-        Box::pin(async move {
-            let rows: Vec<(String, String)> =
-                sqlx::query_as("SELECT name, definition FROM sync_dropped_indexes ORDER BY name")
-                    .fetch_all(&mut self.conn)
-                    .await?;
-            if rows.is_empty() {
-                return Ok(Vec::new());
-            }
-            let queue = std::sync::Mutex::new(rows.into_iter());
-            let mut second = PgConnection::connect(url).await?;
-            let (a, b) = futures::join!(
-                build_indexes(&mut self.conn, &queue),
-                build_indexes(&mut second, &queue)
-            );
-            let _ = second.close().await;
-            let mut built = a?;
-            built.extend(b?);
-            Ok(built)
-        })
+    pub async fn build_dropped_indexes(&mut self, url: &str) -> Result<Vec<String>, sqlx::Error> {
+        let rows: Vec<(String, String)> =
+            sqlx::query_as("SELECT name, definition FROM sync_dropped_indexes ORDER BY name")
+                .fetch_all(&mut self.conn)
+                .await?;
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let queue = std::sync::Mutex::new(rows.into_iter());
+        let mut second = PgConnection::connect(url).await?;
+        let (a, b) = futures::join!(
+            build_indexes(&mut self.conn, &queue),
+            build_indexes(&mut second, &queue)
+        );
+        let _ = second.close().await;
+        let mut built = a?;
+        built.extend(b?);
+        Ok(built)
     }
 
     /// The pinned orderer key, pinning `presented` if none is.
-    pub fn pin_key<'a>(
-        &'a mut self,
-        presented: &'a str,
-    ) -> BoxFuture<'a, Result<String, sqlx::Error>> {
-        Box::pin(self.pin_key_inner(presented))
-    }
-
-    async fn pin_key_inner(&mut self, presented: &str) -> Result<String, sqlx::Error> {
+    pub async fn pin_key(&mut self, presented: &str) -> Result<String, sqlx::Error> {
         sqlx::query("INSERT INTO sync_trust (orderer_key) VALUES ($1) ON CONFLICT DO NOTHING")
             .bind(presented)
             .execute(&mut self.conn)
@@ -482,22 +444,17 @@ impl Sink {
     /// chain) or a chain that creates one ID twice breaks that premise; a primary key then
     /// refuses the duplicate, the transaction is rolled back, and the batch is merged instead
     /// (every statement guarded, a replay a no-op), as is every batch after it this session.
-    pub fn write<'a>(
-        &'a mut self,
-        batch: &'a Batch,
-    ) -> BoxFuture<'a, Result<Outcome, sqlx::Error>> {
-        Box::pin(async move {
-            if self.append {
-                match self.write_inner(batch, true).await {
-                    Err(e) if is_unique_violation(&e) => {
-                        tracing::warn!(error = %e, "rows of a batch are in the read model already (a replay?); merging it and the rest of this session's batches");
-                        self.append = false;
-                    }
-                    r => return r,
+    pub async fn write(&mut self, batch: &Batch) -> Result<Outcome, sqlx::Error> {
+        if self.append {
+            match self.write_inner(batch, true).await {
+                Err(e) if is_unique_violation(&e) => {
+                    tracing::warn!(error = %e, "rows of a batch are in the read model already (a replay?); merging it and the rest of this session's batches");
+                    self.append = false;
                 }
+                r => return r,
             }
-            self.write_inner(batch, false).await
-        })
+        }
+        self.write_inner(batch, false).await
     }
 
     /// One attempt at writing `batch`: by appending (`append`) or by merging.
