@@ -74,7 +74,8 @@ impl Worker {
         let mut backoff = Backoff::standard();
         loop {
             let started = Instant::now();
-            // Boxed to keep the session's state (3.7 KB) out of `run`'s future: 1.8 KB, not 5.5.
+            // Boxed, one allocation per session, so that `run`'s future does not carry the
+            // session's state inline (about 3.5 KB, two thirds of it unboxed).
             let end = futures::FutureExt::boxed(self.session(&stop)).await;
             self.metrics.leader.set(0);
             match end {
