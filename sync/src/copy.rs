@@ -1,4 +1,4 @@
-//! PostgreSQL's binary COPY format, for the rows the sink stages.
+//! PostgreSQL's binary COPY format, for the rows the batch writer stages.
 //!
 //! Why binary: nothing to escape and no numbers to print and parse again; values go as
 //! they are held (big-endian integers, one byte for a boolean), and a jsonb value as its
@@ -31,7 +31,7 @@ impl BinaryRows {
 
     fn field(&mut self, bytes: &[u8]) {
         // A field longer than i32::MAX cannot be sent at all; PostgreSQL's own limit is 1 GB
-        // per value, and the sink only sends records a block already carried.
+        // per value, and the writer only sends records a block already carried.
         let len = i32::try_from(bytes.len()).unwrap_or(i32::MAX);
         self.buf.extend_from_slice(&len.to_be_bytes());
         self.buf.extend_from_slice(bytes);

@@ -29,7 +29,7 @@ impl Version {
     /// (block, tx index) orders writes. A property lives on one channel (chaincode rule);
     /// should a key ever be written on two, the later ledger time wins, then the channel
     /// name — an arbitrary but deterministic rule, so replays give the same answer. The SQL
-    /// guards in `sink` mirror this.
+    /// guards in `writer` mirror this.
     pub fn is_newer_than(&self, self_ms: i64, other: &Version, other_ms: i64) -> bool {
         if self.channel == other.channel {
             (self.block, self.tx_index) > (other.block, other.tx_index)

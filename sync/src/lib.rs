@@ -4,7 +4,7 @@
 //! Shaped like a Vector pipeline, one module per stage:
 //!
 //! ```text
-//!  source (one tailer per channel) ──► decode ──► batch ──► sink (one PG transaction)
+//!  source (one tailer per channel) ──► decode ──► batch ──► writer (one PG transaction)
 //!  checks every block: orderer          valid txs   size or   rows + history + change log
 //!  signature, header hash, tx root,     → rows;     time      + checkpoints, then NOTIFY
 //!  link to the checkpoint               bad → errors window
@@ -15,7 +15,11 @@
 //! - `decode`: valid transactions → property and document changes; invalid ones are counted
 //!   and skipped; undecodable valid ones become `indexing_errors` rows.
 //! - `batch`: cuts batches at `batch_max_events` or `batch_window`.
-//! - `sink`: writes a batch in one transaction on the leader's connection.
+//! - `writer`: writes a batch in one transaction on the leader's connection.
+//! - `leader`: that connection — migration, the leader lock, the pinned orderer key, the
+//!   stored checkpoints.
+//! - `bulk`: when a large catch-up drops the secondary indexes and builds them again, and
+//!   the statements that do it; refreshing the planner's statistics after a catch-up.
 //! - `worker`: sessions — connect, migrate, take the leader lock (or wait as standby), run
 //!   the pipeline, start over from the stored checkpoints when PostgreSQL goes away;
 //!   `metrics`: Prometheus series and the progress line; `bench`: the benchmark.
@@ -46,10 +50,11 @@ mod bulk;
 mod copy;
 mod decode;
 mod error;
+mod leader;
 mod metrics;
-mod sink;
 mod source;
 mod worker;
+mod writer;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -187,4 +192,20 @@ pub async fn run_with_ledger(
     signal.abort();
     progress.abort();
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Callers spawn the worker (`tokio::spawn(sync::run(…))`), so its future must be `Send`;
+    /// this fails to compile when it is not.
+    #[test]
+    fn the_worker_can_be_spawned() {
+        fn spawnable<F: Future + Send + 'static>(_: F) {}
+        spawnable(run(
+            SyncOptions::new("http://127.0.0.1:1", "postgres://x@/x"),
+            std::future::pending(),
+        ));
+    }
 }

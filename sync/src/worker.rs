@@ -1,5 +1,5 @@
 //! The worker's life: connect, become leader (or wait as standby), tail every channel from
-//! its checkpoint through the batcher into the sink, and start over from the database's
+//! its checkpoint through the batcher into the writer, and start over from the database's
 //! checkpoints whenever PostgreSQL goes away.
 //!
 //! A *session* is one leader connection. Anything that breaks it — PostgreSQL restarted, the
@@ -24,9 +24,10 @@ use crate::backoff::Backoff;
 use crate::batch::{self, Batch};
 use crate::bulk;
 use crate::error::{ChannelHalt, SyncError};
+use crate::leader::{Checkpoint, Leader};
 use crate::metrics::{ch, Metrics};
-use crate::sink::{Checkpoint, Outcome, Sink};
 use crate::source::{self, Cursor, TailMsg};
+use crate::writer::{Outcome, Writer};
 use crate::{SyncOptions, LEADER_LOCK_KEY};
 
 /// How often a standby asks for the leader lock.
@@ -36,7 +37,7 @@ const HEIGHT_POLL: Duration = Duration::from_secs(1);
 /// How long the leader's connection may sit idle before it is checked.
 const IDLE_PING: Duration = Duration::from_secs(2);
 /// Events applied since the last ANALYZE after which the worker, once it is at the tip (a
-/// batch well below the batch size), refreshes the planner's statistics (see `Sink::analyze`).
+/// batch well below the batch size), refreshes the planner's statistics (see `bulk::analyze`).
 const ANALYZE_AFTER_EVENTS: usize = 50_000;
 /// Decoded blocks in flight between the tailers and the batcher.
 const TAIL_QUEUE: usize = 16;
@@ -73,6 +74,8 @@ impl Worker {
         let mut backoff = Backoff::standard();
         loop {
             let started = Instant::now();
+            // Boxed, one allocation per session, so that `run`'s future does not carry the
+            // session's state inline (about 3.5 KB, two thirds of it unboxed).
             let end = futures::FutureExt::boxed(self.session(&stop)).await;
             self.metrics.leader.set(0);
             match end {
@@ -96,21 +99,22 @@ impl Worker {
     }
 
     async fn session(&self, stop: &watch::Receiver<bool>) -> End {
-        let mut sink = match self.become_leader(stop).await {
+        let mut leader = match self.become_leader(stop).await {
             None => return End::Shutdown,
             Some(Err(end)) => return end,
-            Some(Ok(s)) => s,
+            Some(Ok(l)) => l,
         };
         self.metrics.leader.set(1);
         tracing::info!(
             lock_key = LEADER_LOCK_KEY,
             "leader lock taken; this worker writes"
         );
-        if let Err(e) = sink.prepare().await {
-            return db_end(&self.metrics, "preparing the session", &e);
-        }
+        let mut writer = match Writer::prepare(leader.conn()).await {
+            Ok(w) => w,
+            Err(e) => return db_end(&self.metrics, "preparing the session", &e),
+        };
         let policy = bulk::Policy::new(self.opts.bulk_min_events, self.opts.batch_max_events);
-        let mut phase = match sink.dropped_indexes().await {
+        let mut phase = match bulk::dropped_indexes(leader.conn()).await {
             Ok(n) if n > 0 => {
                 tracing::info!(
                     dropped = n,
@@ -134,7 +138,7 @@ impl Worker {
                 }
                 *key
             }
-            None => match sink.pin_key(&info.orderer_public_key).await {
+            None => match leader.pin_key(&info.orderer_public_key).await {
                 Err(e) => return db_end(&self.metrics, "reading the pinned orderer key", &e),
                 Ok(pinned) if pinned != info.orderer_public_key => {
                     return End::Fatal(SyncError::OrdererKeyChanged {
@@ -153,12 +157,12 @@ impl Worker {
                 },
             },
         };
-        let stored = match sink.checkpoints().await {
+        let stored = match leader.checkpoints().await {
             Ok(c) => c,
             Err(e) => return db_end(&self.metrics, "reading checkpoints", &e),
         };
 
-        // Source → transform → batcher → (this task) sink.
+        // Source → transform → batcher → (this task) writer.
         let mut tasks = JoinSet::new();
         let (tail_tx, tail_rx) = mpsc::channel::<TailMsg>(TAIL_QUEUE);
         let (batch_tx, mut batch_rx) = mpsc::channel::<Batch>(1);
@@ -224,7 +228,7 @@ impl Worker {
         let mut stop = stop.clone();
         let mut halted: HashSet<Arc<str>> = HashSet::new();
         let mut unanalyzed = 0usize;
-        // The statistics refresh running in the background, if any (see `Sink::analyze`).
+        // The statistics refresh running in the background, if any (see `bulk::analyze`).
         let mut analyzing: Option<tokio::task::JoinHandle<()>> = None;
         let mut idle = tokio::time::interval(IDLE_PING);
         idle.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -238,14 +242,14 @@ impl Worker {
             let Some(batch) = batch else {
                 // Nothing to write: at the tip, so a bulk catch-up is over.
                 if phase == Phase::Bulk {
-                    if let Err(end) = self.leave_bulk(&mut sink).await {
+                    if let Err(end) = self.leave_bulk(&mut leader).await {
                         return end;
                     }
                     phase = Phase::Done;
                 }
                 // Make sure the connection (and with it the leader lock) is still there, so
                 // a lost lock shows up now, not at the next block.
-                if let Err(e) = sink.ping().await {
+                if let Err(e) = leader.ping().await {
                     return db_end(&self.metrics, "checking the leader connection", &e);
                 }
                 continue;
@@ -266,7 +270,14 @@ impl Worker {
                 estimate.observe(&b.channel, (b.changes.len() + b.failures.len()) as u64);
             }
             if let Err(end) = self
-                .write(&mut sink, batch, &mut halts, &mut halted, &tailers)
+                .write(
+                    &mut leader,
+                    &mut writer,
+                    batch,
+                    &mut halts,
+                    &mut halted,
+                    &tailers,
+                )
                 .await
             {
                 return end;
@@ -277,7 +288,7 @@ impl Worker {
             }
             let left = self.events_left(&estimate, &halted);
             let full = events >= self.opts.batch_max_events;
-            match self.steer(&mut sink, phase, &policy, left, full).await {
+            match self.steer(&mut leader, phase, &policy, left, full).await {
                 Ok(p) => phase = p,
                 Err(end) => return end,
             }
@@ -289,7 +300,7 @@ impl Worker {
                 let (url, events) = (self.opts.database_url.clone(), unanalyzed);
                 analyzing = Some(tokio::spawn(async move {
                     let started = Instant::now();
-                    match Sink::analyze(url).await {
+                    match bulk::analyze(&url).await {
                         Ok(()) => tracing::info!(
                             events,
                             ms = started.elapsed().as_millis() as u64,
@@ -324,7 +335,7 @@ impl Worker {
     /// catch-up, not the tip), and the rows of `properties` are only asked for then.
     async fn steer(
         &self,
-        sink: &mut Sink,
+        leader: &mut Leader,
         phase: Phase,
         policy: &bulk::Policy,
         left: u64,
@@ -332,19 +343,18 @@ impl Worker {
     ) -> Result<Phase, End> {
         match phase {
             Phase::Bulk if policy.near_tip(left) => {
-                self.leave_bulk(sink).await?;
+                self.leave_bulk(leader).await?;
                 Ok(Phase::Done)
             }
             Phase::Indexed if full && policy.should_drop(left, 0) => {
-                let rows = sink
-                    .estimated_properties()
+                let rows = bulk::estimated_properties(leader.conn())
                     .await
                     .map_err(|e| db_end(&self.metrics, "estimating the read model's size", &e))?;
                 if !policy.should_drop(left, rows) {
                     return Ok(phase);
                 }
                 let started = Instant::now();
-                match sink.drop_secondary_indexes().await {
+                match bulk::drop_secondary_indexes(leader.conn()).await {
                     Ok(names) => {
                         tracing::info!(
                             events_left = left,
@@ -369,10 +379,10 @@ impl Worker {
     }
 
     /// Ends a bulk catch-up: builds the dropped secondary indexes again.
-    async fn leave_bulk(&self, sink: &mut Sink) -> Result<(), End> {
+    async fn leave_bulk(&self, leader: &mut Leader) -> Result<(), End> {
         let started = Instant::now();
         tracing::info!("near the tip: building the secondary indexes the bulk catch-up dropped");
-        match sink.build_dropped_indexes(&self.opts.database_url).await {
+        match bulk::build_dropped_indexes(leader.conn(), &self.opts.database_url).await {
             Ok(names) => {
                 tracing::info!(
                     built = ?names,
@@ -389,7 +399,8 @@ impl Worker {
     /// written again block by block, and a single block it still refuses halts its channel.
     async fn write(
         &self,
-        sink: &mut Sink,
+        leader: &mut Leader,
+        writer: &mut Writer,
         batch: Batch,
         halts: &mut Vec<ChannelHalt>,
         halted: &mut HashSet<Arc<str>>,
@@ -399,7 +410,7 @@ impl Worker {
             return Ok(());
         }
         let started = Instant::now();
-        match sink.write(&batch).await {
+        match writer.write(leader.conn(), &batch).await {
             Ok(out) => {
                 self.record(&batch, &out, started.elapsed());
                 Ok(())
@@ -417,7 +428,7 @@ impl Worker {
                         halts: Vec::new(),
                     };
                     let started = Instant::now();
-                    match sink.write(&one).await {
+                    match writer.write(leader.conn(), &one).await {
                         Ok(out) => self.record(&one, &out, started.elapsed()),
                         Err(e) if is_refusal(&e) => {
                             let b = &one.blocks[0];
@@ -491,24 +502,24 @@ impl Worker {
 
     /// Connects, migrates and waits for the leader lock. `None` on shutdown; `Some(Err)` when
     /// the session must end before it began.
-    async fn become_leader(&self, stop: &watch::Receiver<bool>) -> Option<Result<Sink, End>> {
-        let mut sink = tokio::select! {
-            r = Sink::connect(self.opts.database_url.clone()) => match r {
-                Ok(s) => s,
+    async fn become_leader(&self, stop: &watch::Receiver<bool>) -> Option<Result<Leader, End>> {
+        let mut leader = tokio::select! {
+            r = Leader::connect(&self.opts.database_url) => match r {
+                Ok(l) => l,
                 Err(e) => return Some(Err(db_end(&self.metrics, "connecting to PostgreSQL", &e))),
             },
             _ = stopped(stop) => return None,
         };
         tokio::select! {
-            r = Sink::migrate(self.opts.database_url.clone()) => if let Err(e) = r {
+            r = Leader::migrate(&self.opts.database_url) => if let Err(e) = r {
                 return Some(Err(migrate_end(&self.metrics, e)));
             },
             _ = stopped(stop) => return None,
         }
         let mut said = false;
         loop {
-            match sink.try_lock(LEADER_LOCK_KEY).await {
-                Ok(true) => return Some(Ok(sink)),
+            match leader.try_lock(LEADER_LOCK_KEY).await {
+                Ok(true) => return Some(Ok(leader)),
                 Ok(false) => {
                     if !said {
                         tracing::info!(
@@ -598,25 +609,16 @@ fn migrate_end(metrics: &Metrics, e: migrations::DbError) -> End {
 }
 
 /// Completes when shutdown is signalled (or the signal is gone).
-fn stopped(stop: &watch::Receiver<bool>) -> futures::future::BoxFuture<'static, ()> {
-    let mut s = stop.clone();
-    Box::pin(async move {
-        let _ = s.wait_for(|v| *v).await;
-    })
+async fn stopped(stop: &watch::Receiver<bool>) {
+    let _ = stop.clone().wait_for(|v| *v).await;
 }
 
 /// Sleeps for `d`; `true` when shutdown came first.
-fn sleep_or_stop(
-    d: Duration,
-    stop: &watch::Receiver<bool>,
-) -> futures::future::BoxFuture<'static, bool> {
-    let stop = stopped(stop);
-    Box::pin(async move {
-        tokio::select! {
-            () = tokio::time::sleep(d) => false,
-            () = stop => true,
-        }
-    })
+async fn sleep_or_stop(d: Duration, stop: &watch::Receiver<bool>) -> bool {
+    tokio::select! {
+        () = tokio::time::sleep(d) => false,
+        () = stopped(stop) => true,
+    }
 }
 
 impl From<Checkpoint> for Cursor {
