@@ -18,7 +18,7 @@
 //! - `sink`: writes a batch in one transaction on the leader's connection.
 //! - `worker`: sessions — connect, migrate, take the leader lock (or wait as standby), run
 //!   the pipeline, start over from the stored checkpoints when PostgreSQL goes away;
-//!   `metrics`: Prometheus series and the progress line; `bench`: the benchmark.
+//!   `metrics`: Prometheus series and the progress line.
 //!
 //! # Contract with readers (index followers, caches, the API)
 //!
@@ -41,7 +41,6 @@
 
 mod backoff;
 mod batch;
-pub mod bench;
 mod bulk;
 mod copy;
 mod decode;

@@ -10,7 +10,7 @@
 //! 3. starts the worker — as a child process (so its peak RSS is its own: `VmHWM` of
 //!    `/proc/<pid>/status`) or in-process — and times the catch-up until every channel's
 //!    checkpoint is at the chain's tip: events/s = change-log rows / seconds;
-//! 4. submits a live load at `live_rate` tx/s with `devnet::loadgen` and, through
+//! 4. submits a live load at `live_rate` tx/s with `bench::load::ledger` and, through
 //!    `LISTEN landql_changes`, timestamps when each property event becomes visible;
 //!    freshness = that moment − the transaction's ledger time (block cut, same clock);
 //! 5. measures the *floor*: server-side `COPY` of every row the catch-up left in the read
@@ -22,7 +22,7 @@
 //! 6. server-side `COPY`s the same `properties` rows into an identically indexed copy of
 //!    the table: the indexed baseline.
 //!
-//! Wire it as `landql bench sync` by calling [`run`] with [`WorkerMode::Command`] naming
+//! `landql bench sync` ([`run`]) calls [`measure`] with [`WorkerMode::Command`] naming
 //! the `landql` binary and `["sync"]`: the worker gets its configuration from the same
 //! environment variables `landql sync` reads (`LANDQL_LEDGER`, `DATABASE_URL`,
 //! `LANDQL_BATCH_MAX_EVENTS`, `LANDQL_BATCH_WINDOW_MS`) and is stopped with SIGTERM.
@@ -38,6 +38,51 @@ use hdrhistogram::Histogram;
 use migrations::sqlx::postgres::PgListener;
 use migrations::sqlx::{self, PgPool};
 use migrations::{PgOptions, PrivatePostgres};
+
+/// `landql bench sync`'s flags.
+#[derive(clap::Args)]
+pub struct SyncBenchArgs {
+    #[arg(long, default_value_t = 1_000_000)]
+    records: u64,
+    /// Live load for the freshness phase, tx/s (0 skips it).
+    #[arg(long, default_value_t = 1000.0)]
+    live_rate: f64,
+    /// Seconds of live load.
+    #[arg(long, default_value_t = 20.0)]
+    live_seconds: f64,
+    #[arg(long, default_value_t = 5000)]
+    batch_max_events: usize,
+    #[arg(long, default_value_t = 50)]
+    batch_window_ms: u64,
+    #[command(flatten)]
+    out: crate::BenchOut,
+}
+
+/// `landql bench sync`: the worker runs as `landql sync`, a child process of this binary.
+pub async fn run(args: SyncBenchArgs) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    let program = std::env::current_exe().context("finding the landql binary")?;
+    let opts = BenchOptions {
+        records: args.records,
+        live_rate: args.live_rate,
+        live_duration: Duration::from_secs_f64(args.live_seconds),
+        batch_max_events: args.batch_max_events,
+        batch_window: Duration::from_millis(args.batch_window_ms),
+        worker: WorkerMode::Command {
+            program,
+            args: vec!["sync".into()],
+        },
+        ..Default::default()
+    };
+    let report = measure(&opts).await?;
+    let md = report.markdown();
+    let body = md
+        .lines()
+        .skip_while(|l| l.starts_with("## ") || l.trim().is_empty())
+        .collect::<Vec<_>>()
+        .join("\n");
+    args.out.write("sync", "Sync worker", &body)
+}
 
 /// How the worker under test runs.
 #[derive(Debug, Clone)]
@@ -225,7 +270,7 @@ fn err(what: &str) -> impl FnOnce(String) -> BenchError + '_ {
 }
 
 /// Runs the benchmark (see the module docs); progress goes to the log.
-pub async fn run(opts: &BenchOptions) -> Result<BenchReport, BenchError> {
+pub async fn measure(opts: &BenchOptions) -> Result<BenchReport, BenchError> {
     let mut report = BenchReport {
         machine: machine(),
         batch_max_events: opts.batch_max_events,
@@ -350,7 +395,7 @@ pub async fn run(opts: &BenchOptions) -> Result<BenchReport, BenchError> {
 enum Worker {
     InProcess {
         stop: Option<tokio::sync::oneshot::Sender<()>>,
-        task: tokio::task::JoinHandle<Result<(), crate::SyncError>>,
+        task: tokio::task::JoinHandle<Result<(), sync::SyncError>>,
     },
     Child(tokio::process::Child),
 }
@@ -364,12 +409,12 @@ impl Worker {
         match &opts.worker {
             WorkerMode::InProcess => {
                 let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-                let sync_opts = crate::SyncOptions {
+                let sync_opts = sync::SyncOptions {
                     batch_max_events: opts.batch_max_events,
                     batch_window: opts.batch_window,
-                    ..crate::SyncOptions::new(ledger_url, database_url)
+                    ..sync::SyncOptions::new(ledger_url, database_url)
                 };
-                let task = tokio::spawn(crate::run(sync_opts, async move {
+                let task = tokio::spawn(sync::run(sync_opts, async move {
                     let _ = rx.await;
                 }));
                 Ok(Worker::InProcess {
@@ -460,7 +505,7 @@ async fn wait_caught_up(
                 .fetch_all(pool)
                 .await
                 .map_err(|e| err("reading checkpoints")(e.to_string()))?;
-        let behind = crate::blocks_behind(&info, &cps);
+        let behind = sync::blocks_behind(&info, &cps);
         // A bulk catch-up is over when its dropped indexes are built again: that is part of
         // the catch-up's time.
         let unbuilt: i64 = sqlx::query_scalar("SELECT count(*) FROM sync_dropped_indexes")
@@ -501,14 +546,14 @@ async fn freshness(
         .await
         .map_err(|e| err("LISTEN")(e.to_string()))?;
     listener
-        .listen(crate::NOTIFY_CHANNEL)
+        .listen(sync::NOTIFY_CHANNEL)
         .await
         .map_err(|e| err("LISTEN")(e.to_string()))?;
     let mut last: i64 = sqlx::query_scalar("SELECT coalesce(max(seq), 0) FROM change_log")
         .fetch_one(pool)
         .await
         .map_err(|e| err("max seq")(e.to_string()))?;
-    let load_opts = devnet::loadgen::LoadOptions {
+    let load_opts = crate::load::ledger::LoadOptions {
         ledger: ledger_url.to_string(),
         rate: opts.live_rate,
         duration: opts.live_duration,
@@ -520,7 +565,7 @@ async fn freshness(
         secs = opts.live_duration.as_secs_f64(),
         "live load"
     );
-    let load = tokio::spawn(async move { devnet::loadgen::run(&load_opts).await });
+    let load = tokio::spawn(async move { crate::load::ledger::run(&load_opts).await });
     let mut hist = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3)
         .map_err(|e| err("histogram")(e.to_string()))?;
     let mut load = Some(load);

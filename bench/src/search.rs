@@ -17,7 +17,7 @@
 //!    varies them), place + name (owner name and village), survey number within a village
 //!    (written "123/A", "123-a" or "123 A"), and search-as-you-type prefixes;
 //! 5. recall@10 of every engine on every query (one pass, not timed), then each engine and
-//!    kind at `--rate` queries per second, open loop (`api::loadgen`: latency from each
+//!    kind at `--rate` queries per second, open loop (`bench::load::http`: latency from each
 //!    query's due time).
 
 use std::collections::{HashMap, HashSet};
@@ -25,8 +25,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::load::http::{self as loadgen, Report};
 use anyhow::{bail, Context};
-use api::loadgen::{self, Report};
 use migrations::sqlx;
 use search_index::{SearchIndex, SearchRequest};
 
@@ -362,7 +362,7 @@ async fn start_backend(args: &SearchBenchArgs) -> anyhow::Result<Backend> {
             (t.path().to_path_buf(), Some(t))
         }
     };
-    sync::bench::set_mode(&dir, 0o711);
+    crate::sync::set_mode(&dir, 0o711);
     let marker = dir.join(MARKER);
     if args.reuse {
         let note = std::fs::read_to_string(&marker).with_context(|| {
@@ -392,7 +392,7 @@ async fn start_backend(args: &SearchBenchArgs) -> anyhow::Result<Backend> {
         );
     }
 
-    let private = crate::bench_api::Private::start(&dir, args.records).await?;
+    let private = crate::api::Private::start(&dir, args.records).await?;
     let pool = migrations::connect(&private.database_url).await?;
     private.wait_synced(&pool).await?;
     // Synced: the ledger and the sync worker leave, so that they neither use the CPU nor
@@ -400,7 +400,7 @@ async fn start_backend(args: &SearchBenchArgs) -> anyhow::Result<Backend> {
     let seeded_note = private.note.clone();
     let pg = private.stop_feeding().await;
     let database_url = pg.database_url();
-    crate::bench_api::settle(&pool).await?;
+    crate::api::settle(&pool).await?;
     pool.close().await;
     let note = format!("{seeded_note} and synced");
     std::fs::write(&marker, &note).with_context(|| format!("writing {}", marker.display()))?;
@@ -432,8 +432,8 @@ fn dir_size(dir: &Path) -> u64 {
 fn rss() -> (u64, u64) {
     let s = "/proc/self/status";
     (
-        sync::bench::proc_status_kib(s, "RssAnon"),
-        sync::bench::proc_status_kib(s, "RssFile"),
+        crate::sync::proc_status_kib(s, "RssAnon"),
+        crate::sync::proc_status_kib(s, "RssFile"),
     )
 }
 
@@ -524,7 +524,7 @@ struct Row {
 }
 
 pub async fn run(args: SearchBenchArgs) -> anyhow::Result<()> {
-    let load_before = sync::bench::load_average();
+    let load_before = crate::sync::load_average();
     let mut backend = start_backend(&args).await?;
     let result = measure(&args, &backend).await;
     let _ = backend.pg.stop().await;
@@ -540,7 +540,7 @@ pub async fn run(args: SearchBenchArgs) -> anyhow::Result<()> {
     let _ = writeln!(
         s,
         "Machine: {}; load average {load_before} at the start ({}). {}.",
-        sync::bench::machine(),
+        crate::sync::machine(),
         m.load_note,
         m.postgres
     );
@@ -668,7 +668,7 @@ fn cpu_secs() -> f64 {
 
 async fn measure(args: &SearchBenchArgs, backend: &Backend) -> anyhow::Result<Measured> {
     let pool = migrations::connect(&backend.database_url).await?;
-    let postgres = sync::bench::postgres_version(&pool).await?;
+    let postgres = crate::sync::postgres_version(&pool).await?;
     let properties: i64 = sqlx::query_scalar("SELECT count(*) FROM properties")
         .fetch_one(&pool)
         .await?;
@@ -803,7 +803,7 @@ async fn measure(args: &SearchBenchArgs, backend: &Backend) -> anyhow::Result<Me
         }
     }
     let rss2 = rss();
-    let load_note = format!("{} at the end", sync::bench::load_average());
+    let load_note = format!("{} at the end", crate::sync::load_average());
     qpool.close().await;
     pool.close().await;
     drop(index);

@@ -9,7 +9,7 @@
 //! 2. `landql serve` as a child process on a free loopback port with a new, empty index
 //!    directory (so its follower rebuilds the index from PostgreSQL, timed), until
 //!    `/readyz` is 200 and `_meta.searchIndexSeq` has reached `changeLogSeq`;
-//! 3. with `api::loadgen` (open loop, latency from each request's due time; keep-alive
+//! 3. with `bench::load::http` (open loop, latency from each request's due time; keep-alive
 //!    connections): a warm-up; `property(id)` over random existing IDs at `--rate`; the same
 //!    lookup as one SQL statement through a sqlx pool at the same rate (the floor the API
 //!    adds to); peak `property(id)` throughput, closed loop over `--peak-connections`; a
@@ -29,8 +29,8 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::load::http::{self as loadgen, GraphqlClient, Report};
 use anyhow::{bail, Context};
-use api::loadgen::{self, GraphqlClient, Report};
 use ledger::client::{HttpLedger, Ledger};
 use migrations::sqlx;
 use serde_json::{json, Value};
@@ -94,7 +94,7 @@ pub struct ApiBenchArgs {
     postgraphile_workers: Option<usize>,
     /// The node project pinning PostGraphile; `npm ci` runs there when node_modules is
     /// missing.
-    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/bench/postgraphile"))]
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/postgraphile"))]
     postgraphile_dir: PathBuf,
     #[command(flatten)]
     out: crate::BenchOut,
@@ -296,7 +296,7 @@ impl Backend {
             .prefix("landql-bench-api-")
             .tempdir_in(&base)
             .with_context(|| format!("temporary directory in {}", base.display()))?;
-        sync::bench::set_mode(root.path(), 0o711);
+        crate::sync::set_mode(root.path(), 0o711);
         if let (Some(db), Some(ledger)) = (&args.database_url, &args.ledger) {
             return Ok(Backend {
                 database_url: db.clone(),
@@ -461,8 +461,8 @@ impl Server {
         };
         let status = format!("/proc/{pid}/status");
         (
-            sync::bench::vm_hwm_kib(&status),
-            sync::bench::proc_status_kib(&status, "VmRSS"),
+            crate::sync::vm_hwm_kib(&status),
+            crate::sync::proc_status_kib(&status, "VmRSS"),
         )
     }
 
@@ -726,7 +726,7 @@ impl PostGraphile {
     fn peak_rss(&self) -> u64 {
         self.pids()
             .iter()
-            .map(|pid| sync::bench::vm_hwm_kib(&format!("/proc/{pid}/status")))
+            .map(|pid| crate::sync::vm_hwm_kib(&format!("/proc/{pid}/status")))
             .sum()
     }
 
@@ -1077,7 +1077,7 @@ fn row(what: &str, r: &Report, cpu: Cpu, target: &str) -> String {
 }
 
 pub async fn run(args: ApiBenchArgs) -> anyhow::Result<()> {
-    let load_before = sync::bench::load_average();
+    let load_before = crate::sync::load_average();
     let backend = Backend::start(&args.backend).await?;
     let pool = migrations::connect(&backend.database_url).await?;
     let sync_secs = backend.wait_synced(&pool).await?;
@@ -1086,7 +1086,7 @@ pub async fn run(args: ApiBenchArgs) -> anyhow::Result<()> {
     if settled {
         settle(&pool).await?;
     }
-    let postgres = sync::bench::postgres_version(&pool).await?;
+    let postgres = crate::sync::postgres_version(&pool).await?;
     let properties: i64 = sqlx::query_scalar("SELECT count(*) FROM properties")
         .fetch_one(&pool)
         .await?;
@@ -1128,14 +1128,14 @@ pub async fn run(args: ApiBenchArgs) -> anyhow::Result<()> {
     let _ = writeln!(
         s,
         "Machine: {}; load average {load_before} at the start. {postgres}.",
-        sync::bench::machine()
+        crate::sync::machine()
     );
     let _ = writeln!(
         s,
         "Data: {records_note}; {properties} properties, {changes} change-log rows. \
          {}`landql serve` ran as a child process (its own index follower rebuilt the search \
          index from PostgreSQL in {:.1} s before the runs); the load generator \
-         (`api::loadgen`, open loop: latency from each request's due time, keep-alive \
+         (`bench::load::http`, open loop: latency from each request's due time, keep-alive \
          connections), PostgreSQL, the in-process devnet and the idle sync worker shared \
          the same 2 cores. Server log filter `{}` (`info` writes one access line per \
          request, as in production). CPU per request is the CPU time each process used over \

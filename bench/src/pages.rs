@@ -20,7 +20,7 @@ use anyhow::{bail, Context};
 use migrations::sqlx;
 use serde::Deserialize;
 
-use crate::bench_api::{Backend, BackendArgs, Server};
+use crate::api::{Backend, BackendArgs, Server};
 
 #[derive(clap::Args)]
 pub struct PagesBenchArgs {
@@ -197,7 +197,11 @@ pub async fn run(args: PagesBenchArgs) -> anyhow::Result<()> {
 /// The paint measurement on a seeded, synced replica; its report.
 async fn paint(args: &PagesBenchArgs) -> anyhow::Result<String> {
     use std::fmt::Write as _;
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("playground/bench/paint.mjs");
+    // The script stays with the pages it measures, in playground/.
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap_or(Path::new(".."))
+        .join("playground/bench/paint.mjs");
     if !script.exists() {
         bail!(
             "{} is missing (run from a landql checkout)",
@@ -245,7 +249,7 @@ async fn paint(args: &PagesBenchArgs) -> anyhow::Result<String> {
          machine: {}).\n",
         p.paint_ms.len() + p.failures.len(),
         p.key_delay_ms,
-        sync::bench::machine()
+        crate::sync::machine()
     );
     let _ = writeln!(s, "| | median ms | p90 ms | max ms |\n|---|---|---|---|");
     for (name, v) in [
