@@ -16,6 +16,7 @@ use devnet::bulk_io::{open_direct, Chunk, CHUNK};
 use devnet::{seed, DevnetConfig, Node};
 
 use crate::load::ledger::{self as loadgen, LoadOptions, LoadReport};
+use crate::proc::Proc;
 
 /// `landql bench ledger`'s flags.
 #[derive(clap::Args)]
@@ -49,17 +50,6 @@ pub struct LedgerBenchOptions {
     pub records: u64,
     pub load_rates: Vec<f64>,
     pub load_seconds: f64,
-}
-
-fn rss_peak_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-        })
-        .unwrap_or(0)
 }
 
 fn dir_bytes(dir: &Path) -> u64 {
@@ -255,7 +245,7 @@ pub async fn measure(opts: &LedgerBenchOptions) -> Result<String, Box<dyn std::e
         md,
         "\nBaseline in the same run: append + fdatasync of a 256 KiB frame takes {:.2} ms (median of 50) on this disk — the floor under any commit latency. Peak RSS of the benchmark process (seeder, node and load generator together): {:.0} MiB.",
         fsync.as_secs_f64() * 1000.0,
-        rss_peak_kib() as f64 / 1024.0
+        Proc::This.peak_rss_kib() as f64 / 1024.0
     )?;
     let _ = stop_tx.send(());
     let _ = server.await;

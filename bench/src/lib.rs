@@ -16,9 +16,17 @@ pub mod api;
 pub mod ledger;
 pub mod limits;
 pub mod load;
-mod out;
 pub mod pages;
 pub mod search;
 pub mod sync;
+
+// What the benchmarks share.
+pub mod backend;
+pub mod machine;
+mod out;
+pub mod proc;
+pub mod random;
+pub mod server;
+pub mod synced;
 
 pub use out::BenchOut;

@@ -20,7 +20,9 @@ use anyhow::{bail, Context};
 use migrations::sqlx;
 use serde::Deserialize;
 
-use crate::api::{Backend, BackendArgs, Server};
+use crate::backend::{Backend, BackendArgs};
+use crate::machine::machine;
+use crate::server::Server;
 
 #[derive(clap::Args)]
 pub struct PagesBenchArgs {
@@ -249,7 +251,7 @@ async fn paint(args: &PagesBenchArgs) -> anyhow::Result<String> {
          machine: {}).\n",
         p.paint_ms.len() + p.failures.len(),
         p.key_delay_ms,
-        crate::sync::machine()
+        machine()
     );
     let _ = writeln!(s, "| | median ms | p90 ms | max ms |\n|---|---|---|---|");
     for (name, v) in [

@@ -39,6 +39,10 @@ use migrations::sqlx::postgres::PgListener;
 use migrations::sqlx::{self, PgPool};
 use migrations::{PgOptions, PrivatePostgres};
 
+use crate::machine::{machine, postgres_version, set_mode};
+use crate::proc::Proc;
+use crate::synced::{blocks_behind, wait_synced, Tip, Wait};
+
 /// `landql bench sync`'s flags.
 #[derive(clap::Args)]
 pub struct SyncBenchArgs {
@@ -348,7 +352,14 @@ pub async fn measure(opts: &BenchOptions) -> Result<BenchReport, BenchError> {
     let started = Instant::now();
     let mut worker = Worker::start(opts, &ledger_url, &url)?;
     tracing::info!("catching up");
-    wait_caught_up(&node, &pool, &mut worker, Duration::from_secs(3600)).await?;
+    let wait = Wait {
+        limit: Duration::from_secs(3600),
+        every: Duration::from_millis(50),
+        indexes_built: true,
+    };
+    wait_synced(&Tip::Node(&node), &pool, &wait, || worker.check())
+        .await
+        .map_err(|e| BenchError(format!("catching up: {e:#}")))?;
     report.catchup_secs = started.elapsed().as_secs_f64();
     report.events = count(&pool, "SELECT count(*) FROM change_log").await?;
     report.properties = count(&pool, "SELECT count(*) FROM properties").await?;
@@ -441,13 +452,13 @@ impl Worker {
     }
 
     /// Fails when the worker has ended on its own.
-    fn check(&mut self) -> Result<(), BenchError> {
+    fn check(&mut self) -> anyhow::Result<()> {
         match self {
             Worker::InProcess { task, .. } if task.is_finished() => {
-                Err(BenchError("the in-process worker stopped".into()))
+                anyhow::bail!("the in-process worker stopped")
             }
             Worker::Child(c) => match c.try_wait() {
-                Ok(Some(status)) => Err(BenchError(format!("the worker exited: {status}"))),
+                Ok(Some(status)) => anyhow::bail!("the worker exited: {status}"),
                 _ => Ok(()),
             },
             _ => Ok(()),
@@ -458,7 +469,7 @@ impl Worker {
     async fn stop(self) -> (u64, &'static str) {
         match self {
             Worker::InProcess { mut stop, task } => {
-                let rss = vm_hwm_kib("/proc/self/status");
+                let rss = Proc::This.peak_rss_kib();
                 if let Some(s) = stop.take() {
                     let _ = s.send(());
                 }
@@ -466,10 +477,7 @@ impl Worker {
                 (rss, "whole bench process: worker + in-process node + bench")
             }
             Worker::Child(mut c) => {
-                let rss = c
-                    .id()
-                    .map(|pid| vm_hwm_kib(&format!("/proc/{pid}/status")))
-                    .unwrap_or(0);
+                let rss = c.id().map(|pid| Proc::Pid(pid).peak_rss_kib()).unwrap_or(0);
                 if let Some(pid) = c.id() {
                     // SIGTERM: the worker's graceful shutdown.
                     let _ = std::process::Command::new("kill")
@@ -485,44 +493,6 @@ impl Worker {
                 (rss, "the sync worker process alone")
             }
         }
-    }
-}
-
-/// Waits until every channel's checkpoint is at the node's tip.
-async fn wait_caught_up(
-    node: &Node,
-    pool: &PgPool,
-    worker: &mut Worker,
-    limit: Duration,
-) -> Result<(), BenchError> {
-    let started = Instant::now();
-    let mut last_log = Instant::now();
-    loop {
-        worker.check()?;
-        let info = node.info();
-        let cps: Vec<(String, i64)> =
-            sqlx::query_as("SELECT channel, block_number FROM checkpoints")
-                .fetch_all(pool)
-                .await
-                .map_err(|e| err("reading checkpoints")(e.to_string()))?;
-        let behind = sync::blocks_behind(&info, &cps);
-        // A bulk catch-up is over when its dropped indexes are built again: that is part of
-        // the catch-up's time.
-        let unbuilt: i64 = sqlx::query_scalar("SELECT count(*) FROM sync_dropped_indexes")
-            .fetch_one(pool)
-            .await
-            .map_err(|e| err("reading dropped indexes")(e.to_string()))?;
-        if behind == 0 && unbuilt == 0 {
-            return Ok(());
-        }
-        if last_log.elapsed() > Duration::from_secs(10) {
-            tracing::info!(blocks_behind = behind, "catching up");
-            last_log = Instant::now();
-        }
-        if started.elapsed() > limit {
-            return Err(BenchError(format!("not caught up after {limit:?}")));
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -588,23 +558,15 @@ async fn freshness(
             if Instant::now() > until {
                 break;
             }
-            let caught_up = {
-                let info = node.info();
-                let cps: Vec<(String, i64)> =
-                    sqlx::query_as("SELECT channel, block_number FROM checkpoints")
-                        .fetch_all(pool)
-                        .await
-                        .map_err(|e| err("checkpoints")(e.to_string()))?;
-                info.channels.iter().all(|c| {
-                    cps.iter()
-                        .any(|(n, b)| *n == c.name && *b + 1 >= c.height as i64)
-                })
-            };
+            let caught_up = blocks_behind(&Tip::Node(node), pool)
+                .await
+                .map_err(|e| BenchError(format!("checkpoints: {e:#}")))?
+                == 0;
             if caught_up {
                 break;
             }
         }
-        worker.check()?;
+        worker.check().map_err(|e| BenchError(format!("{e:#}")))?;
         let note = match tokio::time::timeout(Duration::from_millis(200), listener.recv()).await {
             Err(_) => continue,
             Ok(Err(e)) => return Err(err("notification")(e.to_string())),
@@ -751,82 +713,4 @@ async fn count(pool: &PgPool, sql: &str) -> Result<u64, BenchError> {
         .await
         .map_err(|e| err("counting")(e.to_string()))?;
     Ok(n.max(0) as u64)
-}
-
-/// `VmHWM` (peak resident set) in KiB from a `/proc/<pid>/status` file; 0 if unknown.
-pub fn vm_hwm_kib(status_path: &str) -> u64 {
-    proc_status_kib(status_path, "VmHWM")
-}
-
-/// A KiB field (`VmHWM`, `VmRSS`, `RssAnon`, ...) of a `/proc/<pid>/status` file; 0 if unknown.
-pub fn proc_status_kib(status_path: &str, field: &str) -> u64 {
-    let prefix = format!("{field}:");
-    std::fs::read_to_string(status_path)
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix(prefix.as_str()))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-/// The machine, for a benchmark report: cores, CPU model and memory.
-pub fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("model name"))
-                .map(|v| v.trim_start_matches([' ', '\t', ':']).to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let mem_gib = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("MemTotal:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        })
-        .map_or(0.0, |kib| kib as f64 / 1024.0 / 1024.0);
-    format!("{cores} cores ({cpu}), {mem_gib:.0} GiB")
-}
-
-/// The server's version for a benchmark report, e.g. "PostgreSQL 15.18 (Debian …)".
-pub async fn postgres_version(pool: &PgPool) -> Result<String, sqlx::Error> {
-    sqlx::query_scalar("SELECT split_part(version(), ' on ', 1)")
-        .fetch_one(pool)
-        .await
-}
-
-/// The one-minute load average from `/proc/loadavg`, for a benchmark report: on a shared
-/// machine it tells a reader whether the latencies were measured in quiet.
-pub fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|s| s.split_whitespace().next().map(str::to_string))
-        .unwrap_or_else(|| "?".into())
-}
-
-/// Sets a directory's permission bits (the postgres user must reach a data directory inside
-/// a root-owned temporary directory).
-#[cfg(unix)]
-pub fn set_mode(path: &Path, mode: u32) {
-    use std::os::unix::fs::PermissionsExt;
-    let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode));
-}
-
-#[cfg(not(unix))]
-pub fn set_mode(_: &Path, _: u32) {}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reads_vm_hwm() {
-        assert!(vm_hwm_kib("/proc/self/status") > 0);
-        assert_eq!(vm_hwm_kib("/nonexistent"), 0);
-    }
 }
