@@ -6,10 +6,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-mod bench_api;
-mod bench_limits;
-mod bench_pages;
-mod bench_search;
 mod dev;
 mod serve;
 
@@ -93,7 +89,7 @@ enum Command {
     /// Build a realistic ledger offline, deterministically, into a new data directory.
     Seed(SeedArgs),
     /// Submit a live, realistic load to a ledger at a fixed rate and report what it achieved.
-    Load(LoadArgs),
+    Load(bench::load::ledger::LoadArgs),
     /// Project the ledger into PostgreSQL, exactly once, following the tip.
     Sync(SyncArgs),
     /// Serve the GraphQL API (HTTP and WebSocket at /graphql, /healthz, /readyz, /metrics,
@@ -171,28 +167,6 @@ struct SeedArgs {
 }
 
 #[derive(clap::Args)]
-struct LoadArgs {
-    /// The ledger's HTTP API.
-    #[arg(long, env = "LANDQL_LEDGER", default_value = "http://127.0.0.1:7050")]
-    ledger: String,
-    /// Proposals per second.
-    #[arg(long, default_value_t = 1000.0)]
-    rate: f64,
-    /// How long to run, in seconds.
-    #[arg(long, default_value_t = 10.0)]
-    duration: f64,
-    /// Seed of the generator.
-    #[arg(long, default_value_t = 2)]
-    seed: u64,
-    /// Batches waiting for their block at once, at most.
-    #[arg(long, default_value_t = 256)]
-    max_in_flight: usize,
-    /// Print the report as JSON.
-    #[arg(long)]
-    json: bool,
-}
-
-#[derive(clap::Args)]
 struct SyncArgs {
     /// The ledger's HTTP API.
     #[arg(long, env = "LANDQL_LEDGER", default_value = "http://127.0.0.1:7050")]
@@ -239,84 +213,26 @@ struct MigrateArgs {
 #[derive(Subcommand)]
 enum BenchCommand {
     /// The devnet: offline seeding and live submission, against raw-write and fsync baselines.
-    Ledger {
-        #[arg(long, default_value_t = 1_000_000)]
-        records: u64,
-        /// Load rates to try, tx/s.
-        #[arg(long, value_delimiter = ',', default_values_t = vec![1000.0, 5000.0, 8000.0])]
-        rates: Vec<f64>,
-        /// Seconds at each rate.
-        #[arg(long, default_value_t = 15.0)]
-        seconds: f64,
-        #[command(flatten)]
-        out: BenchOut,
-    },
+    Ledger(bench::ledger::LedgerBenchArgs),
     /// The sync worker: catch-up against a raw COPY baseline, freshness under live load,
     /// memory. Runs `landql sync` as a child process so its peak memory is its own.
-    Sync(SyncBenchArgs),
+    Sync(bench::sync::SyncBenchArgs),
     /// The GraphQL API: property by ID at a fixed rate against a direct-SQL baseline, peak
     /// throughput, search and filtered pages, memory. Runs `landql serve` as a child
     /// process so its peak memory is its own.
-    Api(bench_api::ApiBenchArgs),
+    Api(bench::api::ApiBenchArgs),
     /// Citizen search at 1 M records: the tantivy index (rebuild rate, size, memory) and
     /// its searcher against PostgreSQL tsvector and pg_trgm on the same data and queries —
     /// latency at a fixed rate and recall@10 for names, place + name, survey numbers and
     /// prefixes.
-    Search(bench_search::SearchBenchArgs),
+    Search(bench::search::SearchBenchArgs),
     /// Rate limits under a burst of 10× a role's limit: 429s with Retry-After, no 5xx, and
     /// the latency of a well-behaved client during the burst against without it.
-    Limits(bench_limits::LimitsBenchArgs),
+    Limits(bench::limits::LimitsBenchArgs),
     /// The web pages: each page's JavaScript and CSS compressed (the search page's budget is
     /// 150 kB), and the time from the last key typed in `/search` to its results painted, in
     /// headless Chromium on a 1 M-record replica, against the `search` request alone.
-    Pages(bench_pages::PagesBenchArgs),
-}
-
-#[derive(clap::Args)]
-struct SyncBenchArgs {
-    #[arg(long, default_value_t = 1_000_000)]
-    records: u64,
-    /// Live load for the freshness phase, tx/s (0 skips it).
-    #[arg(long, default_value_t = 1000.0)]
-    live_rate: f64,
-    /// Seconds of live load.
-    #[arg(long, default_value_t = 20.0)]
-    live_seconds: f64,
-    #[arg(long, default_value_t = 5000)]
-    batch_max_events: usize,
-    #[arg(long, default_value_t = 50)]
-    batch_window_ms: u64,
-    #[command(flatten)]
-    out: BenchOut,
-}
-
-#[derive(clap::Args)]
-struct BenchOut {
-    /// The file whose section for this benchmark is replaced with the new figures.
-    #[arg(long, default_value = "BENCHMARKS.md")]
-    out: PathBuf,
-}
-
-impl BenchOut {
-    /// Replaces (or appends) the section between `<!-- bench:NAME -->` markers.
-    fn write(&self, name: &str, title: &str, body: &str) -> anyhow::Result<()> {
-        let (start, end) = (
-            format!("<!-- bench:{name} -->"),
-            format!("<!-- /bench:{name} -->"),
-        );
-        let section = format!("{start}\n## {title}\n\n{body}\n{end}");
-        let old = std::fs::read_to_string(&self.out).unwrap_or_else(|_| "# Benchmarks\n".into());
-        let new = match (old.find(&start), old.find(&end)) {
-            (Some(a), Some(b)) if b > a => {
-                format!("{}{section}{}", &old[..a], &old[b + end.len()..])
-            }
-            _ => format!("{}\n{section}\n", old.trim_end()),
-        };
-        std::fs::write(&self.out, new)
-            .with_context(|| format!("writing {}", self.out.display()))?;
-        println!("{body}\nwritten to {}", self.out.display());
-        Ok(())
-    }
+    Pages(bench::pages::PagesBenchArgs),
 }
 
 #[derive(clap::Args)]
@@ -351,53 +267,18 @@ fn main() -> ExitCode {
             alloc::for_bulk_jobs();
             run_seed(&args)
         }
-        Command::Load(args) => run_async(run_load(args)),
+        Command::Load(args) => run_async(bench::load::ledger::command(args)),
         Command::Sync(args) => run_async(run_sync(args)),
         Command::Serve(args) => run_async(serve::run(args, shutdown_signal())),
-        Command::Bench(BenchCommand::Api(args)) => run_async(bench_api::run(args)),
-        Command::Bench(BenchCommand::Search(args)) => run_async(bench_search::run(args)),
-        Command::Bench(BenchCommand::Limits(args)) => run_async(bench_limits::run(args)),
-        Command::Bench(BenchCommand::Pages(args)) => run_async(bench_pages::run(args)),
-        Command::Bench(BenchCommand::Ledger {
-            records,
-            rates,
-            seconds,
-            out,
-        }) => run_async(async move {
+        Command::Bench(BenchCommand::Api(args)) => run_async(bench::api::run(args)),
+        Command::Bench(BenchCommand::Search(args)) => run_async(bench::search::run(args)),
+        Command::Bench(BenchCommand::Limits(args)) => run_async(bench::limits::run(args)),
+        Command::Bench(BenchCommand::Pages(args)) => run_async(bench::pages::run(args)),
+        Command::Bench(BenchCommand::Ledger(args)) => run_async(async move {
             alloc::for_bulk_jobs();
-            let opts = devnet::bench::LedgerBenchOptions {
-                records,
-                load_rates: rates,
-                load_seconds: seconds,
-            };
-            let body = devnet::bench::run(&opts)
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-            out.write("ledger", "Devnet ledger", &body)
+            bench::ledger::run(args).await
         }),
-        Command::Bench(BenchCommand::Sync(args)) => run_async(async move {
-            let program = std::env::current_exe().context("finding the landql binary")?;
-            let opts = sync::bench::BenchOptions {
-                records: args.records,
-                live_rate: args.live_rate,
-                live_duration: Duration::from_secs_f64(args.live_seconds),
-                batch_max_events: args.batch_max_events,
-                batch_window: Duration::from_millis(args.batch_window_ms),
-                worker: sync::bench::WorkerMode::Command {
-                    program,
-                    args: vec!["sync".into()],
-                },
-                ..Default::default()
-            };
-            let report = sync::bench::run(&opts).await?;
-            let md = report.markdown();
-            let body = md
-                .lines()
-                .skip_while(|l| l.starts_with("## ") || l.trim().is_empty())
-                .collect::<Vec<_>>()
-                .join("\n");
-            args.out.write("sync", "Sync worker", &body)
-        }),
+        Command::Bench(BenchCommand::Sync(args)) => run_async(bench::sync::run(args)),
         Command::Search(args) => (|| {
             let hits = search_index::search::search_dir(&args.index_dir, &args.text, args.first)
                 .with_context(|| format!("searching the index in {}", args.index_dir.display()))?;
@@ -499,41 +380,6 @@ fn run_seed(args: &SeedArgs) -> anyhow::Result<()> {
         report.records as f64 / secs,
         report.transactions as f64 / secs
     );
-    Ok(())
-}
-
-async fn run_load(args: LoadArgs) -> anyhow::Result<()> {
-    let opts = devnet::loadgen::LoadOptions {
-        ledger: args.ledger.clone(),
-        rate: args.rate,
-        duration: Duration::from_secs_f64(args.duration),
-        seed: args.seed,
-        max_in_flight: args.max_in_flight,
-    };
-    let r = devnet::loadgen::run(&opts)
-        .await
-        .with_context(|| format!("loading {}", args.ledger))?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&r)?);
-    } else {
-        println!(
-            "target {:.0} tx/s for {:.1}s: {} submitted, {} committed, achieved {:.0} tx/s; \
-             commit latency p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms; \
-             {} failed, {} ticks skipped; codes {:?}",
-            r.target_rate,
-            r.seconds,
-            r.submitted,
-            r.committed,
-            r.achieved_tx_per_s,
-            r.latency_ms_p50,
-            r.latency_ms_p90,
-            r.latency_ms_p99,
-            r.latency_ms_max,
-            r.errors,
-            r.skipped_ticks,
-            r.by_code
-        );
-    }
     Ok(())
 }
 

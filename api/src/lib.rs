@@ -16,7 +16,7 @@
 //!
 //! The public surface is small: build the schema with [`schema()`] (it installs the limits
 //! and the error-code extension), turn it into a router with [`router`], and run it with
-//! [`serve`]. [`loadgen`] is the HTTP load generator of `landql bench api`.
+//! [`serve`].
 //!
 //! Handlers stay thin: a GraphQL handler parses the transport, executes, and shapes the
 //! response; it tags the response with what it ran (an `OpInfo` response extension) and
@@ -32,7 +32,6 @@ mod graphql;
 #[cfg(any(test, feature = "fuzzing"))]
 pub use graphql::fuzzing;
 mod health;
-pub mod loadgen;
 mod metrics;
 mod negotiate;
 mod nesting;

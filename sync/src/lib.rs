@@ -22,7 +22,7 @@
 //!   the statements that do it; refreshing the planner's statistics after a catch-up.
 //! - `worker`: sessions — connect, migrate, take the leader lock (or wait as standby), run
 //!   the pipeline, start over from the stored checkpoints when PostgreSQL goes away;
-//!   `metrics`: Prometheus series and the progress line; `bench`: the benchmark.
+//!   `metrics`: Prometheus series and the progress line.
 //!
 //! # Contract with readers (index followers, caches, the API)
 //!
@@ -45,7 +45,6 @@
 
 mod backoff;
 mod batch;
-pub mod bench;
 mod bulk;
 mod copy;
 mod decode;

@@ -28,7 +28,7 @@ use super::{frame_header, BlockLog};
 /// logical block size (512 bytes here); 4 KiB satisfies every common one.
 const ALIGN: usize = 4096;
 /// Bytes per direct write.
-pub(crate) const CHUNK: usize = 4 << 20;
+pub const CHUNK: usize = 4 << 20;
 /// Chunks in flight or being filled, across all logs: enough to keep the disk busy while
 /// the sealer fills the next ones, and a bound on how far the sealer runs ahead of the disk.
 const BUFFERS: usize = 8;
@@ -37,7 +37,7 @@ const BUFFERS: usize = 8;
 const SPARE: usize = 2;
 
 /// `CHUNK` bytes at an `ALIGN`-aligned address.
-pub(crate) struct Chunk {
+pub struct Chunk {
     raw: Vec<u8>,
     start: usize,
 }
@@ -54,8 +54,14 @@ impl Chunk {
     }
 }
 
+impl Default for Chunk {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// `path` opened for writing with `O_DIRECT`, or `None` where the file system refuses it.
-pub(crate) fn open_direct(path: &Path) -> Option<File> {
+pub fn open_direct(path: &Path) -> Option<File> {
     OpenOptions::new()
         .write(true)
         .custom_flags(libc::O_DIRECT)

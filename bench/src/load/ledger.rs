@@ -14,10 +14,70 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 
-use crate::chaincode::CreateArgs;
-use crate::generate::{proposal_state, DemoData, Generator, Target};
+use devnet::chaincode::CreateArgs;
+use devnet::generate::{proposal_state, DemoData, Generator, Target};
 use ledger::client::{HttpLedger, Ledger, LedgerError};
 use ledger::model::{channels, Proposal, Record, TxKind, Validation, VerificationStatus};
+
+/// `landql load`'s flags.
+#[derive(clap::Args)]
+pub struct LoadArgs {
+    /// The ledger's HTTP API.
+    #[arg(long, env = "LANDQL_LEDGER", default_value = "http://127.0.0.1:7050")]
+    ledger: String,
+    /// Proposals per second.
+    #[arg(long, default_value_t = 1000.0)]
+    rate: f64,
+    /// How long to run, in seconds.
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+    /// Seed of the generator.
+    #[arg(long, default_value_t = 2)]
+    seed: u64,
+    /// Batches waiting for their block at once, at most.
+    #[arg(long, default_value_t = 256)]
+    max_in_flight: usize,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `landql load`: runs the load and prints what the ledger achieved.
+pub async fn command(args: LoadArgs) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    let opts = LoadOptions {
+        ledger: args.ledger.clone(),
+        rate: args.rate,
+        duration: Duration::from_secs_f64(args.duration),
+        seed: args.seed,
+        max_in_flight: args.max_in_flight,
+    };
+    let r = run(&opts)
+        .await
+        .with_context(|| format!("loading {}", args.ledger))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+    } else {
+        println!(
+            "target {:.0} tx/s for {:.1}s: {} submitted, {} committed, achieved {:.0} tx/s; \
+             commit latency p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms; \
+             {} failed, {} ticks skipped; codes {:?}",
+            r.target_rate,
+            r.seconds,
+            r.submitted,
+            r.committed,
+            r.achieved_tx_per_s,
+            r.latency_ms_p50,
+            r.latency_ms_p90,
+            r.latency_ms_p99,
+            r.latency_ms_max,
+            r.errors,
+            r.skipped_ticks,
+            r.by_code
+        );
+    }
+    Ok(())
+}
 
 #[derive(Debug, Clone)]
 pub struct LoadOptions {

@@ -5,7 +5,7 @@
 //!    brotli copy the server sends, and gzip'd (what a client without br gets); the search
 //!    page's budget is 150 KB compressed. GraphiQL's is reported, and the whole of
 //!    `assets/` (which includes what pages load later, such as editor workers).
-//! 2. **First results painted**: on the data of `bench api` (1 M records by default) and
+//! 2. **First results painted**: on the data of `bench api` (`--records`; BENCHMARKS.md has 1 M) and
 //!    `landql serve` as a child process, Chromium types data-derived queries into `/search`
 //!    one key at a time at a typist's pace; the time from the last key to the frame that
 //!    shows that query's results, per query (`playground/bench/paint.mjs`). The baseline in
@@ -21,7 +21,9 @@ use anyhow::{bail, Context};
 use migrations::sqlx;
 use serde::Deserialize;
 
-use crate::bench_api::{Backend, BackendArgs, Server};
+use crate::backend::{Backend, BackendArgs};
+use crate::machine::machine;
+use crate::server::Server;
 
 #[derive(clap::Args)]
 pub struct PagesBenchArgs {
@@ -202,7 +204,11 @@ pub async fn run(args: PagesBenchArgs) -> anyhow::Result<()> {
 /// The paint measurement on a seeded, synced replica; its report.
 async fn paint(args: &PagesBenchArgs) -> anyhow::Result<String> {
     use std::fmt::Write as _;
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("playground/bench/paint.mjs");
+    // The script stays with the pages it measures, in playground/.
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap_or(Path::new(".."))
+        .join("playground/bench/paint.mjs");
     if !script.exists() {
         bail!(
             "{} is missing (run from a landql checkout)",
@@ -250,7 +256,7 @@ async fn paint(args: &PagesBenchArgs) -> anyhow::Result<String> {
          machine: {}).\n",
         p.paint_ms.len() + p.failures.len(),
         p.key_delay_ms,
-        sync::bench::machine()
+        machine()
     );
     let _ = writeln!(s, "| | median ms | p90 ms | max ms |\n|---|---|---|---|");
     for (name, v) in [

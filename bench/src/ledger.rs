@@ -12,26 +12,44 @@ use std::io::Write as _;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::loadgen::{self, LoadOptions, LoadReport};
-use crate::log::bulk::{open_direct, Chunk, CHUNK};
-use crate::{seed, DevnetConfig, Node};
+use devnet::bulk_io::{open_direct, Chunk, CHUNK};
+use devnet::{seed, DevnetConfig, Node};
+
+use crate::load::ledger::{self as loadgen, LoadOptions, LoadReport};
+use crate::proc::Proc;
+
+/// `landql bench ledger`'s flags.
+#[derive(clap::Args)]
+pub struct LedgerBenchArgs {
+    #[arg(long, default_value_t = 1_000_000)]
+    records: u64,
+    /// Load rates to try, tx/s.
+    #[arg(long, value_delimiter = ',', default_values_t = vec![1000.0, 5000.0, 8000.0])]
+    rates: Vec<f64>,
+    /// Seconds at each rate.
+    #[arg(long, default_value_t = 15.0)]
+    seconds: f64,
+    #[command(flatten)]
+    out: crate::BenchOut,
+}
+
+/// `landql bench ledger`: runs the benchmark and writes its section. The binary tunes its
+/// allocator for bulk jobs before calling this.
+pub async fn run(args: LedgerBenchArgs) -> anyhow::Result<()> {
+    let opts = LedgerBenchOptions {
+        records: args.records,
+        load_rates: args.rates,
+        load_seconds: args.seconds,
+    };
+    let body = measure(&opts).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    args.out.write("ledger", "Devnet ledger", &body)
+}
 
 #[derive(Debug, Clone)]
 pub struct LedgerBenchOptions {
     pub records: u64,
     pub load_rates: Vec<f64>,
     pub load_seconds: f64,
-}
-
-fn rss_peak_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-        })
-        .unwrap_or(0)
 }
 
 fn dir_bytes(dir: &Path) -> u64 {
@@ -108,7 +126,7 @@ fn fsync_latency(dir: &Path) -> std::io::Result<Duration> {
 }
 
 /// Runs the benchmark and returns its markdown section.
-pub async fn run(opts: &LedgerBenchOptions) -> Result<String, Box<dyn std::error::Error>> {
+pub async fn measure(opts: &LedgerBenchOptions) -> Result<String, Box<dyn std::error::Error>> {
     let tmp = tempfile::Builder::new().prefix("landql-bench-").tempdir()?;
     let data = tmp.path().join("ledger");
     let mut md = String::new();
@@ -188,7 +206,7 @@ pub async fn run(opts: &LedgerBenchOptions) -> Result<String, Box<dyn std::error
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(crate::serve(node, listener, async move {
+    let server = tokio::spawn(devnet::serve(node, listener, async move {
         let _ = stop_rx.await;
     }));
     writeln!(
@@ -227,7 +245,7 @@ pub async fn run(opts: &LedgerBenchOptions) -> Result<String, Box<dyn std::error
         md,
         "\nBaseline in the same run: append + fdatasync of a 256 KiB frame takes {:.2} ms (median of 50) on this disk — the floor under any commit latency. Peak RSS of the benchmark process (seeder, node and load generator together): {:.0} MiB.",
         fsync.as_secs_f64() * 1000.0,
-        rss_peak_kib() as f64 / 1024.0
+        Proc::This.peak_rss_kib() as f64 / 1024.0
     )?;
     let _ = stop_tx.send(());
     let _ = server.await;

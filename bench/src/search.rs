@@ -17,7 +17,7 @@
 //!    varies them), place + name (owner name and village), survey number within a village
 //!    (written "123/A", "123-a" or "123 A"), and search-as-you-type prefixes;
 //! 5. recall@10 of every engine on every query (one pass, not timed), then each engine and
-//!    kind at `--rate` queries per second, open loop (`api::loadgen`: latency from each
+//!    kind at `--rate` queries per second, open loop (`bench::load::http`: latency from each
 //!    query's due time).
 
 use std::collections::{HashMap, HashSet};
@@ -26,9 +26,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use api::loadgen::{self, Report};
 use migrations::sqlx;
 use search_index::{SearchIndex, SearchRequest};
+
+use crate::backend::{settle, Private};
+use crate::load::http::{self as loadgen, Report};
+use crate::machine::{load_average, machine, postgres_version, set_mode};
+use crate::proc::Proc;
+use crate::random::pick;
 
 #[derive(clap::Args)]
 pub struct SearchBenchArgs {
@@ -138,15 +143,6 @@ const TSV_SQL: &str = "SELECT id FROM bench_search_docs, to_tsquery('simple', $1
 /// and finds almost nothing when the text holds several names and places.)
 const TRGM_SQL: &str = "SELECT id FROM bench_search_docs WHERE $1 <% body \
     ORDER BY word_similarity($1, body) DESC LIMIT 10";
-
-/// A deterministic spread over a list (splitmix64), as in `bench_api`.
-fn pick(i: u64, len: usize) -> usize {
-    let mut z = i.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^= z >> 31;
-    (z % len.max(1) as u64) as usize
-}
 
 /// The words of a text as a `to_tsquery` expression: quoted lexemes joined by `&`, the
 /// last one a prefix when `prefix`. Quotes and backslashes are dropped.
@@ -362,7 +358,7 @@ async fn start_backend(args: &SearchBenchArgs) -> anyhow::Result<Backend> {
             (t.path().to_path_buf(), Some(t))
         }
     };
-    sync::bench::set_mode(&dir, 0o711);
+    set_mode(&dir, 0o711);
     let marker = dir.join(MARKER);
     if args.reuse {
         let note = std::fs::read_to_string(&marker).with_context(|| {
@@ -392,7 +388,7 @@ async fn start_backend(args: &SearchBenchArgs) -> anyhow::Result<Backend> {
         );
     }
 
-    let private = crate::bench_api::Private::start(&dir, args.records).await?;
+    let private = Private::start(&dir, args.records).await?;
     let pool = migrations::connect(&private.database_url).await?;
     private.wait_synced(&pool).await?;
     // Synced: the ledger and the sync worker leave, so that they neither use the CPU nor
@@ -400,7 +396,7 @@ async fn start_backend(args: &SearchBenchArgs) -> anyhow::Result<Backend> {
     let seeded_note = private.note.clone();
     let pg = private.stop_feeding().await;
     let database_url = pg.database_url();
-    crate::bench_api::settle(&pool).await?;
+    settle(&pool).await?;
     pool.close().await;
     let note = format!("{seeded_note} and synced");
     std::fs::write(&marker, &note).with_context(|| format!("writing {}", marker.display()))?;
@@ -430,10 +426,9 @@ fn dir_size(dir: &Path) -> u64 {
 
 /// This process's (RssAnon, RssFile) in KiB.
 fn rss() -> (u64, u64) {
-    let s = "/proc/self/status";
     (
-        sync::bench::proc_status_kib(s, "RssAnon"),
-        sync::bench::proc_status_kib(s, "RssFile"),
+        Proc::This.status_kib("RssAnon"),
+        Proc::This.status_kib("RssFile"),
     )
 }
 
@@ -524,7 +519,7 @@ struct Row {
 }
 
 pub async fn run(args: SearchBenchArgs) -> anyhow::Result<()> {
-    let load_before = sync::bench::load_average();
+    let load_before = load_average();
     let mut backend = start_backend(&args).await?;
     let result = measure(&args, &backend).await;
     let _ = backend.pg.stop().await;
@@ -540,7 +535,7 @@ pub async fn run(args: SearchBenchArgs) -> anyhow::Result<()> {
     let _ = writeln!(
         s,
         "Machine: {}; load average {load_before} at the start ({}). {}.",
-        sync::bench::machine(),
+        machine(),
         m.load_note,
         m.postgres
     );
@@ -653,22 +648,9 @@ struct Measured {
     load_note: String,
 }
 
-/// User + system CPU seconds of this process.
-fn cpu_secs() -> f64 {
-    let Ok(text) = std::fs::read_to_string("/proc/self/stat") else {
-        return 0.0;
-    };
-    let Some(rest) = text.rsplit_once(')').map(|(_, r)| r) else {
-        return 0.0;
-    };
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let t = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    (t(11) + t(12)) / 100.0
-}
-
 async fn measure(args: &SearchBenchArgs, backend: &Backend) -> anyhow::Result<Measured> {
     let pool = migrations::connect(&backend.database_url).await?;
-    let postgres = sync::bench::postgres_version(&pool).await?;
+    let postgres = postgres_version(&pool).await?;
     let properties: i64 = sqlx::query_scalar("SELECT count(*) FROM properties")
         .fetch_one(&pool)
         .await?;
@@ -768,7 +750,7 @@ async fn measure(args: &SearchBenchArgs, backend: &Backend) -> anyhow::Result<Me
                 recall = rec,
                 "fixed-rate run"
             );
-            let cpu0 = cpu_secs();
+            let cpu0 = Proc::This.cpu_secs();
             let report = {
                 let (qs, index, qpool) = (qs.clone(), index.clone(), qpool.clone());
                 loadgen::open_loop(
@@ -788,7 +770,7 @@ async fn measure(args: &SearchBenchArgs, backend: &Backend) -> anyhow::Result<Me
                 .await?
             };
             if engine == Engine::Tantivy {
-                tantivy_cpu.0 += cpu_secs() - cpu0;
+                tantivy_cpu.0 += Proc::This.cpu_secs() - cpu0;
                 tantivy_cpu.1 += report.sent;
             }
             tracing::info!(?report, "done");
@@ -803,7 +785,7 @@ async fn measure(args: &SearchBenchArgs, backend: &Backend) -> anyhow::Result<Me
         }
     }
     let rss2 = rss();
-    let load_note = format!("{} at the end", sync::bench::load_average());
+    let load_note = format!("{} at the end", load_average());
     qpool.close().await;
     pool.close().await;
     drop(index);

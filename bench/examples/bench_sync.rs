@@ -1,7 +1,7 @@
-//! The sync benchmark as a program (see `sync::bench`):
+//! The sync benchmark as a program (see `bench::sync`):
 //!
 //! ```text
-//! cargo run --release -p landql-sync --example bench_sync -- [--records N] [--seed S]
+//! cargo run --release -p landql-bench --example bench_sync -- [--records N] [--seed S]
 //!     [--batch-max-events N] [--batch-window-ms MS] [--live-rate R] [--live-seconds S]
 //!     [--in-process] [--work-dir DIR]
 //! ```
@@ -14,7 +14,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use sync::bench::{BenchOptions, WorkerMode};
+use bench::sync::{BenchOptions, WorkerMode};
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
@@ -39,7 +39,9 @@ fn main() -> ExitCode {
     } else {
         match parse(&args) {
             Ok(opts) => rt.block_on(async {
-                let report = sync::bench::run(&opts).await.map_err(|e| e.to_string())?;
+                let report = bench::sync::measure(&opts)
+                    .await
+                    .map_err(|e| e.to_string())?;
                 println!("{}", report.markdown());
                 Ok(())
             }),

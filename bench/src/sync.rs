@@ -10,7 +10,7 @@
 //! 3. starts the worker — as a child process (so its peak RSS is its own: `VmHWM` of
 //!    `/proc/<pid>/status`) or in-process — and times the catch-up until every channel's
 //!    checkpoint is at the chain's tip: events/s = change-log rows / seconds;
-//! 4. submits a live load at `live_rate` tx/s with `devnet::loadgen` and, through
+//! 4. submits a live load at `live_rate` tx/s with `bench::load::ledger` and, through
 //!    `LISTEN landql_changes`, timestamps when each property event becomes visible;
 //!    freshness = that moment − the transaction's ledger time (block cut, same clock);
 //! 5. measures the *floor*: server-side `COPY` of every row the catch-up left in the read
@@ -22,7 +22,7 @@
 //! 6. server-side `COPY`s the same `properties` rows into an identically indexed copy of
 //!    the table: the indexed baseline.
 //!
-//! Wire it as `landql bench sync` by calling [`run`] with [`WorkerMode::Command`] naming
+//! `landql bench sync` ([`run`]) calls [`measure`] with [`WorkerMode::Command`] naming
 //! the `landql` binary and `["sync"]`: the worker gets its configuration from the same
 //! environment variables `landql sync` reads (`LANDQL_LEDGER`, `DATABASE_URL`,
 //! `LANDQL_BATCH_MAX_EVENTS`, `LANDQL_BATCH_WINDOW_MS`) and is stopped with SIGTERM.
@@ -38,6 +38,55 @@ use hdrhistogram::Histogram;
 use migrations::sqlx::postgres::PgListener;
 use migrations::sqlx::{self, PgPool};
 use migrations::{PgOptions, PrivatePostgres};
+
+use crate::machine::{machine, postgres_version, set_mode};
+use crate::proc::Proc;
+use crate::synced::{blocks_behind, wait_synced, Tip, Wait};
+
+/// `landql bench sync`'s flags.
+#[derive(clap::Args)]
+pub struct SyncBenchArgs {
+    #[arg(long, default_value_t = 1_000_000)]
+    records: u64,
+    /// Live load for the freshness phase, tx/s (0 skips it).
+    #[arg(long, default_value_t = 1000.0)]
+    live_rate: f64,
+    /// Seconds of live load.
+    #[arg(long, default_value_t = 20.0)]
+    live_seconds: f64,
+    #[arg(long, default_value_t = 5000)]
+    batch_max_events: usize,
+    #[arg(long, default_value_t = 50)]
+    batch_window_ms: u64,
+    #[command(flatten)]
+    out: crate::BenchOut,
+}
+
+/// `landql bench sync`: the worker runs as `landql sync`, a child process of this binary.
+pub async fn run(args: SyncBenchArgs) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    let program = std::env::current_exe().context("finding the landql binary")?;
+    let opts = BenchOptions {
+        records: args.records,
+        live_rate: args.live_rate,
+        live_duration: Duration::from_secs_f64(args.live_seconds),
+        batch_max_events: args.batch_max_events,
+        batch_window: Duration::from_millis(args.batch_window_ms),
+        worker: WorkerMode::Command {
+            program,
+            args: vec!["sync".into()],
+        },
+        ..Default::default()
+    };
+    let report = measure(&opts).await?;
+    let md = report.markdown();
+    let body = md
+        .lines()
+        .skip_while(|l| l.starts_with("## ") || l.trim().is_empty())
+        .collect::<Vec<_>>()
+        .join("\n");
+    args.out.write("sync", "Sync worker", &body)
+}
 
 /// How the worker under test runs.
 #[derive(Debug, Clone)]
@@ -225,7 +274,7 @@ fn err(what: &str) -> impl FnOnce(String) -> BenchError + '_ {
 }
 
 /// Runs the benchmark (see the module docs); progress goes to the log.
-pub async fn run(opts: &BenchOptions) -> Result<BenchReport, BenchError> {
+pub async fn measure(opts: &BenchOptions) -> Result<BenchReport, BenchError> {
     let mut report = BenchReport {
         machine: machine(),
         batch_max_events: opts.batch_max_events,
@@ -303,7 +352,14 @@ pub async fn run(opts: &BenchOptions) -> Result<BenchReport, BenchError> {
     let started = Instant::now();
     let mut worker = Worker::start(opts, &ledger_url, &url)?;
     tracing::info!("catching up");
-    wait_caught_up(&node, &pool, &mut worker, Duration::from_secs(3600)).await?;
+    let wait = Wait {
+        limit: Duration::from_secs(3600),
+        every: Duration::from_millis(50),
+        indexes_built: true,
+    };
+    wait_synced(&Tip::Node(&node), &pool, &wait, || worker.check())
+        .await
+        .map_err(|e| BenchError(format!("catching up: {e:#}")))?;
     report.catchup_secs = started.elapsed().as_secs_f64();
     report.events = count(&pool, "SELECT count(*) FROM change_log").await?;
     report.properties = count(&pool, "SELECT count(*) FROM properties").await?;
@@ -350,7 +406,7 @@ pub async fn run(opts: &BenchOptions) -> Result<BenchReport, BenchError> {
 enum Worker {
     InProcess {
         stop: Option<tokio::sync::oneshot::Sender<()>>,
-        task: tokio::task::JoinHandle<Result<(), crate::SyncError>>,
+        task: tokio::task::JoinHandle<Result<(), sync::SyncError>>,
     },
     Child(tokio::process::Child),
 }
@@ -364,12 +420,12 @@ impl Worker {
         match &opts.worker {
             WorkerMode::InProcess => {
                 let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-                let sync_opts = crate::SyncOptions {
+                let sync_opts = sync::SyncOptions {
                     batch_max_events: opts.batch_max_events,
                     batch_window: opts.batch_window,
-                    ..crate::SyncOptions::new(ledger_url, database_url)
+                    ..sync::SyncOptions::new(ledger_url, database_url)
                 };
-                let task = tokio::spawn(crate::run(sync_opts, async move {
+                let task = tokio::spawn(sync::run(sync_opts, async move {
                     let _ = rx.await;
                 }));
                 Ok(Worker::InProcess {
@@ -396,13 +452,13 @@ impl Worker {
     }
 
     /// Fails when the worker has ended on its own.
-    fn check(&mut self) -> Result<(), BenchError> {
+    fn check(&mut self) -> anyhow::Result<()> {
         match self {
             Worker::InProcess { task, .. } if task.is_finished() => {
-                Err(BenchError("the in-process worker stopped".into()))
+                anyhow::bail!("the in-process worker stopped")
             }
             Worker::Child(c) => match c.try_wait() {
-                Ok(Some(status)) => Err(BenchError(format!("the worker exited: {status}"))),
+                Ok(Some(status)) => anyhow::bail!("the worker exited: {status}"),
                 _ => Ok(()),
             },
             _ => Ok(()),
@@ -413,7 +469,7 @@ impl Worker {
     async fn stop(self) -> (u64, &'static str) {
         match self {
             Worker::InProcess { mut stop, task } => {
-                let rss = vm_hwm_kib("/proc/self/status");
+                let rss = Proc::This.peak_rss_kib();
                 if let Some(s) = stop.take() {
                     let _ = s.send(());
                 }
@@ -421,10 +477,7 @@ impl Worker {
                 (rss, "whole bench process: worker + in-process node + bench")
             }
             Worker::Child(mut c) => {
-                let rss = c
-                    .id()
-                    .map(|pid| vm_hwm_kib(&format!("/proc/{pid}/status")))
-                    .unwrap_or(0);
+                let rss = c.id().map(|pid| Proc::Pid(pid).peak_rss_kib()).unwrap_or(0);
                 if let Some(pid) = c.id() {
                     // SIGTERM: the worker's graceful shutdown.
                     let _ = std::process::Command::new("kill")
@@ -440,44 +493,6 @@ impl Worker {
                 (rss, "the sync worker process alone")
             }
         }
-    }
-}
-
-/// Waits until every channel's checkpoint is at the node's tip.
-async fn wait_caught_up(
-    node: &Node,
-    pool: &PgPool,
-    worker: &mut Worker,
-    limit: Duration,
-) -> Result<(), BenchError> {
-    let started = Instant::now();
-    let mut last_log = Instant::now();
-    loop {
-        worker.check()?;
-        let info = node.info();
-        let cps: Vec<(String, i64)> =
-            sqlx::query_as("SELECT channel, block_number FROM checkpoints")
-                .fetch_all(pool)
-                .await
-                .map_err(|e| err("reading checkpoints")(e.to_string()))?;
-        let behind = crate::blocks_behind(&info, &cps);
-        // A bulk catch-up is over when its dropped indexes are built again: that is part of
-        // the catch-up's time.
-        let unbuilt: i64 = sqlx::query_scalar("SELECT count(*) FROM sync_dropped_indexes")
-            .fetch_one(pool)
-            .await
-            .map_err(|e| err("reading dropped indexes")(e.to_string()))?;
-        if behind == 0 && unbuilt == 0 {
-            return Ok(());
-        }
-        if last_log.elapsed() > Duration::from_secs(10) {
-            tracing::info!(blocks_behind = behind, "catching up");
-            last_log = Instant::now();
-        }
-        if started.elapsed() > limit {
-            return Err(BenchError(format!("not caught up after {limit:?}")));
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -501,14 +516,14 @@ async fn freshness(
         .await
         .map_err(|e| err("LISTEN")(e.to_string()))?;
     listener
-        .listen(crate::NOTIFY_CHANNEL)
+        .listen(sync::NOTIFY_CHANNEL)
         .await
         .map_err(|e| err("LISTEN")(e.to_string()))?;
     let mut last: i64 = sqlx::query_scalar("SELECT coalesce(max(seq), 0) FROM change_log")
         .fetch_one(pool)
         .await
         .map_err(|e| err("max seq")(e.to_string()))?;
-    let load_opts = devnet::loadgen::LoadOptions {
+    let load_opts = crate::load::ledger::LoadOptions {
         ledger: ledger_url.to_string(),
         rate: opts.live_rate,
         duration: opts.live_duration,
@@ -520,7 +535,7 @@ async fn freshness(
         secs = opts.live_duration.as_secs_f64(),
         "live load"
     );
-    let load = tokio::spawn(async move { devnet::loadgen::run(&load_opts).await });
+    let load = tokio::spawn(async move { crate::load::ledger::run(&load_opts).await });
     let mut hist = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3)
         .map_err(|e| err("histogram")(e.to_string()))?;
     let mut load = Some(load);
@@ -543,23 +558,15 @@ async fn freshness(
             if Instant::now() > until {
                 break;
             }
-            let caught_up = {
-                let info = node.info();
-                let cps: Vec<(String, i64)> =
-                    sqlx::query_as("SELECT channel, block_number FROM checkpoints")
-                        .fetch_all(pool)
-                        .await
-                        .map_err(|e| err("checkpoints")(e.to_string()))?;
-                info.channels.iter().all(|c| {
-                    cps.iter()
-                        .any(|(n, b)| *n == c.name && *b + 1 >= c.height as i64)
-                })
-            };
+            let caught_up = blocks_behind(&Tip::Node(node), pool)
+                .await
+                .map_err(|e| BenchError(format!("checkpoints: {e:#}")))?
+                == 0;
             if caught_up {
                 break;
             }
         }
-        worker.check()?;
+        worker.check().map_err(|e| BenchError(format!("{e:#}")))?;
         let note = match tokio::time::timeout(Duration::from_millis(200), listener.recv()).await {
             Err(_) => continue,
             Ok(Err(e)) => return Err(err("notification")(e.to_string())),
@@ -706,82 +713,4 @@ async fn count(pool: &PgPool, sql: &str) -> Result<u64, BenchError> {
         .await
         .map_err(|e| err("counting")(e.to_string()))?;
     Ok(n.max(0) as u64)
-}
-
-/// `VmHWM` (peak resident set) in KiB from a `/proc/<pid>/status` file; 0 if unknown.
-pub fn vm_hwm_kib(status_path: &str) -> u64 {
-    proc_status_kib(status_path, "VmHWM")
-}
-
-/// A KiB field (`VmHWM`, `VmRSS`, `RssAnon`, ...) of a `/proc/<pid>/status` file; 0 if unknown.
-pub fn proc_status_kib(status_path: &str, field: &str) -> u64 {
-    let prefix = format!("{field}:");
-    std::fs::read_to_string(status_path)
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix(prefix.as_str()))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-/// The machine, for a benchmark report: cores, CPU model and memory.
-pub fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("model name"))
-                .map(|v| v.trim_start_matches([' ', '\t', ':']).to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let mem_gib = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("MemTotal:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        })
-        .map_or(0.0, |kib| kib as f64 / 1024.0 / 1024.0);
-    format!("{cores} cores ({cpu}), {mem_gib:.0} GiB")
-}
-
-/// The server's version for a benchmark report, e.g. "PostgreSQL 15.18 (Debian …)".
-pub async fn postgres_version(pool: &PgPool) -> Result<String, sqlx::Error> {
-    sqlx::query_scalar("SELECT split_part(version(), ' on ', 1)")
-        .fetch_one(pool)
-        .await
-}
-
-/// The one-minute load average from `/proc/loadavg`, for a benchmark report: on a shared
-/// machine it tells a reader whether the latencies were measured in quiet.
-pub fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|s| s.split_whitespace().next().map(str::to_string))
-        .unwrap_or_else(|| "?".into())
-}
-
-/// Sets a directory's permission bits (the postgres user must reach a data directory inside
-/// a root-owned temporary directory).
-#[cfg(unix)]
-pub fn set_mode(path: &Path, mode: u32) {
-    use std::os::unix::fs::PermissionsExt;
-    let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode));
-}
-
-#[cfg(not(unix))]
-pub fn set_mode(_: &Path, _: u32) {}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reads_vm_hwm() {
-        assert!(vm_hwm_kib("/proc/self/status") > 0);
-        assert_eq!(vm_hwm_kib("/nonexistent"), 0);
-    }
 }

@@ -19,12 +19,15 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use api::loadgen::{self, Report};
 use hdrhistogram::Histogram;
 use migrations::sqlx;
 use serde_json::json;
 
-use crate::bench_api::{Backend, BackendArgs, Server};
+use crate::backend::{Backend, BackendArgs};
+use crate::load::http::{self as loadgen, Report};
+use crate::machine::{load_average, machine};
+use crate::random::pick;
+use crate::server::Server;
 
 #[derive(clap::Args)]
 pub struct LimitsBenchArgs {
@@ -97,7 +100,7 @@ fn client(
         .build()?;
     let url: Arc<str> = Arc::from(url);
     Ok(move |i: u64| {
-        let id = ids[crate::bench_api::pick(i, ids.len())].clone();
+        let id = ids[pick(i, ids.len())].clone();
         let req = http
             .post(&*url)
             .header("content-type", "application/json")
@@ -157,7 +160,7 @@ pub async fn run(args: LimitsBenchArgs) -> anyhow::Result<()> {
     if args.limit == 0 || args.factor < 1.0 || args.seconds <= 0.0 {
         bail!("--limit must be at least 1, --factor at least 1 and --seconds positive");
     }
-    let load_before = sync::bench::load_average();
+    let load_before = load_average();
     let backend = Backend::start(&args.backend).await?;
     let pool = migrations::connect(&backend.database_url).await?;
     backend.wait_synced(&pool).await?;
@@ -192,8 +195,8 @@ pub async fn run(args: LimitsBenchArgs) -> anyhow::Result<()> {
     let _ = writeln!(
         s,
         "Machine: {}; load average {load_before} at the start, {} at the end.",
-        sync::bench::machine(),
-        sync::bench::load_average()
+        machine(),
+        load_average()
     );
     let _ = writeln!(
         s,
