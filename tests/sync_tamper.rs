@@ -126,7 +126,7 @@ fn fake(blocks: &[Block], presented: &OrdererKey) -> Fake {
 
 /// A fresh database in the shared cluster.
 async fn new_db(pg: &PrivatePostgres, admin: &PgPool, name: &str) -> (String, PgPool) {
-    sqlx::query(&format!("CREATE DATABASE {name}"))
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
         .execute(admin)
         .await
         .unwrap();
@@ -169,9 +169,9 @@ async fn assert_halted_at_bad_block(err: &sync::SyncError, pool: &PgPool, why: &
         .unwrap();
     assert_eq!(cp, BAD as i64 - 1);
     for table in ["property_versions", "change_log", "properties"] {
-        let (min, max): (Option<i64>, Option<i64>) = sqlx::query_as(&format!(
+        let (min, max): (Option<i64>, Option<i64>) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT min(block_number), max(block_number) FROM {table}"
-        ))
+        )))
         .fetch_one(pool)
         .await
         .unwrap();

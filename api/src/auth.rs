@@ -179,7 +179,10 @@ impl Auth {
         if secret.len() < MIN_SECRET_BYTES {
             return Err(KeyError::SecretTooShort(secret.len()));
         }
-        Auth::with(DecodingKey::from_secret(secret), Algorithm::HS256, rules)
+        // A secret of MIN_SECRET_BYTES or more is never refused (only an empty one is).
+        let key =
+            DecodingKey::from_secret(secret).map_err(|_| KeyError::SecretTooShort(secret.len()))?;
+        Auth::with(key, Algorithm::HS256, rules)
     }
 
     /// A PEM public key; its type decides the algorithm (RS256, ES256/ES384 by curve, EdDSA).
@@ -188,9 +191,9 @@ impl Auth {
             (k, Algorithm::RS256)
         } else if let Ok(k) = DecodingKey::from_ec_pem(pem) {
             // The key is the uncompressed point: 1 + 2 × the field size.
-            let alg = match k.as_bytes().len() {
-                65 => Algorithm::ES256,
-                97 => Algorithm::ES384,
+            let alg = match k.try_get_as_bytes().map(<[u8]>::len) {
+                Ok(65) => Algorithm::ES256,
+                Ok(97) => Algorithm::ES384,
                 _ => return Err(KeyError::UnsupportedCurve),
             };
             (k, alg)
@@ -517,7 +520,7 @@ pub fn issue_hs256(
     jsonwebtoken::encode(
         &Header::new(Algorithm::HS256),
         &claims,
-        &EncodingKey::from_secret(secret),
+        &EncodingKey::from_secret(secret).map_err(|e| KeyError::Signing(e.to_string()))?,
     )
     .map_err(|e| KeyError::Signing(e.to_string()))
 }
@@ -532,7 +535,7 @@ mod tests {
         jsonwebtoken::encode(
             &Header::new(Algorithm::HS256),
             &claims,
-            &EncodingKey::from_secret(SECRET),
+            &EncodingKey::from_secret(SECRET).expect("key"),
         )
         .expect("sign")
     }

@@ -233,7 +233,7 @@ pub fn parse_origin(s: &str) -> Result<HeaderValue, String> {
 
 /// Smallest response body compressed, in bytes: below it compression saves less than a
 /// packet and costs CPU on the hottest path (`property(id)` answers are ~1 KiB).
-pub const COMPRESS_FROM: u16 = 1024;
+pub const COMPRESS_FROM: u64 = 1024;
 
 /// CORS for browsers: any origin unless `origins` names some; GET, POST and OPTIONS; the
 /// headers a GraphQL client sends; no credentials (tokens are headers, not cookies). The

@@ -187,7 +187,7 @@ const VARIANTS: &[(&str, &str)] = &[
 fn vary(name: &str, n: usize) -> String {
     let lower = name.to_lowercase();
     if name.chars().any(search_index::analysis::translit::is_indic) {
-        return if n % 2 == 0 {
+        return if n.is_multiple_of(2) {
             name.to_string()
         } else {
             search_index::analysis::words(name)
@@ -693,7 +693,7 @@ async fn measure(args: &SearchBenchArgs, backend: &Backend) -> anyhow::Result<Me
     }
     tracing::info!("building the baselines' table and indexes");
     for stmt in SETUP_SQL {
-        sqlx::raw_sql(stmt).execute(&pool).await?;
+        sqlx::raw_sql(*stmt).execute(&pool).await?;
     }
     let t = Instant::now();
     sqlx::raw_sql(TSV_INDEX_SQL).execute(&pool).await?;

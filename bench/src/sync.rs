@@ -634,7 +634,7 @@ async fn copy_baselines(pool: &PgPool, data_dir: &Path) -> Result<Baselines, Ben
         .await
         .map_err(|e| err("COPY baselines")(e.to_string()))?;
     let mut exec = async |sql: String| {
-        sqlx::raw_sql(&sql)
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.as_str()))
             .execute(&mut *conn)
             .await
             .map_err(|e| err("COPY baselines")(format!("{sql}: {e}")))
@@ -708,7 +708,7 @@ async fn copy_baselines(pool: &PgPool, data_dir: &Path) -> Result<Baselines, Ben
 }
 
 async fn count(pool: &PgPool, sql: &str) -> Result<u64, BenchError> {
-    let n: i64 = sqlx::query_scalar(sql)
+    let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
         .fetch_one(pool)
         .await
         .map_err(|e| err("counting")(e.to_string()))?;

@@ -49,9 +49,11 @@ pub enum SignatureError {
 
 impl OrdererKey {
     pub fn generate() -> Self {
-        Self {
-            key: SigningKey::generate(&mut rand::rngs::OsRng),
-        }
+        // A secret key is 32 random bytes (RFC 8032 §5.1.5); drawing them here keeps
+        // ed25519-dalek's own `rand_core` (a newer major than the workspace's rand) out.
+        let mut secret = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut secret);
+        Self::from_secret(secret)
     }
 
     pub fn from_secret(secret: [u8; 32]) -> Self {

@@ -13,7 +13,7 @@ use ledger::model::Record;
 use migrations::PgPool;
 use serde_json::Value;
 use sqlx::postgres::PgRow;
-use sqlx::{Postgres, QueryBuilder, Row};
+use sqlx::{AssertSqlSafe, Postgres, QueryBuilder, Row};
 
 use crate::batch::Batcher;
 use crate::cursor::Key;
@@ -216,7 +216,7 @@ async fn properties_by_keys(
              WHERE p.state = $1 AND p.year = $2 AND coalesce(p.shard, -1) = $3 AND p.sequence = $4 \
              ORDER BY (p.id = $5) DESC LIMIT 1"
         );
-        let row = sqlx::query(&sql)
+        let row = sqlx::query(AssertSqlSafe(sql))
             .bind(id.state())
             .bind(i32::from(id.year()))
             .bind(id.shard().map_or(-1, i32::from))
@@ -238,7 +238,7 @@ async fn properties_by_keys(
                AND coalesce(q.shard, -1) = k.shard AND q.sequence = k.sequence \
              ORDER BY (q.id = k.id) DESC LIMIT 1) p"
     );
-    let found = sqlx::query(&sql)
+    let found = sqlx::query(AssertSqlSafe(sql))
         .bind(ids.iter().map(|id| id.state()).collect::<Vec<_>>())
         .bind(
             ids.iter()
@@ -321,7 +321,10 @@ impl Db {
     /// Properties by their on-chain IDs (primary key), in no particular order.
     pub async fn properties_by_ids(&self, ids: &[String]) -> Result<Vec<PropertyRow>> {
         let sql = format!("SELECT {PROPERTY_COLUMNS} FROM properties p WHERE p.id = ANY($1)");
-        let found = sqlx::query(&sql).bind(ids).fetch_all(self.pool()).await?;
+        let found = sqlx::query(AssertSqlSafe(sql))
+            .bind(ids)
+            .fetch_all(self.pool())
+            .await?;
         rows(&found)
     }
 
@@ -509,7 +512,7 @@ impl Db {
             "SELECT {PROPERTY_COLUMNS} FROM ownerships o JOIN properties p ON p.id = o.property_id \
              WHERE o.owner_ref = $1 AND o.property_id > $2 ORDER BY o.property_id LIMIT $3"
         );
-        let found = sqlx::query(&sql)
+        let found = sqlx::query(AssertSqlSafe(sql))
             .bind(owner_ref)
             .bind(after.unwrap_or(""))
             .bind(limit)
@@ -558,7 +561,7 @@ impl Db {
             ),
         };
         let sql = format!("{sql} ORDER BY properties DESC, name");
-        let mut q = sqlx::query(&sql);
+        let mut q = sqlx::query(AssertSqlSafe(sql));
         for v in [state, district, mandal].into_iter().flatten() {
             q = q.bind(v);
         }
@@ -756,7 +759,7 @@ fn like_escape(s: &str) -> String {
     out
 }
 
-fn push_filter(q: &mut QueryBuilder<'_, Postgres>, f: &PropertyFilter) {
+fn push_filter(q: &mut QueryBuilder<Postgres>, f: &PropertyFilter) {
     let mut eq = |column: &str, v: &Option<String>| {
         if let Some(v) = v {
             q.push(format!(" AND p.{column} = ")).push_bind(v.clone());
@@ -803,7 +806,7 @@ fn order_sql(order: PropertyOrder) -> &'static str {
     }
 }
 
-fn push_keyset(q: &mut QueryBuilder<'_, Postgres>, order: PropertyOrder, key: &Key) {
+fn push_keyset(q: &mut QueryBuilder<Postgres>, order: PropertyOrder, key: &Key) {
     fn micros(us: i64) -> DateTime<Utc> {
         DateTime::from_timestamp_micros(us).unwrap_or_default()
     }

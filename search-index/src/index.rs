@@ -139,7 +139,7 @@ pub(crate) const FACET_COLUMNS: [&str; 6] = [
 pub(crate) const LABEL_SEP: char = '\u{1f}';
 
 fn fast_only() -> TextOptions {
-    TextOptions::default().set_fast(None)
+    TextOptions::default().set_fast(tantivy::tokenizer::RAW_TOKENIZER_NAME)
 }
 
 fn build_schema() -> (Schema, Fields) {

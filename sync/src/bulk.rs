@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use migrations::sqlx::postgres::PgConnection;
-use migrations::sqlx::{self, Connection};
+use migrations::sqlx::{self, AssertSqlSafe, Connection};
 
 /// The decision's inputs and thresholds.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -175,7 +175,7 @@ pub(crate) async fn drop_secondary_indexes(
         .await?;
     for name in &names {
         // The name comes from regclass's text form: already quoted where needed.
-        sqlx::query(&format!("DROP INDEX {name}"))
+        sqlx::query(AssertSqlSafe(format!("DROP INDEX {name}")))
             .execute(&mut *tx)
             .await?;
     }
@@ -229,7 +229,7 @@ async fn build_indexes(
         // IF NOT EXISTS: an operator may have built it by hand meanwhile.
         let create = definition.replacen("CREATE INDEX ", "CREATE INDEX IF NOT EXISTS ", 1);
         let mut tx = conn.begin().await?;
-        sqlx::query(&create).execute(&mut *tx).await?;
+        sqlx::query(AssertSqlSafe(create)).execute(&mut *tx).await?;
         sqlx::query("DELETE FROM sync_dropped_indexes WHERE name = $1")
             .bind(&name)
             .execute(&mut *tx)

@@ -311,9 +311,9 @@ pub async fn assert_matches_ledger(node: &Node, pool: &PgPool) -> i64 {
 
     // invalid transactions left no trace.
     for table in ["property_versions", "change_log", "documents", "properties"] {
-        let n: i64 = sqlx::query_scalar(&format!(
+        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "SELECT count(*) FROM {table} WHERE tx_id = ANY($1)"
-        ))
+        )))
         .bind(&exp.invalid_tx_ids)
         .fetch_one(pool)
         .await

@@ -147,7 +147,11 @@ fn sign(alg: Algorithm, key: &EncodingKey, claims: &Value) -> String {
 }
 
 fn hs(claims: &Value) -> String {
-    sign(Algorithm::HS256, &EncodingKey::from_secret(SECRET), claims)
+    sign(
+        Algorithm::HS256,
+        &EncodingKey::from_secret(SECRET).expect("key"),
+        claims,
+    )
 }
 
 fn token(role: &str) -> String {
@@ -234,7 +238,7 @@ async fn tokens_roles_and_page_limits() {
     // Every kind of bad token: 401, never anonymous.
     let forged = sign(
         Algorithm::HS256,
-        &EncodingKey::from_secret(b"another-secret-another-secret-0123456"),
+        &EncodingKey::from_secret(b"another-secret-another-secret-0123456").expect("key"),
         &claims("citizen", |_| {}),
     );
     let unsigned = format!(
@@ -354,7 +358,11 @@ async fn tokens_roles_and_page_limits() {
         assert_eq!(status, 200, "{body}");
     }
     // Algorithm confusion: an HS256 token "signed" with the RSA public key's own bytes.
-    let confused = sign(Algorithm::HS256, &EncodingKey::from_secret(RSA_PUBLIC), &c);
+    let confused = sign(
+        Algorithm::HS256,
+        &EncodingKey::from_secret(RSA_PUBLIC).expect("key"),
+        &c,
+    );
     assert_refused(
         &http,
         &rs,

@@ -176,7 +176,7 @@ pub async fn run(opts: &LoadOptions) -> Result<LoadReport, LedgerError> {
             let mut gen = shared.gen.lock().unwrap_or_else(|p| p.into_inner());
             for _ in 0..n {
                 // Two creates for each follow-up, so the pool of known records grows.
-                let (target, p) = if gen.remembered() < 100 || submitted % 3 != 0 {
+                let (target, p) = if gen.remembered() < 100 || !submitted.is_multiple_of(3) {
                     (Target::Records, gen.create())
                 } else {
                     gen.follow_up()

@@ -38,19 +38,34 @@ pub(crate) fn tx_id_of(
     // The members of proposal + {"channel"} in JCS order: args, channel, creator, kind,
     // nonce (all ASCII names, so byte order is UTF-16 order), hashed as they are written:
     // copying the args into one buffer first cost an allocation and a copy per proposal.
-    let mut h = Sha256::new();
-    h.update(b"{\"args\":");
-    h.update(args_jcs);
-    h.update(b",\"channel\":");
+    let mut h = HashWriter(Sha256::new());
+    h.0.update(b"{\"args\":");
+    h.0.update(args_jcs);
+    h.0.update(b",\"channel\":");
     serde_json::to_writer(&mut h, channel)?;
-    h.update(b",\"creator\":");
+    h.0.update(b",\"creator\":");
     serde_json::to_writer(&mut h, creator)?;
-    h.update(b",\"kind\":");
+    h.0.update(b",\"kind\":");
     serde_json::to_writer(&mut h, &kind)?;
-    h.update(b",\"nonce\":");
+    h.0.update(b",\"nonce\":");
     serde_json::to_writer(&mut h, nonce)?;
-    h.update(b"}");
-    Ok(Hash32(h.finalize().into()))
+    h.0.update(b"}");
+    Ok(Hash32(h.0.finalize().into()))
+}
+
+/// serde_json writes into the hash as it goes. sha2 0.11 (digest 0.11, `no_std`) no longer
+/// implements `std::io::Write` itself; this is that impl, not worth the `digest-io` crate.
+struct HashWriter(sha2::Sha256);
+
+impl std::io::Write for HashWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        sha2::Digest::update(&mut self.0, buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 #[cfg(test)]

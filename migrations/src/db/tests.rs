@@ -10,7 +10,7 @@ async fn migrated() -> (PrivatePostgres, PgPool) {
     (pg, pool)
 }
 
-async fn names(pool: &PgPool, sql: &str) -> BTreeSet<String> {
+async fn names(pool: &PgPool, sql: &'static str) -> BTreeSet<String> {
     sqlx::query_scalar::<_, String>(sql)
         .fetch_all(pool)
         .await

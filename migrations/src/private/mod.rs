@@ -24,7 +24,7 @@ use std::process::Output;
 use std::time::{Duration, Instant};
 
 use sqlx::postgres::PgConnectOptions;
-use sqlx::{ConnectOptions, Connection};
+use sqlx::{AssertSqlSafe, ConnectOptions, Connection};
 use tempfile::TempDir;
 
 use account::Account;
@@ -501,7 +501,7 @@ impl PrivatePostgres {
                 .await
                 .map_err(|source| self.connect_error(source))?;
         if !exists {
-            let created = sqlx::query(&format!("CREATE DATABASE {DATABASE}"))
+            let created = sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {DATABASE}")))
                 .execute(&mut conn)
                 .await;
             match created {

@@ -406,7 +406,8 @@ impl SearchIndex {
     ) -> Result<Top, Error> {
         Ok(match facets {
             None => {
-                let (docs, total) = searcher.search(q, &(TopDocs::with_limit(limit), Count))?;
+                let (docs, total) =
+                    searcher.search(q, &(TopDocs::with_limit(limit).order_by_score(), Count))?;
                 Top {
                     docs,
                     total,
@@ -414,8 +415,14 @@ impl SearchIndex {
                 }
             }
             Some(spec) => {
-                let (docs, total, counts) =
-                    searcher.search(q, &(TopDocs::with_limit(limit), Count, FacetCounter(spec)))?;
+                let (docs, total, counts) = searcher.search(
+                    q,
+                    &(
+                        TopDocs::with_limit(limit).order_by_score(),
+                        Count,
+                        FacetCounter(spec),
+                    ),
+                )?;
                 Top {
                     docs,
                     total,
