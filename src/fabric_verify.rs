@@ -1,8 +1,8 @@
 //! `landql fabric verify FILE…`: Fabric block files checked as Fabric checks them.
 //!
 //! The output is one JSON document: for each file, its block count, how many blocks' orderer
-//! signatures verified and how many could not be checked (blocks before the first config
-//! block, which is the trust anchor), and `results`, the damaged blocks in the shape of
+//! signatures verified and how many could not be checked (blocks before the first intact
+//! config block, which is the trust anchor), and `results`, the damaged blocks in the shape of
 //! Fabric's `ledgerutil verify` (`blocks.json`: `blockNum`, `valid`, `errors`). With
 //! `--ledgerutil` only ledgerutil's checks run, so `results` is what ledgerutil reports.
 //! Exit status: 0 every block intact, 1 a block damaged, 2 a file unreadable or not a

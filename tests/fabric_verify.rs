@@ -68,6 +68,11 @@ fn bad_ledger_gets_ledgerutils_findings() {
         assert_eq!(code, 1, "{args:?}: {out:#}");
         assert_eq!(out[0]["results"], expected, "{args:?}");
     }
+    // Blocks 0 and 1 (config blocks) are damaged, so the intact config block 2 is the trust
+    // anchor: the signatures of blocks 3 to 9 verify, the first three are not checked.
+    let (_, out) = verify(&[], &[testdata("sample_bad_ledger.blockfile")]);
+    assert_eq!(out[0]["signaturesVerified"], 7);
+    assert_eq!(out[0]["signaturesUnchecked"], 3);
 }
 
 #[test]

@@ -21,8 +21,9 @@
 //! block verifies when at least one signature of an orderer organisation's member does,
 //! Fabric's default `BlockValidation` policy (`ANY Writers` of the orderer orgs). The
 //! first config block read is the trust anchor, unless one is given
-//! ([`ChainVerifier::with_trust`]); blocks before any config block cannot have their
-//! signatures checked and say so ([`Signatures::NoTrust`]).
+//! ([`ChainVerifier::with_trust`]); a config block that fails a check sets no trust; blocks
+//! before any (intact) config block cannot have their signatures checked and say so
+//! ([`Signatures::NoTrust`]).
 
 use prost::Message;
 use sha2::{Digest, Sha256};
@@ -252,8 +253,9 @@ impl ChainVerifier {
             Signatures::NoTrust
         };
 
-        // A config block sets the trust for the blocks after it.
-        if self.check_signatures {
+        // A config block sets the trust for the blocks after it — only an intact one: a
+        // config whose data hash, chain link or signature fails could be anybody's.
+        if self.check_signatures && errors.is_empty() {
             match config_of(block) {
                 Ok(None) => {}
                 Ok(Some(_)) => match OrdererTrust::from_config_block(block) {
@@ -417,11 +419,18 @@ mod tests {
                 (1, strings(&[PREVIOUS_HASH_MISMATCH])),
             ]
         );
-        // Signatures add nothing here: block 0 is the trust anchor, the others are signed.
-        assert_eq!(
-            damaged(&verify_chain(&chain("sample_bad_ledger.blockfile"), true)),
-            damaged(&reports)
-        );
+        // Signatures add nothing here. Blocks 0, 1 and 2 are config blocks; 0 and 1 are
+        // damaged, and a damaged config block is trusted by nobody, so the intact block 2
+        // is the trust anchor for the blocks after it.
+        let with_signatures = verify_chain(&chain("sample_bad_ledger.blockfile"), true);
+        assert_eq!(damaged(&with_signatures), damaged(&reports));
+        for r in &with_signatures {
+            let expected = match r.number {
+                0..=2 => Signatures::NoTrust,
+                _ => Signatures::Verified(vec!["OrdererMSP".into()]),
+            };
+            assert_eq!(r.signatures, expected, "block {}", r.number);
+        }
     }
 
     #[test]
