@@ -7,9 +7,10 @@
 //! `ledger/rwset/rwset.proto`, `ledger/rwset/kvrwset/kv_rwset.proto`,
 //! `msp/identities.proto`, `msp/msp_config.proto`). Generating them at build time would
 //! need `protoc` (or vendoring the `.proto` files and a build script) on every machine that
-//! builds landql, and the crates that carry generated Fabric messages are pinned to older
-//! prost majors. The wire format is stable — Fabric never renumbers a field — so a few
-//! dozen declared fields are the smaller, reviewable dependency.
+//! builds landql, and a third-party crate of generated Fabric messages would tie landql to
+//! its prost (and tonic) versions and its upkeep. The wire format is stable — Fabric never
+//! renumbers a field — so a few dozen declared fields are the smaller, reviewable
+//! dependency; the tests decode Fabric's own block files with them.
 //!
 //! Only the fields landql reads are declared; prost skips the others when decoding. That
 //! is deliberate for private data: `NsReadWriteSet.collection_hashed_rwset` (field 3) is
