@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 mod dev;
+mod fabric_verify;
 mod serve;
 
 use anyhow::Context;
@@ -106,6 +107,9 @@ enum Command {
     /// Check a proof document offline: exit 0 when it holds, 1 (naming the failing step)
     /// when it does not, 2 when the input cannot be read.
     VerifyProof(VerifyProofArgs),
+    /// Hyperledger Fabric: `landql fabric verify FILE…` checks block files as Fabric does.
+    #[command(subcommand)]
+    Fabric(fabric_verify::FabricCommand),
 }
 
 #[derive(clap::Args)]
@@ -261,6 +265,7 @@ fn main() -> ExitCode {
         .init();
     let result = match cli.command {
         Command::VerifyProof(args) => return verify_proof(&args),
+        Command::Fabric(command) => return fabric_verify::run(command),
         Command::Dev(args) => run_async(dev::run(args, shutdown_signal())),
         Command::Ledger(args) => run_async(run_ledger(args)),
         Command::Seed(args) => {
