@@ -149,12 +149,8 @@ pub struct OrdererTrust {
 
 /// The channel configuration a config block carries, or `None` for another block.
 pub fn config_of(block: &Block) -> Result<Option<ConfigEnvelope>, String> {
-    let number = block.header.as_ref().map_or(0, |h| h.number);
-    let data = block
-        .data
-        .as_ref()
-        .map(|d| d.data.as_slice())
-        .unwrap_or(&[]);
+    let number = block.number();
+    let data = block.transactions();
     let [tx] = data else {
         return Ok(None);
     };
@@ -179,7 +175,7 @@ impl OrdererTrust {
     /// The orderer organisations of a config block (a channel's genesis block or a later
     /// config update).
     pub fn from_config_block(block: &Block) -> Result<Self, TrustError> {
-        let number = block.header.as_ref().map_or(0, |h| h.number);
+        let number = block.number();
         let not_config = |why: String| TrustError::NotConfig { number, why };
         let envelope = config_of(block)
             .map_err(not_config)?

@@ -47,6 +47,18 @@ pub struct Block {
     pub metadata: Option<BlockMetadata>,
 }
 
+impl Block {
+    /// The header's block number (0 when the header is missing).
+    pub fn number(&self) -> u64 {
+        self.header.as_ref().map_or(0, |h| h.number)
+    }
+
+    /// The transaction envelopes' bytes, as they are hashed (none when data is missing).
+    pub fn transactions(&self) -> &[Vec<u8>] {
+        self.data.as_ref().map_or(&[], |d| d.data.as_slice())
+    }
+}
+
 /// `common.BlockHeader`.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct BlockHeader {

@@ -135,6 +135,31 @@ impl<'a> Cursor<'a> {
         Ok(bytes)
     }
 
+    /// A varint count (named `count_name` in errors), then that many length-prefixed
+    /// items; running out before the count is a [`ReadError::Count`] of `entries`.
+    fn prefixed_list(
+        &mut self,
+        count_name: &'static str,
+        entries: &'static str,
+        item: &'static str,
+    ) -> Result<Vec<Vec<u8>>, ReadError> {
+        let count_at = self.pos;
+        let count = self.varint(count_name)?;
+        let mut items = Vec::new();
+        for _ in 0..count {
+            if self.remaining() == 0 {
+                return Err(ReadError::Count {
+                    what: entries,
+                    offset: count_at,
+                    count,
+                    read: items.len(),
+                });
+            }
+            items.push(self.prefixed(item)?.to_vec());
+        }
+        Ok(items)
+    }
+
     /// A varint length and that many bytes.
     fn prefixed(&mut self, what: &'static str) -> Result<&'a [u8], ReadError> {
         let at = self.pos;
@@ -172,34 +197,8 @@ fn read_serialized_block(
     let number = c.varint("block number")?;
     let data_hash = c.prefixed("data hash")?.to_vec();
     let previous_hash = c.prefixed("previous hash")?.to_vec();
-    let count_at = c.pos;
-    let count = c.varint("transaction count")?;
-    let mut data = Vec::new();
-    for _ in 0..count {
-        if c.remaining() == 0 {
-            return Err(ReadError::Count {
-                what: "transaction",
-                offset: count_at,
-                count,
-                read: data.len(),
-            });
-        }
-        data.push(c.prefixed("transaction envelope")?.to_vec());
-    }
-    let count_at = c.pos;
-    let count = c.varint("metadata count")?;
-    let mut metadata = Vec::new();
-    for _ in 0..count {
-        if c.remaining() == 0 {
-            return Err(ReadError::Count {
-                what: "metadata entry",
-                offset: count_at,
-                count,
-                read: metadata.len(),
-            });
-        }
-        metadata.push(c.prefixed("metadata entry")?.to_vec());
-    }
+    let data = c.prefixed_list("transaction count", "transaction", "transaction envelope")?;
+    let metadata = c.prefixed_list("metadata count", "metadata entry", "metadata entry")?;
     if c.remaining() > 0 {
         return Err(ReadError::TrailingBytes {
             offset: entry,

@@ -208,11 +208,7 @@ impl ChainVerifier {
     /// Checks the next block of the chain.
     pub fn check(&mut self, block: &Block) -> BlockReport {
         let header = block.header.clone().unwrap_or_default();
-        let transactions = block
-            .data
-            .as_ref()
-            .map(|d| d.data.as_slice())
-            .unwrap_or(&[]);
+        let transactions = block.transactions();
         let mut errors = Vec::new();
 
         // protoutil.BlockDataHash: no hash over transactions that are not well formed.

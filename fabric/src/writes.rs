@@ -78,12 +78,8 @@ pub enum WritesError {
 
 /// The KV writes in `namespace` of the block's valid endorser transactions.
 pub fn chaincode_writes(block: &Block, namespace: &str) -> Result<ChaincodeWrites, WritesError> {
-    let number = block.header.as_ref().map_or(0, |h| h.number);
-    let transactions = block
-        .data
-        .as_ref()
-        .map(|d| d.data.as_slice())
-        .unwrap_or(&[]);
+    let number = block.number();
+    let transactions = block.transactions();
     let filter = block
         .metadata
         .as_ref()
