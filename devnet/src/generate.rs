@@ -33,6 +33,7 @@
 
 mod create;
 mod follow_ups;
+mod identity;
 mod land;
 mod names;
 mod places;
@@ -49,6 +50,7 @@ use ledger::canonical::{sha256, Hash32};
 use ledger::id::PropertyId;
 use ledger::model::{Owner, Proposal, Record, Validation, VerificationStatus};
 
+pub use identity::{NameKey, NamePart};
 use names::{Names, Script, Spec};
 use places::{Places, STATES};
 
@@ -72,6 +74,7 @@ const BUSY_WINDOW: u64 = 4096;
 pub struct DemoData {
     names: Names,
     places: Places,
+    identifier: identity::Identifier,
 }
 
 impl DemoData {
@@ -86,10 +89,24 @@ impl DemoData {
 
     /// Parses `places.tsv` and `names.tsv` (the formats of `devnet/data/README.md`).
     pub fn parse(places_tsv: &str, names_tsv: &str) -> Result<DemoData, String> {
+        let names = Names::parse(names_tsv)?;
         Ok(DemoData {
-            names: Names::parse(names_tsv)?,
+            identifier: identity::Identifier::new(&names),
+            names,
             places: Places::parse(places_tsv)?,
         })
+    }
+
+    /// The name behind a written owner or father name (see [`NameKey`]): equal for every
+    /// spelling, script and order the generator writes one name in.
+    pub fn name_key(&self, written: &str) -> NameKey {
+        self.identifier.key(written)
+    }
+
+    /// The names an unfinished word may become: those with a spelling (any script) that
+    /// starts with `typed`.
+    pub fn names_starting_with(&self, typed: &str) -> Vec<NamePart> {
+        self.identifier.starting_with(typed)
     }
 
     /// Number of distinct villages (state, district, mandal, village).

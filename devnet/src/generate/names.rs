@@ -243,7 +243,7 @@ const CHRISTIAN_SURNAMES: &[&str] = &["Raju", "Babu", "Rao", "Kumar"];
 
 /// Letters used as initials ("K. Ravi Kumar"), as they are spelt in each script.
 const NO_INITIAL: u8 = u8::MAX;
-const INITIALS: &[[&str; 4]] = &[
+pub(super) const INITIALS: &[[&str; 4]] = &[
     ["K", "కె", "ಕೆ", "के"],
     ["P", "పి", "ಪಿ", "पी"],
     ["G", "జి", "ಜಿ", "जी"],
