@@ -163,6 +163,7 @@ impl Query {
             hits.push(SearchHit {
                 property: Property::new(row.clone()),
                 score: f64::from(h.score),
+                former_name: h.former_name,
                 highlights: h
                     .highlights
                     .iter()
@@ -384,6 +385,7 @@ pub(crate) fn meta(s: &Services) -> Meta {
 fn graphql_field(field: &str) -> String {
     field
         .replace("father_name", "fatherName")
+        .replace("former_names", "formerNames")
         .replace("survey_no", "surveyNo")
         .replace("khata_no", "khataNo")
         .replace("property_id", "id")

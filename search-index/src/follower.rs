@@ -10,6 +10,7 @@
 //! the index is new, its payload unreadable, it is ahead of the database (a restored or
 //! reset database), or further behind than a rebuild costs.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
@@ -94,6 +95,41 @@ fn parse_record(id: &str, json: &str) -> Option<Record> {
     }
 }
 
+/// Every owner name of every version of the properties whose owners a transfer or a
+/// correction ever changed (the only ones with former names), per property: a rebuild
+/// reads it once, before the records.
+const FORMER_ALL_SQL: &str = "SELECT v.property_id, array_agg(o->>'name') AS names \
+     FROM property_versions v CROSS JOIN LATERAL jsonb_array_elements(v.record->'owners') o \
+     WHERE v.property_id IN (SELECT property_id FROM property_versions \
+         WHERE event IN ('PropertyTransferred', 'PropertyCorrected')) \
+     GROUP BY v.property_id";
+
+/// Every owner name of every version of the given properties (a batch of changes).
+const FORMER_OF_SQL: &str = "SELECT v.property_id, array_agg(o->>'name') AS names \
+     FROM property_versions v CROSS JOIN LATERAL jsonb_array_elements(v.record->'owners') o \
+     WHERE v.property_id = ANY($1) GROUP BY v.property_id";
+
+/// Owner names of all versions, per property ID, from [`FORMER_ALL_SQL`] or
+/// [`FORMER_OF_SQL`].
+async fn version_names<'e>(
+    query: sqlx::query::Query<'e, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    conn: impl sqlx::PgExecutor<'e>,
+) -> Result<HashMap<String, Vec<String>>, FollowError> {
+    let rows = query.fetch_all(conn).await?;
+    let mut out = HashMap::with_capacity(rows.len());
+    for row in rows {
+        out.insert(row.try_get("property_id")?, row.try_get("names")?);
+    }
+    Ok(out)
+}
+
+/// The former owner names of `record` among its versions' names.
+fn former_of(record: &Record, names: &HashMap<String, Vec<String>>, id: &str) -> Vec<String> {
+    names.get(id).map_or_else(Vec::new, |all| {
+        crate::index::former_names(record, all.iter().map(String::as_str))
+    })
+}
+
 /// Rows handed from the reading task to the indexing thread at a time.
 const REBUILD_BATCH: usize = 1024;
 
@@ -147,15 +183,19 @@ async fn load_all(index: &Arc<SearchIndex>, pool: &PgPool) -> Result<(i64, u64),
     let seq: i64 = sqlx::query_scalar("SELECT coalesce(max(seq), 0)::bigint FROM change_log")
         .fetch_one(&mut *tx)
         .await?;
+    let names = version_names(sqlx::query(FORMER_ALL_SQL), &mut *tx).await?;
     index.clear()?;
     let (send, mut recv) = tokio::sync::mpsc::channel::<Vec<(String, String)>>(8);
     let idx = Arc::clone(index);
     let builder = tokio::task::spawn_blocking(move || -> Result<u64, Error> {
         let mut n = 0u64;
         while let Some(batch) = recv.blocking_recv() {
-            let records = batch
-                .into_iter()
-                .filter_map(|(id, json)| parse_record(&id, &json).map(|r| (r, json)));
+            let records = batch.into_iter().filter_map(|(id, json)| {
+                parse_record(&id, &json).map(|r| {
+                    let former = former_of(&r, &names, &id);
+                    (r, json, former)
+                })
+            });
             n += idx.add_new_batch(records)? as u64;
         }
         Ok(n)
@@ -206,13 +246,22 @@ pub(crate) async fn apply_batch(
     .bind(batch)
     .fetch_all(pool)
     .await?;
+    let ids: Vec<String> = rows
+        .iter()
+        .map(|r| r.try_get("property_id"))
+        .collect::<Result<_, _>>()?;
+    let names = if ids.is_empty() {
+        HashMap::new()
+    } else {
+        version_names(sqlx::query(FORMER_OF_SQL).bind(&ids), pool).await?
+    };
     let mut new_last = last;
     for row in &rows {
         let seq: i64 = row.try_get("seq")?;
         let id: String = row.try_get("property_id")?;
         let json: Option<String> = row.try_get("record")?;
         match json.as_deref().and_then(|j| parse_record(&id, j)) {
-            Some(r) => index.upsert(&r)?,
+            Some(r) => index.upsert(&r, &former_of(&r, &names, &id))?,
             None => {
                 // No row: the property is gone from the read model; drop it here too.
                 if json.is_none() {

@@ -46,21 +46,30 @@ const MERGED_SEGMENTS: usize = 2;
 /// Applies to segments written from now on (a rebuild rewrites them all).
 const DOCSTORE_BLOCK: usize = 4 << 10;
 
-/// The name groups, in ranking order (an owner match beats a father match beats a place).
+/// The name groups, in ranking order (an owner match beats a father match beats a place
+/// beats a former name).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) enum Group {
     Owner,
     Father,
     Place,
+    /// Owner names an earlier version of the record carried and the current one does not
+    /// (a misspelling a correction fixed, a seller's name): still findable, ranked below
+    /// a current name.
+    Former,
 }
 
+/// How many name groups there are (arrays indexed by `Group as usize`).
+pub(crate) const GROUPS: usize = 4;
+
 impl Group {
-    pub const ALL: [Group; 3] = [Group::Owner, Group::Father, Group::Place];
+    pub const ALL: [Group; GROUPS] = [Group::Owner, Group::Father, Group::Place, Group::Former];
     fn name(self) -> &'static str {
         match self {
             Group::Owner => "owner",
             Group::Father => "father",
             Group::Place => "place",
+            Group::Former => "former",
         }
     }
 }
@@ -86,7 +95,7 @@ pub(crate) struct Fields {
     pub key: Field,
     /// Upper-case ID forms without dashes, for lookups typed any way.
     pub id_terms: Field,
-    pub groups: [GroupFields; 3],
+    pub groups: [GroupFields; GROUPS],
     pub survey: Field,
     pub khata: Field,
     pub state: Field,
@@ -100,6 +109,8 @@ pub(crate) struct Fields {
     pub facet_cols: [Field; 6],
     /// The record as JSON, for display, re-ranking and highlights.
     pub record: Field,
+    /// The record's former owner names (one value each), for re-ranking and highlights.
+    pub former: Field,
 }
 
 impl Fields {
@@ -171,8 +182,25 @@ fn build_schema() -> (Schema, Fields) {
         status: b.add_text_field("status", STRING),
         facet_cols: FACET_COLUMNS.map(|name| b.add_text_field(name, fast_only())),
         record: b.add_text_field("record", STORED),
+        former: b.add_text_field("former", STORED),
     };
     (b.build(), f)
+}
+
+/// The owner names of `versions` (a property's records, any order) that `current` does
+/// not carry, each once, in the order first met: what [`SearchIndex::upsert`] indexes as
+/// former names.
+pub fn former_names<'a>(
+    current: &Record,
+    versions: impl IntoIterator<Item = &'a str>,
+) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for name in versions {
+        if !current.owners.iter().any(|o| o.name == name) && !out.iter().any(|n| n == name) {
+            out.push(name.to_string());
+        }
+    }
+    out
 }
 
 /// The term every spelling of an ID shares: its sharded form (legacy IDs stay legacy).
@@ -277,9 +305,14 @@ impl SearchIndex {
         Ok(w.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
-    /// Builds the document of one record; `json` is the record as JSON when the caller
-    /// has it already (it is stored as given).
-    fn document(&self, r: &Record, json: Option<String>) -> Result<TantivyDocument, Error> {
+    /// Builds the document of one record and its former owner names; `json` is the record
+    /// as JSON when the caller has it already (it is stored as given).
+    fn document(
+        &self,
+        r: &Record,
+        former: &[String],
+        json: Option<String>,
+    ) -> Result<TantivyDocument, Error> {
         let f = &self.fields;
         let key = id_key(&r.property_id);
         let json = match json {
@@ -314,6 +347,12 @@ impl SearchIndex {
         for p in [&r.district, &r.mandal, &r.village] {
             add(Group::Place, p);
         }
+        for name in former {
+            add(Group::Former, name);
+        }
+        for name in former {
+            d.add_text(f.former, name);
+        }
         d.add_text(f.survey, survey_key(&r.survey_no));
         if let Some(k) = &r.khata_no {
             d.add_text(f.khata, survey_key(k));
@@ -343,9 +382,11 @@ impl SearchIndex {
         Ok(d)
     }
 
-    /// Adds or replaces the document of a record (visible after the next [`Self::commit`]).
-    pub fn upsert(&self, r: &Record) -> Result<(), Error> {
-        let d = self.document(r, None)?;
+    /// Adds or replaces the document of a record (visible after the next [`Self::commit`]),
+    /// with the owner names its earlier versions carried and it no longer does
+    /// ([`former_names`]).
+    pub fn upsert(&self, r: &Record, former: &[String]) -> Result<(), Error> {
+        let d = self.document(r, former, None)?;
         let w = self.writer()?;
         w.delete_term(Term::from_field_text(
             self.fields.key,
@@ -357,7 +398,7 @@ impl SearchIndex {
 
     /// Adds the documents of records known not to be in the index (a rebuild after
     /// [`Self::clear`]), storing each one's `json` — the record as the caller read it — as
-    /// its text, and returns how many were added.
+    /// its text, with its former owner names, and returns how many were added.
     ///
     /// Why: skipping the delete-by-ID of [`Self::upsert`] matters in bulk, as tantivy
     /// applies every queued delete to every new segment at commit; and the documents go to
@@ -367,11 +408,11 @@ impl SearchIndex {
     /// with PostgreSQL and the reader).
     pub fn add_new_batch(
         &self,
-        records: impl IntoIterator<Item = (Record, String)>,
+        records: impl IntoIterator<Item = (Record, String, Vec<String>)>,
     ) -> Result<usize, Error> {
         let mut ops = Vec::new();
-        for (r, json) in records {
-            let d = self.document(&r, Some(json))?;
+        for (r, json, former) in records {
+            let d = self.document(&r, &former, Some(json))?;
             ops.push(tantivy::indexer::UserOperation::Add(Queued::new(
                 d,
                 Some(self.window.slot()),
@@ -557,7 +598,7 @@ mod tests {
         for (i, n) in (101u64..107).enumerate() {
             let mut r = r.clone();
             r.property_id = PropertyId::sharded("TS", 2026, 3, n).unwrap();
-            idx.upsert(&r).unwrap();
+            idx.upsert(&r, &[]).unwrap();
             idx.commit(i as i64 + 1).unwrap();
         }
         assert_eq!(idx.reader.searcher().segment_readers().len(), 6);

@@ -48,10 +48,10 @@ fn latency_percentiles() {
         idx.clear().unwrap();
         let t = Instant::now();
         for r in &records {
-            idx.upsert(r).unwrap();
+            idx.upsert(r, &[]).unwrap();
         }
         for (_, r) in fixture::hand() {
-            idx.upsert(&r).unwrap();
+            idx.upsert(&r, &[]).unwrap();
         }
         idx.commit(n as i64).unwrap();
         let s = t.elapsed().as_secs_f64();

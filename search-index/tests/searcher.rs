@@ -29,14 +29,14 @@ fn commit_payload_survives_reopen_and_upsert_replaces() {
     {
         let idx = SearchIndex::open_or_create(dir.path()).unwrap();
         assert_eq!(idx.last_seq().unwrap(), None);
-        idx.upsert(&hand("h01")).unwrap();
-        idx.upsert(&hand("h02")).unwrap();
+        idx.upsert(&hand("h01"), &[]).unwrap();
+        idx.upsert(&hand("h02"), &[]).unwrap();
         idx.commit(41).unwrap();
         assert_eq!(idx.num_docs(), 2);
         // A correction of the same parcel replaces its document.
         let mut r = hand("h01");
         r.owners[0].name = "Yarlagadda Padmavathi".into();
-        idx.upsert(&r).unwrap();
+        idx.upsert(&r, &[]).unwrap();
         idx.commit(42).unwrap();
         assert_eq!(idx.num_docs(), 2);
         assert!(idx
@@ -59,7 +59,7 @@ fn commit_payload_survives_reopen_and_upsert_replaces() {
     let ro = SearchIndex::open_read_only(dir.path()).unwrap();
     assert_eq!(ro.last_seq().unwrap(), Some(43));
     assert!(matches!(
-        ro.upsert(&hand("h03")),
+        ro.upsert(&hand("h03"), &[]),
         Err(search_index::Error::ReadOnly)
     ));
     let res = search_index::search::search_dir(dir.path(), "yarlagadda padmavathi", 5).unwrap();
@@ -214,7 +214,7 @@ fn committed_index() -> (tempfile::TempDir, std::path::PathBuf) {
     let root = tempfile::tempdir().unwrap();
     let dir = root.path().join("index");
     let idx = SearchIndex::open_or_create(&dir).unwrap();
-    idx.upsert(&hand("h01")).unwrap();
+    idx.upsert(&hand("h01"), &[]).unwrap();
     idx.commit(7).unwrap();
     (root, dir)
 }
@@ -255,7 +255,7 @@ fn an_index_of_older_analysers_is_rebuilt() {
 fn odd_input_is_answered_not_panicked_on() {
     let dir = tempfile::tempdir().unwrap();
     let idx = SearchIndex::open_or_create(dir.path()).unwrap();
-    idx.upsert(&hand("h01")).unwrap();
+    idx.upsert(&hand("h01"), &[]).unwrap();
     idx.commit(1).unwrap();
     for q in [
         "",
@@ -275,4 +275,53 @@ fn odd_input_is_answered_not_panicked_on() {
     }
     assert!(idx.search(&req("")).unwrap().hits.is_empty());
     assert_eq!(idx.search(&req("🙂 lakshmi")).unwrap().hits.len(), 1);
+}
+
+#[test]
+fn former_names_are_found_marked_and_ranked_below_current_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let idx = SearchIndex::open_or_create(dir.path()).unwrap();
+    // h01 was "Yarlagadda Laxmi Devi" before a correction; h02's owner is called so now.
+    let fixed = hand("h01");
+    let mut current = hand("h02");
+    current.owners[0].name = "Yarlagadda Laxmi Devi".into();
+    let former = search_index::index::former_names(
+        &fixed,
+        [
+            "Yarlagadda Laxmi Devi",
+            "Yarlagadda Lakshmi",
+            "Yarlagadda Laxmi Devi",
+        ],
+    );
+    assert_eq!(
+        former,
+        ["Yarlagadda Laxmi Devi"],
+        "current names and repeats left out"
+    );
+    idx.upsert(&fixed, &former).unwrap();
+    idx.upsert(&current, &[]).unwrap();
+    idx.commit(1).unwrap();
+
+    for text in [
+        "yarlagadda laxmi devi",
+        "laxmi devi yarlagada",
+        "yarlagadda laxmi de",
+    ] {
+        let hits = idx.search(&req(text)).unwrap().hits;
+        let ids: Vec<_> = hits.iter().map(|h| h.id).collect();
+        assert_eq!(ids, [current.property_id, fixed.property_id], "{text:?}");
+        assert!(!hits[0].former_name, "{text:?}");
+        assert!(hits[1].former_name, "{text:?}");
+        let hl = hits[1]
+            .highlights
+            .iter()
+            .find(|h| h.field == "former_names[0]")
+            .unwrap_or_else(|| panic!("{text:?}: {:?}", hits[1].highlights));
+        assert_eq!(hl.text, "Yarlagadda Laxmi Devi");
+        assert!(!hl.ranges.is_empty());
+    }
+    // By its current name it is found as it is now.
+    let hits = idx.search(&req("yarlagadda lakshmi")).unwrap().hits;
+    assert_eq!(hits[0].id, fixed.property_id);
+    assert!(!hits[0].former_name);
 }

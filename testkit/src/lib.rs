@@ -106,6 +106,9 @@ pub struct World {
     stop_sync: Option<tokio::sync::oneshot::Sender<()>>,
     sync_task: Option<tokio::task::JoinHandle<Result<(), sync::SyncError>>>,
     pub index_dir: TempDir,
+    /// The index the schema searches (rebuilt once at the start; run a follower on it, or
+    /// rebuild it again, to see later changes).
+    pub index: Arc<search_index::SearchIndex>,
     pub services: Services,
     pub schema: LandqlSchema,
 }
@@ -138,7 +141,7 @@ pub async fn world(records: u64, config: Config) -> World {
         .expect("rebuild");
     let ledger: Arc<dyn Ledger> =
         Arc::new(HttpLedger::new(&devnet.url, Duration::from_secs(2)).expect("client"));
-    let services = Services::start(pool.clone(), ledger, Some(index), config)
+    let services = Services::start(pool.clone(), ledger, Some(index.clone()), config)
         .await
         .expect("services");
     World {
@@ -149,6 +152,7 @@ pub async fn world(records: u64, config: Config) -> World {
         schema: schema::build(services.clone()),
         services,
         index_dir,
+        index,
         pg,
     }
 }

@@ -22,13 +22,18 @@ pub struct SearchResult {
 pub struct SearchHit {
     pub property: Property,
     pub score: f64,
+    /// Found by a name the record no longer carries: an owner name of an earlier version
+    /// (a misspelling a correction fixed, or a former owner). Such a hit ranks below one
+    /// where the name is current; its highlight's field is `formerNames[i]`.
+    pub former_name: bool,
     pub highlights: Vec<Highlight>,
 }
 
 #[derive(SimpleObject)]
 pub struct Highlight {
     /// `owners[0].name`, `owners[1].fatherName`, `district`, `mandal`, `village`, `surveyNo`,
-    /// `khataNo` or `id`.
+    /// `khataNo`, `id`, or `formerNames[0]` (an owner name an earlier version of the
+    /// record carried; the text is that name).
     pub field: String,
     /// The field's text as stored (original script).
     pub text: String,

@@ -20,14 +20,14 @@ use tantivy::schema::{Field, IndexRecordOption, Value};
 use tantivy::{DocAddress, Searcher, TantivyDocument, Term};
 
 use crate::analysis::{self, place_key, survey_key, Word};
-use crate::index::{plain_key, squash_id, Group, SearchIndex};
+use crate::index::{plain_key, squash_id, Group, SearchIndex, GROUPS};
 use crate::Error;
 
 use facets::{FacetCounter, FacetSpec};
 use fuzzy::{FirstLetterFuzzy, FuzzyQuery};
 use prefix::Prefix;
 pub use rank::{distance, typo_budget};
-use rank::{is_strong, rank, rank_cmp, Parsed, Ranked};
+use rank::{is_strong, rank, rank_cmp, Loaded, Parsed, Ranked};
 use word::WordQuery;
 
 /// Candidates re-ranked per query (and the deepest page reachable).
@@ -38,6 +38,12 @@ const COMMON_WORD_DOCS: u64 = 1000;
 /// Score given to each matched query word, so that tantivy's top candidates are those that
 /// match most words whatever their BM25 (which is added on top and breaks ties).
 const WORD_SCORE: f32 = 100.0;
+/// A strong word found in at most this many documents (exactly, by fold or phonetically)
+/// anchors a second set of candidates when no record matches every word: see
+/// `SearchIndex::anchored`.
+const ANCHOR_DOCS: u64 = 5000;
+/// Candidates the anchored set adds at most.
+const ANCHOR_CANDIDATES: usize = 50;
 /// Weight of BM25 next to [`WORD_SCORE`]: per word it stays well below 100.
 const BM25_WEIGHT: f32 = 0.01;
 
@@ -86,7 +92,8 @@ pub enum MatchKind {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Highlight {
     /// `owners[0].name`, `owners[1].father_name`, `district`, `mandal`, `village`,
-    /// `survey_no`, `khata_no` or `property_id`.
+    /// `former_names[0]` (a name an earlier version carried), `survey_no`, `khata_no` or
+    /// `property_id`.
     pub field: String,
     /// The field's text as stored (original script).
     pub text: String,
@@ -105,6 +112,9 @@ pub struct Hit {
     /// Query words matched and typos spent.
     pub matched_words: usize,
     pub typos: u32,
+    /// A query word found its best match in a name the record no longer carries (its
+    /// highlight's field is `former_names[i]`): found by a former name.
+    pub former_name: bool,
     pub highlights: Vec<Highlight>,
     pub record: Record,
 }
@@ -215,7 +225,7 @@ impl SearchIndex {
     fn word_clauses(
         &self,
         q: &Word,
-        prefix: Option<&[Prefix; 3]>,
+        prefix: Option<&[Prefix; GROUPS]>,
         tier: u8,
         typos: bool,
     ) -> Vec<Box<dyn Query>> {
@@ -326,6 +336,62 @@ impl SearchIndex {
         BooleanQuery::new(words)
     }
 
+    /// The rarest strong, finished word of `p`, if it is rare enough to anchor
+    /// ([`ANCHOR_DOCS`]).
+    fn anchor(&self, searcher: &Searcher, p: &Parsed) -> Result<Option<usize>, Error> {
+        let mut best: Option<(u64, usize)> = None;
+        for (i, w) in p.words.iter().enumerate() {
+            if !is_strong(w) || (p.partial_last && i + 1 == p.words.len()) {
+                continue;
+            }
+            let mut df = 0;
+            for g in Group::ALL {
+                let gf = self.fields.group(g);
+                df += self.doc_freq(searcher, gf.fold, &w.fold)?;
+                df += self.doc_freq(searcher, gf.phon, &w.phon)?;
+            }
+            if df > 0 && best.is_none_or(|(d, _)| df < d) {
+                best = Some((df, i));
+            }
+        }
+        Ok(best.filter(|(d, _)| *d <= ANCHOR_DOCS).map(|(_, i)| i))
+    }
+
+    /// Candidates that hold the query's rarest word (a village, an uncommon name) and as
+    /// many of the others as tantivy can see, best first.
+    ///
+    /// Why: when no record matches every word, the candidates are the best of the union
+    /// of all words' postings, and a common word gets no typo clauses (`typo_words`). The
+    /// record wanted may then match a word only with a typo ("Sayi Anjaneyalu Shetty" in
+    /// Varighedu for "sai anjaneyulu shetty varighedu"), which tantivy cannot see, while
+    /// a hundred thousand records match the three other words exactly; it is never among
+    /// the first 200. Among the few records holding the rare word it is near the top, and
+    /// the re-ranking, which allows typos in every word, then puts it first.
+    fn anchored(
+        &self,
+        searcher: &Searcher,
+        p: &Parsed,
+        anchor: usize,
+        typos: &[bool],
+        filters: &[(Occur, Box<dyn Query>)],
+    ) -> Result<Vec<(f32, DocAddress)>, Error> {
+        let must = BooleanQuery::new(
+            self.word_clauses(&p.words[anchor], None, 1, false)
+                .into_iter()
+                .map(|c| (Occur::Should, c))
+                .collect(),
+        );
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![
+            (Occur::Must, Box::new(must)),
+            (Occur::Should, Box::new(self.names_query(p, 3, typos))),
+        ];
+        clauses.extend(filters.iter().map(|(o, q)| (*o, q.box_clone())));
+        Ok(searcher.search(
+            &BooleanQuery::new(clauses),
+            &TopDocs::with_limit(ANCHOR_CANDIDATES).order_by_score(),
+        )?)
+    }
+
     /// Documents holding `text` in `field`, over all segments.
     fn doc_freq(&self, searcher: &Searcher, field: Field, text: &str) -> Result<u64, Error> {
         Ok(searcher.doc_freq(&Term::from_field_text(field, text))?)
@@ -361,7 +427,7 @@ impl SearchIndex {
     fn expand_prefix(&self, searcher: &Searcher, p: &mut Parsed) -> Result<(), Error> {
         p.prefix = match p.words.last() {
             Some(w) if p.partial_last && w.fold.len() >= 2 => {
-                let mut how: [Prefix; 3] = [Prefix::NGram, Prefix::NGram, Prefix::NGram];
+                let mut how: [Prefix; GROUPS] = std::array::from_fn(|_| Prefix::NGram);
                 for g in Group::ALL {
                     let gf = self.fields.group(g);
                     if gf.prefix.is_none() || w.fold.len() > analysis::PREFIX_NGRAM_MAX {
@@ -434,18 +500,22 @@ impl SearchIndex {
 
     /// The stored records of candidates (only for the final tier: the doc store is the
     /// expensive part).
-    fn load(
-        &self,
-        searcher: &Searcher,
-        top: Vec<(f32, DocAddress)>,
-    ) -> Result<Vec<(f32, Record)>, Error> {
+    fn load(&self, searcher: &Searcher, top: Vec<(f32, DocAddress)>) -> Result<Vec<Loaded>, Error> {
         let mut out = Vec::with_capacity(top.len());
-        for (score, addr) in top {
+        for (bm25, addr) in top {
             let d: TantivyDocument = searcher.doc(addr)?;
             let Some(json) = d.get_first(self.fields.record).and_then(|v| v.as_str()) else {
                 continue;
             };
-            out.push((score, serde_json::from_str(json)?));
+            let former = d
+                .get_all(self.fields.former)
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect();
+            out.push(Loaded {
+                bm25,
+                record: serde_json::from_str(json)?,
+                former,
+            });
         }
         Ok(out)
     }
@@ -483,10 +553,10 @@ impl SearchIndex {
             let ranked = self
                 .load(&searcher, std::mem::take(&mut found.docs))?
                 .into_iter()
-                .map(|(s, r)| {
-                    let idt = r.property_id.to_string();
+                .map(|l| {
+                    let idt = l.record.property_id.to_string();
                     let n = idt.chars().count();
-                    let mut x = rank(s, r, &Parsed::new(vec![], false), 1);
+                    let mut x = rank(l, &Parsed::new(vec![], false), 1);
                     x.matched = 1;
                     x.first_highlights = vec![Highlight {
                         field: "property_id".into(),
@@ -560,8 +630,8 @@ impl SearchIndex {
                 let ranked = self
                     .load(&searcher, std::mem::take(&mut found.docs))?
                     .into_iter()
-                    .map(|(s, r)| {
-                        let mut x = rank(s, r, &p, 2);
+                    .map(|l| {
+                        let mut x = rank(l, &p, 2);
                         let (field, val) = if survey_key(&x.record.survey_no) == key {
                             ("survey_no", x.record.survey_no.clone())
                         } else {
@@ -643,7 +713,7 @@ impl SearchIndex {
                     let ranked = self
                         .load(&searcher, std::mem::take(&mut found.docs))?
                         .into_iter()
-                        .map(|(s, r)| rank(s, r, &p, 3))
+                        .map(|l| rank(l, &p, 3))
                         .collect();
                     (Route::Names(tier), ranked, found)
                 } else {
@@ -684,11 +754,25 @@ impl SearchIndex {
                         match next {
                             Some(n) => tier = n,
                             None => {
-                                let ranked = self
+                                let mut ranked: Vec<Ranked> = self
                                     .load(&searcher, std::mem::take(&mut found.docs))?
                                     .into_iter()
-                                    .map(|(s, r)| rank(s, r, &p, tier))
+                                    .map(|l| rank(l, &p, tier))
                                     .collect();
+                                if strong >= 2 {
+                                    if let Some(a) = self.anchor(&searcher, &p)? {
+                                        let t = typo_flags(&mut typos)?;
+                                        let more = self.anchored(&searcher, &p, a, &t, &filters)?;
+                                        let seen: std::collections::HashSet<String> =
+                                            ranked.iter().map(|r| r.key.clone()).collect();
+                                        ranked.extend(
+                                            self.load(&searcher, more)?
+                                                .into_iter()
+                                                .map(|l| rank(l, &p, 3))
+                                                .filter(|r| !seen.contains(&r.key)),
+                                        );
+                                    }
+                                }
                                 break (Route::Names(tier), ranked, found);
                             }
                         }
@@ -716,6 +800,7 @@ impl SearchIndex {
                 score: r.bm25,
                 matched_words: r.matched + r.initials,
                 typos: r.typos,
+                former_name: r.matched_former_name(),
                 highlights: r.highlights(),
                 record: r.record.clone(),
             })

@@ -114,7 +114,7 @@ pub(super) struct Parsed {
     /// Phonetic keys of adjacent query words joined (`pairs[i]`: words i and i + 1).
     pub(super) pairs: Vec<String>,
     /// How the unfinished last word is matched (`SearchIndex::expand_prefix`).
-    pub(super) prefix: Option<[super::prefix::Prefix; 3]>,
+    pub(super) prefix: Option<[super::prefix::Prefix; crate::index::GROUPS]>,
 }
 
 impl Parsed {
@@ -128,6 +128,13 @@ impl Parsed {
     }
 }
 
+/// A candidate as read from the index: its BM25 score, record and former owner names.
+pub(super) struct Loaded {
+    pub(super) bm25: f32,
+    pub(super) record: Record,
+    pub(super) former: Vec<String>,
+}
+
 /// Which text of a record a word is in (rendered only for the highlights of a page).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Label {
@@ -136,6 +143,7 @@ enum Label {
     District,
     Mandal,
     Village,
+    FormerName(usize),
 }
 
 impl Label {
@@ -146,13 +154,15 @@ impl Label {
             Label::District => "district".into(),
             Label::Mandal => "mandal".into(),
             Label::Village => "village".into(),
+            Label::FormerName(i) => format!("former_names[{i}]"),
         }
     }
 }
 
-/// A record's searchable texts: (label, group, text), borrowed from the record.
-fn record_fields(r: &Record) -> Vec<(Label, Group, &str)> {
-    let mut out = Vec::with_capacity(2 * r.owners.len() + 3);
+/// A record's searchable texts: (label, group, text), borrowed from the record and its
+/// former owner names.
+fn record_fields<'a>(r: &'a Record, former: &'a [String]) -> Vec<(Label, Group, &'a str)> {
+    let mut out = Vec::with_capacity(2 * r.owners.len() + 3 + former.len());
     for (i, o) in r.owners.iter().enumerate() {
         out.push((Label::OwnerName(i), Group::Owner, o.name.as_str()));
         if let Some(f) = &o.father_name {
@@ -162,6 +172,9 @@ fn record_fields(r: &Record) -> Vec<(Label, Group, &str)> {
     out.push((Label::District, Group::Place, r.district.as_str()));
     out.push((Label::Mandal, Group::Place, r.mandal.as_str()));
     out.push((Label::Village, Group::Place, r.village.as_str()));
+    for (i, name) in former.iter().enumerate() {
+        out.push((Label::FormerName(i), Group::Former, name.as_str()));
+    }
     out
 }
 
@@ -192,12 +205,18 @@ impl WordMatch {
 pub(super) struct Ranked {
     pub(super) bm25: f32,
     pub(super) record: Record,
+    pub(super) former: Vec<String>,
     pub(super) matched: usize,
     pub(super) initials: usize,
     pub(super) typos: u32,
     pub(super) best_field_cover: usize,
     pub(super) kind_sum: u32,
     pub(super) group_sum: u32,
+    /// Query words whose best match is in a former owner name.
+    pub(super) former_words: u32,
+    /// Words of the best-covered text that no query word matched ("Sri Ravi Kumar Reddy"
+    /// has two for "ravi kumar").
+    pub(super) extra_words: usize,
     pub(super) key: String,
     /// The best match of each query word.
     best: Vec<Option<WordMatch>>,
@@ -210,21 +229,33 @@ pub(super) fn rank_cmp(a: &Ranked, b: &Ranked) -> Ordering {
         .cmp(&a.matched)
         .then(a.typos.cmp(&b.typos))
         .then(b.initials.cmp(&a.initials))
+        // A name the record no longer carries ranks below a current one, whatever script
+        // or spelling the current one is matched in.
+        .then(a.former_words.cmp(&b.former_words))
         .then(b.best_field_cover.cmp(&a.best_field_cover))
-        .then(a.kind_sum.cmp(&b.kind_sum))
+        // An owner's name before a father's, whatever script it is written in.
         .then(a.group_sum.cmp(&b.group_sum))
+        // The name closest to what was typed: fewest words the query did not ask for.
+        .then(a.extra_words.cmp(&b.extra_words))
+        .then(a.kind_sum.cmp(&b.kind_sum))
         .then(b.bm25.total_cmp(&a.bm25))
         .then(a.key.cmp(&b.key))
 }
 
 /// Matches the query words against one record (the Rust side of every tier): the best
-/// match of each query word.
-fn match_record(p: &Parsed, tier: u8, r: &Record) -> Vec<Option<WordMatch>> {
-    let fields = record_fields(r);
+/// match of each query word, and each text's number of words.
+fn match_record(
+    p: &Parsed,
+    tier: u8,
+    r: &Record,
+    former: &[String],
+) -> (Vec<Option<WordMatch>>, Vec<usize>) {
+    let fields = record_fields(r, former);
     let analysed: Vec<Analysed> = fields
         .iter()
         .map(|(_, _, text)| Analysed::of(text))
         .collect();
+    let lengths = analysed.iter().map(|a| a.words.len()).collect();
     // (field index, word) of every record word, in order.
     let dws: Vec<(usize, &Word)> = analysed
         .iter()
@@ -313,7 +344,7 @@ fn match_record(p: &Parsed, tier: u8, r: &Record) -> Vec<Option<WordMatch>> {
             }
         }
     }
-    best
+    (best, lengths)
 }
 
 fn char_range(text: &str, start: usize, end: usize) -> (usize, usize) {
@@ -322,10 +353,16 @@ fn char_range(text: &str, start: usize, end: usize) -> (usize, usize) {
     (s, e)
 }
 
-pub(super) fn rank(bm25: f32, record: Record, p: &Parsed, tier: u8) -> Ranked {
-    let best = match_record(p, tier, &record);
-    let mut per_field: Vec<usize> = vec![0; 2 * record.owners.len() + 3];
+pub(super) fn rank(loaded: Loaded, p: &Parsed, tier: u8) -> Ranked {
+    let Loaded {
+        bm25,
+        record,
+        former,
+    } = loaded;
+    let (best, lengths) = match_record(p, tier, &record, &former);
+    let mut per_field: Vec<usize> = vec![0; 2 * record.owners.len() + 3 + former.len()];
     let (mut matched, mut initials, mut typos, mut kind_sum, mut group_sum) = (0, 0, 0, 0, 0);
+    let mut former_words = 0;
     for (q, m) in p.words.iter().zip(&best) {
         let Some(m) = m else { continue };
         if is_strong(q) {
@@ -334,32 +371,57 @@ pub(super) fn rank(bm25: f32, record: Record, p: &Parsed, tier: u8) -> Ranked {
             initials += 1;
         }
         typos += m.typos;
-        kind_sum += m.kind as u32;
+        // Another script's spelling of the same word is as good as the same spelling.
+        kind_sum += match m.kind {
+            MatchKind::Fold => MatchKind::Exact as u32,
+            k => k as u32,
+        };
         group_sum += m.group as u32;
+        former_words += u32::from(m.group == Group::Former);
         if let Some(c) = per_field.get_mut(m.field) {
             *c += 1;
         }
     }
+    let (best_field, best_field_cover) = per_field
+        .iter()
+        .copied()
+        .enumerate()
+        .max_by_key(|&(i, c)| {
+            let extra = lengths.get(i).map_or(0, |n: &usize| n.saturating_sub(c));
+            (c, std::cmp::Reverse(extra), std::cmp::Reverse(i))
+        })
+        .unwrap_or((0, 0));
+    let extra_words = lengths
+        .get(best_field)
+        .map_or(0, |n: &usize| n.saturating_sub(best_field_cover));
     Ranked {
         bm25,
         key: crate::index::id_key(&record.property_id),
         record,
+        former,
         matched,
         initials,
         typos,
-        best_field_cover: per_field.into_iter().max().unwrap_or(0),
+        best_field_cover,
+        extra_words,
         kind_sum,
         group_sum,
+        former_words,
         best,
         first_highlights: Vec::new(),
     }
 }
 
 impl Ranked {
+    /// Whether a query word found its best match in a former owner name.
+    pub(super) fn matched_former_name(&self) -> bool {
+        self.best.iter().flatten().any(|m| m.group == Group::Former)
+    }
+
     /// The highlights of this hit: [`Ranked::first_highlights`], then one per record text
     /// that a query word matched, with the matched char ranges.
     pub(super) fn highlights(&self) -> Vec<Highlight> {
-        let fields = record_fields(&self.record);
+        let fields = record_fields(&self.record, &self.former);
         let mut hl = self.first_highlights.clone();
         let words_from = hl.len();
         let mut labels: Vec<Label> = Vec::new();

@@ -4,7 +4,10 @@ import type { SearchState } from "./state";
 import { gqlFilter } from "./state";
 
 export interface Highlight {
-  /** `owners[0].name`, `owners[1].fatherName`, `district`, `mandal`, `village`, `surveyNo`, `khataNo`, `id`. */
+  /**
+   * `owners[0].name`, `owners[1].fatherName`, `district`, `mandal`, `village`, `surveyNo`, `khataNo`, `id`,
+   * or `formerNames[0]`: an owner name an earlier version of the record carried (its text is that name).
+   */
   field: string;
   text: string;
   /** [start, end) in Unicode scalar values. */
@@ -23,6 +26,8 @@ export interface Hit {
     location: { state: string; district: string; mandal: string; village: string };
     owners: { sharePct: number; owner: { name: string; fatherName: string | null } }[];
   };
+  /** Found by a name the record no longer carries (ranked below current names). */
+  formerName: boolean;
   highlights: Highlight[];
 }
 
@@ -55,6 +60,7 @@ const QUERY = `query Search($text: String!, $filter: PropertyFilter, $first: Int
         location { state district mandal village }
         owners { sharePct owner { name fatherName } }
       }
+      formerName
       highlights { field text ranges matchKind }
     }
     facets @include(if: $facets) { field values { value label count } }

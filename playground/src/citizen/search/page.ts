@@ -86,6 +86,10 @@ export function mountSearch(): void {
   const below = h("div", { class: "below" });
   const legendBox = h("div", {});
   const moreBtn = h("button", { type: "button", class: "secondary more", hidden: true, onclick: () => void loadMore() });
+  // Anonymous readers get one page of a broad search (the server says NARROW_OR_SIGN_IN
+  // for the next): said here in the reader's language, in place of the button.
+  const narrowNote = h("p", { class: "narrow muted", hidden: true, role: "status" });
+  let narrowFor: string | null = null;
   const keysHint = h("p", { class: "muted small keys", "data-i18n": "s.keys" });
   replace(
     main,
@@ -106,6 +110,7 @@ export function mountSearch(): void {
         list,
         below,
         moreBtn,
+        narrowNote,
         legendBox,
         keysHint,
       ),
@@ -173,7 +178,8 @@ export function mountSearch(): void {
       for (const [i, hit] of page.hits.entries()) list.appendChild(hitItem(hit, start + i));
       error = null;
     } catch (e) {
-      if ((e as Error).name !== "AbortError") error = { msg: message(e), retry: () => void loadMore() };
+      if (e instanceof RequestError && e.code === "NARROW_OR_SIGN_IN") narrowFor = a.key;
+      else if ((e as Error).name !== "AbortError") error = { msg: message(e), retry: () => void loadMore() };
     } finally {
       loadingMore = false;
       render(false);
@@ -271,7 +277,10 @@ export function mountSearch(): void {
         replace(below);
       }
     }
-    moreBtn.hidden = !current?.next || !state.q.trim();
+    const narrow = !!current && narrowFor === current.key;
+    moreBtn.hidden = !current?.next || !state.q.trim() || narrow;
+    narrowNote.hidden = !narrow;
+    replace(narrowNote, narrow ? t("s.narrow") : "");
     replace(moreBtn, loadingMore ? t("s.loadingMore") : t("s.more"));
     replace(legendBox, current && state.q.trim() ? legend(current.hits) : null);
   }

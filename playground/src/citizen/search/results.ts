@@ -55,6 +55,9 @@ export function hitItem(hit: Hit, index: number): HTMLLIElement {
     ["district", loc.district],
   ] as const;
   const idHit = hl.get("id");
+  // Names the record no longer carries that the query met (a misspelling since corrected,
+  // a former owner): said in words, so that nobody takes the old name for the current one.
+  const former = hit.formerName ? hit.highlights.filter((x) => x.field.startsWith("formerNames[")) : [];
   return h(
     "li",
     {},
@@ -71,6 +74,16 @@ export function hitItem(hit: Hit, index: number): HTMLLIElement {
         ]),
         p.owners.length > shown.length ? h("span", { class: "muted" }, ` ${t("s.moreOwners", { n: p.owners.length - shown.length })}`) : null,
       ),
+      former.length
+        ? h(
+            "span",
+            { class: "hit-former muted" },
+            former.flatMap((f, i) => [
+              i > 0 ? " · " : null,
+              h("span", {}, tNodes("s.former", { name: h("span", { lang: scriptLang(f.text) }, marked(f.text, f)) })),
+            ]),
+          )
+        : null,
       fathers.length
         ? h(
             "span",
