@@ -46,6 +46,11 @@ pub struct ServeArgs {
     /// Largest `first` for anonymous callers (capped at --max-page).
     #[arg(long, env = "LANDQL_MAX_PAGE_ANONYMOUS", default_value_t = 20)]
     max_page_anonymous: usize,
+    /// Let anonymous callers page `properties` and `search` as deep as signed-in callers,
+    /// for a registry published as open data. By default they read the first page only
+    /// unless the filter names a village or a survey number (NARROW_OR_SIGN_IN beyond).
+    #[arg(long, env = "LANDQL_ANONYMOUS_DEEP_LISTS")]
+    anonymous_deep_lists: bool,
     /// Verify bearer tokens signed with HS256 and this shared secret (at least 32 bytes).
     #[arg(
         long,
@@ -173,6 +178,7 @@ impl ServeArgs {
             ledger_timeout: Duration::from_millis(self.ledger_timeout_ms),
             max_page: self.max_page,
             max_page_anonymous: self.max_page_anonymous,
+            anonymous_deep_lists: self.anonymous_deep_lists,
             ..schema::Config::default()
         }
     }

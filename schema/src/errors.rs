@@ -14,6 +14,9 @@ pub enum Code {
     Forbidden,
     /// The database cancelled a statement at the request time limit.
     RequestTimeout,
+    /// An anonymous caller read past the first page of a list that shows owner names
+    /// without narrowing it to a village or survey number (`list_depth`).
+    NarrowOrSignIn,
     Internal,
 }
 
@@ -25,6 +28,7 @@ impl Code {
             Code::Unauthenticated => "UNAUTHENTICATED",
             Code::Forbidden => "FORBIDDEN",
             Code::RequestTimeout => "REQUEST_TIMEOUT",
+            Code::NarrowOrSignIn => "NARROW_OR_SIGN_IN",
             Code::Internal => "INTERNAL_SERVER_ERROR",
         }
     }

@@ -69,6 +69,8 @@ impl Query {
             .as_deref()
             .map(|c| cursor::decode_property(c, order_by))
             .transpose()?;
+        // After the cursor is read, so that a malformed one is still named as such.
+        crate::list_depth::check(ctx, "properties", Some(&filter), after.as_deref())?;
         let rows =
             s.0.db
                 .properties_page(&filter, order_by, key.as_ref(), limit + 1)
@@ -100,6 +102,7 @@ impl Query {
     ) -> Result<SearchResult> {
         let s = ctx.data_unchecked::<Services>();
         let limit = page_size(ctx, first)?;
+        crate::list_depth::check(ctx, "search", filter.as_ref(), after.as_deref())?;
         let Some(index) = s.0.index.clone() else {
             return Err(bad_input(
                 "search is not available on this API node (no --index-dir)",
