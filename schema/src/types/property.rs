@@ -21,7 +21,8 @@ pub(crate) fn ms_time(ms: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ms).unwrap_or_default()
 }
 
-/// A land parcel as it stands now.
+/// A land parcel as it stands now, or as it stood at a past point (`property(asOfBlock:)`,
+/// `property(asOf:)`; see `provenance.historical`).
 pub struct Property(pub(crate) Arc<PropertyRow>, Option<Arc<PageExtras>>);
 
 impl Property {
@@ -221,18 +222,25 @@ impl Property {
         let s = ctx.data_unchecked::<Services>();
         let v = &self.0.version;
         let view = s.0.freshness.channel(&v.channel);
+        let h = self.0.historical.as_ref();
         Provenance {
             source: self.0.source,
             channel: v.channel.clone(),
             block_number: v.block_number,
+            tx_index: v.tx_index,
             tx_id: v.tx_id.clone(),
             record_hash: self.0.record_hash.clone(),
             indexed_at: view.indexed_at,
             replica_lag_blocks: view.lag_blocks.map_or(-1, |b| b as i64),
-            stale: match self.0.source {
-                Source::Ledger => false,
-                Source::Replica => view.stale || !self.0.intact,
+            stale: match (self.0.source, h) {
+                (Source::Ledger, _) => false,
+                // A version the replica holds for a point it has applied is final.
+                (Source::Replica, Some(h)) => h.incomplete || !self.0.intact,
+                (Source::Replica, None) => view.stale || !self.0.intact,
             },
+            historical: h.is_some(),
+            committed_at: h.map(|h| h.committed_at),
+            superseded_by: h.and_then(|h| h.superseded_by.as_ref().map(LedgerVersion::from)),
         }
     }
 }
@@ -243,6 +251,8 @@ pub struct Provenance {
     pub source: Source,
     pub channel: String,
     pub block_number: i64,
+    /// The transaction's position in its block.
+    pub tx_index: i64,
     pub tx_id: String,
     pub record_hash: String,
     /// When the replica last applied a block of this channel.
@@ -251,7 +261,18 @@ pub struct Provenance {
     /// unknown (ledger unreachable).
     pub replica_lag_blocks: i64,
     /// A replica answer outside the freshness bound, or whose freshness cannot be known.
+    /// A historical answer (`historical`) from the replica is final once the replica has
+    /// applied the point asked for: stale only when it could not know whether the ledger holds
+    /// later versions before that point.
     pub stale: bool,
+    /// True when this is the record as it stood at a past point (`asOfBlock`, `asOf`), read
+    /// from the history: the version above wrote it, and `supersededBy` replaced it.
+    pub historical: bool,
+    /// For a historical answer: the ledger time of the transaction that wrote this version.
+    pub committed_at: Option<DateTime<Utc>>,
+    /// For a historical answer: the version that replaced this one, as far as the source
+    /// knows; null while this version is still the newest there.
+    pub superseded_by: Option<LedgerVersion>,
 }
 
 #[derive(SimpleObject)]
@@ -468,6 +489,8 @@ impl PropertyVersion {
             version: self.row.version.clone(),
             source: Source::Replica,
             sort: Default::default(),
+            // The version is this `PropertyVersion`'s own fields.
+            historical: None,
         })))
     }
     /// The record exactly as the ledger stores it (JSON text).
