@@ -628,13 +628,51 @@ impl Db {
         rows(&found)
     }
 
-    pub async fn owner_properties_count(&self, owner_ref: &str) -> Result<i64> {
-        Ok(
-            sqlx::query_scalar("SELECT count(*) FROM ownerships WHERE owner_ref = $1")
-                .bind(owner_ref)
-                .fetch_one(self.pool())
-                .await?,
+    /// The first `limit` properties (by ID) of each of many owners, in one statement: the
+    /// first page of `Owner.properties` for a page of owners. Index: ownerships_owner
+    /// (owner_ref, property_id), one range per owner, then properties by primary key.
+    pub async fn owners_properties(
+        &self,
+        owners: &[String],
+        limit: i64,
+    ) -> Result<Vec<(String, PropertyRow)>> {
+        let sql = format!(
+            "SELECT k.owner_ref AS for_owner, p.* \
+             FROM unnest($1::text[]) AS k(owner_ref) \
+             CROSS JOIN LATERAL ( \
+                 SELECT {PROPERTY_COLUMNS} FROM ownerships o JOIN properties p ON p.id = o.property_id \
+                 WHERE o.owner_ref = k.owner_ref ORDER BY o.property_id LIMIT $2) p \
+             ORDER BY k.owner_ref, p.id"
+        );
+        let found = sqlx::query(AssertSqlSafe(sql))
+            .bind(owners)
+            .bind(limit)
+            .fetch_all(self.pool())
+            .await?;
+        found
+            .iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("for_owner")?,
+                    property_row(r).map_err(DbError::Row)?,
+                ))
+            })
+            .collect()
+    }
+
+    /// How many properties each of many owners holds now (owners holding none are left
+    /// out). Index: ownerships_owner (owner_ref, ...), one range per owner.
+    pub async fn owners_properties_counts(&self, owners: &[String]) -> Result<Vec<(String, i64)>> {
+        let found = sqlx::query(
+            "SELECT owner_ref, count(*) FROM ownerships WHERE owner_ref = ANY($1) GROUP BY owner_ref",
         )
+        .bind(owners)
+        .fetch_all(self.pool())
+        .await?;
+        found
+            .iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect()
     }
 
     /// The children of a location level with their counts, largest first.

@@ -238,7 +238,7 @@ impl Query {
     #[graphql(cache_control(max_age = 5, private))]
     async fn owner(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Owner>> {
         let s = ctx.data_unchecked::<Services>();
-        Ok(s.0.db.owner(&id).await.map_err(db_error)?.map(Owner))
+        Ok(s.0.db.owner(&id).await.map_err(db_error)?.map(Owner::new))
     }
 
     /// Owners whose name starts with `name` (case-insensitive). For spelling variants and
@@ -276,11 +276,13 @@ impl Query {
                 .map_err(db_error)?;
         let has_next = rows.len() as i64 > limit;
         rows.truncate(limit as usize);
+        let owners: Vec<_> = rows.iter().map(|(_, o)| o.clone()).collect();
+        let page = crate::types::property::prefetch_owners(ctx, &owners).await?;
         let edges: Vec<_> = rows
             .into_iter()
             .map(|(sort, o)| crate::types::property::OwnerEdge {
                 cursor: cursor::encode("owners", (&sort, &o.owner_ref)),
-                node: Owner(o),
+                node: Owner::on_page(o, page.clone()),
             })
             .collect();
         Ok(OwnerConnection {

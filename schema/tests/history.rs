@@ -1,7 +1,8 @@
 //! History in depth over a real synced replica and a real devnet ledger: the record as it
-//! stood at a block or a time (owners and shares included), its provenance, and the proof
-//! of that version against its block.
+//! stood at a block or a time (owners and shares included), its provenance, the proof of
+//! that version against its block, and an owner's properties in one statement per level.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -434,4 +435,135 @@ async fn time_travel_answers_and_proves_the_record_as_it_stood() {
         .as_str()
         .unwrap()
         .contains(&format!("up to block {applied}")));
+}
+
+/// Statements a query used.
+async fn statements(w: &testkit::World, q: &str, vars: Value) -> (u64, Value) {
+    let before = w.services.stats().sql_statements;
+    let v = w.query_vars(q, vars).await;
+    assert!(v.get("errors").is_none(), "{v}");
+    (
+        w.services.stats().sql_statements - before,
+        v["data"].clone(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn owners_properties_cost_one_statement_per_level() {
+    let w = world(600, Config::default()).await;
+    // The direct computation: every owner's properties, by ID.
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT o.owner_ref, o.property_id FROM ownerships o \
+         JOIN properties p ON p.id = o.property_id ORDER BY o.owner_ref, o.property_id",
+    )
+    .fetch_all(&w.pool)
+    .await
+    .expect("ownerships");
+    let mut held: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (owner, property) in rows {
+        held.entry(owner).or_default().push(property);
+    }
+    assert!(
+        held.values().any(|p| p.len() > 2),
+        "the seeded ledger has owners of several parcels"
+    );
+    // A name prefix shared by many owners.
+    let prefix: String = sqlx::query_scalar(
+        "SELECT left(lower(name), 1) FROM owners GROUP BY 1 ORDER BY count(*) DESC LIMIT 1",
+    )
+    .fetch_one(&w.pool)
+    .await
+    .expect("prefix");
+
+    let check = |owners: &Value, first: usize| {
+        let edges = owners["edges"].as_array().expect("edges");
+        for e in edges {
+            let owner = e["node"]["id"].as_str().unwrap();
+            let props = &e["node"]["properties"];
+            let got: Vec<&str> = props["edges"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p["node"]["id"].as_str().unwrap())
+                .collect();
+            let all = held.get(owner).cloned().unwrap_or_default();
+            let want: Vec<&str> = all.iter().take(first).map(String::as_str).collect();
+            assert_eq!(got, want, "owner {owner}");
+            assert_eq!(props["totalCount"], json!(all.len()), "owner {owner}");
+            assert_eq!(props["pageInfo"]["hasNextPage"], json!(all.len() > first));
+        }
+        edges.len()
+    };
+
+    // owners { properties }: the owners, their properties, their counts — whatever the
+    // number of owners.
+    let q = "query($p: String!, $n: Int) { owners(name: $p, first: $n) { edges { node { id \
+             properties(first: 2) { totalCount pageInfo { hasNextPage endCursor } \
+             edges { node { id owners { owner { id } sharePct } } } } } } } }";
+    let mut used_by_size = Vec::new();
+    for n in [2, 10, 50] {
+        let (used, d) = statements(&w, q, json!({"p": prefix, "n": n})).await;
+        let owners = check(&d["owners"], 2);
+        assert_eq!(owners, n as usize, "the prefix matches at least {n} owners");
+        used_by_size.push((n, used));
+    }
+    assert!(
+        used_by_size.iter().all(|(_, used)| *used == 3),
+        "owners → properties → counts should be 3 statements at every size: {used_by_size:?}"
+    );
+
+    // Owners reached through properties' owners: batched by the owner DataLoaders.
+    let q = "query($n: Int) { properties(first: $n) { edges { node { id owners { owner { id \
+             properties(first: 3) { totalCount pageInfo { hasNextPage } edges { node { id } } } } } } } } }";
+    let mut used_by_size = Vec::new();
+    for n in [3, 30, 90] {
+        let (used, d) = statements(&w, q, json!({"n": n})).await;
+        let mut seen = BTreeSet::new();
+        for p in d["properties"]["edges"].as_array().unwrap() {
+            for o in p["node"]["owners"].as_array().unwrap() {
+                let owner = &o["owner"];
+                let id = owner["id"].as_str().unwrap().to_string();
+                let wrapped = json!({"edges": [{"node": owner}]});
+                check(&wrapped, 3);
+                seen.insert(id);
+            }
+        }
+        assert!(
+            seen.len() >= n as usize / 2,
+            "{n} properties: {} owners",
+            seen.len()
+        );
+        used_by_size.push((n, used));
+    }
+    assert!(
+        used_by_size.iter().all(|(_, used)| *used == 3),
+        "properties → owners' properties → counts should be 3 statements at every size: {used_by_size:?}"
+    );
+
+    // The next page of one owner's properties follows from the cursor, as before.
+    let (owner, all) = held
+        .iter()
+        .find(|(_, p)| p.len() > 2)
+        .map(|(o, p)| (o.clone(), p.clone()))
+        .unwrap();
+    let (_, d) = statements(
+        &w,
+        "query($o: ID!) { owner(id: $o) { properties(first: 1) { pageInfo { endCursor } } } }",
+        json!({"o": owner}),
+    )
+    .await;
+    let cursor = d["owner"]["properties"]["pageInfo"]["endCursor"].clone();
+    let (_, d) = statements(
+        &w,
+        "query($o: ID!, $a: String) { owner(id: $o) { properties(first: 100, after: $a) { edges { node { id } } } } }",
+        json!({"o": owner, "a": cursor}),
+    )
+    .await;
+    let rest: Vec<String> = d["owner"]["properties"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(rest, all[1..].to_vec());
 }
