@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use migrations::sqlx;
 
 #[derive(clap::Args)]
 pub struct ServeArgs {
@@ -45,6 +46,11 @@ pub struct ServeArgs {
     /// Largest `first` for anonymous callers (capped at --max-page).
     #[arg(long, env = "LANDQL_MAX_PAGE_ANONYMOUS", default_value_t = 20)]
     max_page_anonymous: usize,
+    /// Let anonymous callers page `properties` and `search` as deep as signed-in callers,
+    /// for a registry published as open data. By default they read the first page only
+    /// unless the filter names a village or a survey number (NARROW_OR_SIGN_IN beyond).
+    #[arg(long, env = "LANDQL_ANONYMOUS_DEEP_LISTS")]
+    anonymous_deep_lists: bool,
     /// Verify bearer tokens signed with HS256 and this shared secret (at least 32 bytes).
     #[arg(
         long,
@@ -172,6 +178,7 @@ impl ServeArgs {
             ledger_timeout: Duration::from_millis(self.ledger_timeout_ms),
             max_page: self.max_page,
             max_page_anonymous: self.max_page_anonymous,
+            anonymous_deep_lists: self.anonymous_deep_lists,
             ..schema::Config::default()
         }
     }
@@ -200,47 +207,130 @@ async fn read_pool(
     Ok(migrations::connect_for_requests(primary_url, statement_timeout).await?)
 }
 
+/// Why the node cannot open its database yet (it keeps waiting), or cannot at all (it exits).
+enum NotOpen {
+    /// Waiting, for this reason: what `/readyz` says.
+    Waiting(String),
+    /// A setting is wrong; waiting would not help.
+    Fatal(anyhow::Error),
+}
+
+/// What the sync worker (or `landql migrate`) has to do before this node can serve.
+const MIGRATE_HINT: &str = "waiting for the sync worker (or `landql migrate`) to migrate it";
+
+/// The migrations this binary needs that the database has not applied, as
+/// "version description"; `None` when the database has none of landql's schema.
+async fn missing_migrations(pool: &migrations::PgPool) -> Result<Option<Vec<String>>, sqlx::Error> {
+    let table: Option<String> = sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations')::text")
+        .fetch_one(pool)
+        .await?;
+    if table.is_none() {
+        return Ok(None);
+    }
+    let applied: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+            .fetch_all(pool)
+            .await?;
+    Ok(Some(
+        migrations::MIGRATOR
+            .iter()
+            .filter(|m| !m.migration_type.is_down_migration() && !applied.contains(&m.version))
+            .map(|m| format!("{} {}", m.version, m.description))
+            .collect(),
+    ))
+}
+
+/// Connects to the primary and the read pool once the primary is reachable and carries
+/// every migration this binary needs.
+async fn open_database(
+    args: &ServeArgs,
+) -> Result<(migrations::PgPool, migrations::PgPool), NotOpen> {
+    let unreachable = |e: migrations::DbError| match e {
+        migrations::DbError::InvalidUrl { .. } => NotOpen::Fatal(e.into()),
+        e => NotOpen::Waiting(format!("the database is not reachable yet: {e}")),
+    };
+    let primary = migrations::connect(&args.database_url)
+        .await
+        .map_err(unreachable)?;
+    match missing_migrations(&primary).await {
+        Ok(None) => {
+            return Err(NotOpen::Waiting(format!(
+                "the database has no landql schema yet; {MIGRATE_HINT}"
+            )))
+        }
+        Ok(Some(missing)) if !missing.is_empty() => {
+            return Err(NotOpen::Waiting(format!(
+                "the database's landql schema lacks migration {}; {MIGRATE_HINT}",
+                missing.join(", ")
+            )))
+        }
+        Ok(Some(_)) => {}
+        Err(e) => {
+            return Err(NotOpen::Waiting(format!(
+                "cannot read the database's schema version yet: {e}"
+            )))
+        }
+    }
+    let reads = read_pool(
+        &args.replica_urls,
+        &args.database_url,
+        Duration::from_millis(args.request_timeout_ms),
+    )
+    .await
+    .map_err(|e| NotOpen::Waiting(format!("the database is not reachable yet: {e:#}")))?;
+    Ok((primary, reads))
+}
+
+/// First and longest pause between two attempts to open the database.
+const RETRY_FIRST: Duration = Duration::from_millis(250);
+const RETRY_MOST: Duration = Duration::from_secs(5);
+
 pub async fn run(
     args: ServeArgs,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     // Settings first: a bad key or limit fails before anything connects.
     let opts = args.options()?;
-    let primary = migrations::connect(&args.database_url).await?;
-    let reads = read_pool(
-        &args.replica_urls,
-        &args.database_url,
-        Duration::from_millis(args.request_timeout_ms),
-    )
-    .await?;
-    let ledger = ledger::client::HttpLedger::new(
-        &args.ledger,
-        Duration::from_millis(args.ledger_timeout_ms),
-    )
-    .with_context(|| format!("ledger client for {}", args.ledger))?;
+    let ledger = Arc::new(
+        ledger::client::HttpLedger::new(
+            &args.ledger,
+            Duration::from_millis(args.ledger_timeout_ms),
+        )
+        .with_context(|| format!("ledger client for {}", args.ledger))?,
+    );
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
+    let tx = stop_tx.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = tx.send(true);
+    });
 
-    // This node's index follows the primary's change log: LISTEN/NOTIFY only works there.
-    let mut follower = None;
+    // Listen at once: while the database is away or not migrated yet (the sync worker and
+    // the API nodes are started together), /healthz says alive and /readyz says what the
+    // node waits for, rather than the process exiting and being restarted in a loop.
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    let gate = api::Startup::new("connecting to the database");
+    let server = tokio::spawn(api::serve(
+        listener,
+        gate.router(),
+        stopped(stop_rx.clone()),
+    ));
+
+    // The index is local: open it (or start an empty one) while the database is awaited.
     let index = match &args.index_dir {
         Some(dir) => {
             let d = dir.clone();
-            let index = Arc::new(
+            Some(Arc::new(
                 tokio::task::spawn_blocking(move || search_index::follower::open_or_reset(&d))
                     .await?
                     .with_context(|| format!("opening the search index in {}", dir.display()))?,
-            );
-            follower = Some(tokio::spawn(search_index::follower::follow(
-                index.clone(),
-                primary.clone(),
-                search_index::follower::FollowOptions::default(),
-                stopped(stop_rx.clone()),
-            )));
-            Some(index)
+            ))
         }
         None => {
             tracing::warn!("no --index-dir: search is unavailable on this node");
@@ -248,19 +338,67 @@ pub async fn run(
         }
     };
 
-    let services = schema::Services::start_with_primary(
-        reads,
-        primary,
-        Arc::new(ledger),
-        index,
-        args.config(),
-    )
-    .await
-    .context("starting the API services (is the database migrated? `landql migrate`)")?;
-    let router = api::router(api::schema(services.clone(), &opts), services, opts);
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("listening on {}", args.listen))?;
+    let mut delay = RETRY_FIRST;
+    let mut said = String::new();
+    let opened = loop {
+        let attempt = async {
+            let (primary, reads) = open_database(&args).await?;
+            let services = schema::Services::start_with_primary(
+                reads,
+                primary.clone(),
+                ledger.clone(),
+                index.clone(),
+                args.config(),
+            )
+            .await
+            .map_err(|e| NotOpen::Waiting(format!("starting the API services failed: {e}")))?;
+            Ok((primary, services))
+        };
+        let outcome = tokio::select! {
+            o = attempt => o,
+            () = stopped(stop_rx.clone()) => break None,
+        };
+        match outcome {
+            Ok(opened) => break Some(opened),
+            Err(NotOpen::Fatal(e)) => {
+                let _ = stop_tx.send(true);
+                let _ = server.await;
+                return Err(e);
+            }
+            Err(NotOpen::Waiting(reason)) => {
+                if reason != said {
+                    tracing::warn!(%reason, "not serving the API yet");
+                    said.clone_from(&reason);
+                }
+                gate.waiting(reason);
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = stopped(stop_rx.clone()) => break None,
+        }
+        delay = (delay * 2).min(RETRY_MOST);
+    };
+    let Some((primary, services)) = opened else {
+        server.await??;
+        tracing::info!("stopped before the database was ready");
+        return Ok(());
+    };
+
+    // This node's index follows the primary's change log: LISTEN/NOTIFY only works there.
+    let follower = index.map(|index| {
+        tokio::spawn(search_index::follower::follow(
+            index,
+            primary,
+            search_index::follower::FollowOptions::default(),
+            stopped(stop_rx.clone()),
+        ))
+    });
+    gate.open(api::router(
+        api::schema(services.clone(), &opts),
+        services,
+        opts,
+    ));
     tracing::info!(
         listen = %args.listen,
         ledger = %args.ledger,
@@ -270,12 +408,7 @@ pub async fn run(
         args.listen
     );
 
-    let tx = stop_tx.clone();
-    tokio::spawn(async move {
-        shutdown.await;
-        let _ = tx.send(true);
-    });
-    let served = api::serve(listener, router, stopped(stop_rx.clone())).await;
+    let served = server.await?;
     let _ = stop_tx.send(true);
     if let Some(f) = follower {
         match f.await {

@@ -45,13 +45,15 @@ async fn serve(ledger_url: &str, database_url: &str) -> Serve {
         .arg(format!("127.0.0.1:{port}"))
         .arg("--index-dir")
         .arg(index.path())
-        // This test pages through everything anonymously at ~50 requests a second; roles
-        // and rate limits have their own tests (api/src/tests/access.rs).
+        // This test pages through everything anonymously at ~50 requests a second; roles,
+        // rate limits and the anonymous list depth have their own tests
+        // (api/src/tests/access.rs, tests/anonymous_lists.rs).
         .args([
             "--rate-limit",
             "anonymous=off",
             "--max-page-anonymous",
             "100",
+            "--anonymous-deep-lists",
         ])
         .env("DATABASE_URL", database_url)
         .env("RUST_LOG", "warn")

@@ -8,9 +8,13 @@
 //!   stays safe to cache and to retry.
 //! - Answers are `application/graphql-response+json` when the client's Accept allows it,
 //!   else `application/json` (406 when it accepts neither).
-//! - A request error (the document does not parse or validate, or is over a limit) is HTTP
-//!   400 with no `data`, for both media types (the spec's rule for the first, and allowed for
-//!   the second); once execution has started the answer is 200, field errors and all.
+//! - A request error (the document does not parse or validate, a variable does not
+//!   coerce, or the operation is over a limit) has no `data`; its status is 400 with
+//!   `application/graphql-response+json` and 200 with `application/json`, as the spec says
+//!   for each (a legacy client reads a non-2xx answer as a transport failure and never
+//!   shows the errors). Once execution has started the answer is 200, field errors and all.
+//!   Refusals of the HTTP request itself (body not JSON, no query, too large, wrong method
+//!   or content type, rate limited) keep their 4xx status with either type.
 //! - A batch answers 200 with one response per operation, each shaped as above.
 //! - A GET with `Upgrade: websocket` becomes a subscription socket speaking
 //!   `graphql-transport-ws` (or the older `graphql-ws`), chosen by Sec-WebSocket-Protocol.
@@ -282,7 +286,7 @@ fn single_response(
         }
     };
     let (request_error, body) = shape(&resp);
-    let status = if request_error {
+    let status = if request_error && media == MediaType::GraphqlResponseJson {
         StatusCode::BAD_REQUEST
     } else {
         StatusCode::OK

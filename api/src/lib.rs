@@ -39,6 +39,7 @@ mod pages;
 mod persisted;
 mod ratelimit;
 mod refuse;
+mod startup;
 mod trace;
 
 #[cfg(test)]
@@ -64,6 +65,7 @@ pub use client::{BadProxy, TrustedProxies};
 pub use codes::{Code, INTROSPECTION_DEPTH};
 pub use metrics::Metrics;
 pub use ratelimit::RateLimits;
+pub use startup::{Startup, NOT_READY};
 
 /// Limits and settings of the HTTP API. The defaults are design/api.md's starting point;
 /// the hardening work refines them.

@@ -1,9 +1,12 @@
 //! Content negotiation of GraphQL responses (GraphQL-over-HTTP, "Accept").
 //!
 //! `application/graphql-response+json` is the spec's media type: with it, a request error
-//! can be told from a field error by the status code alone. Legacy clients ask for
-//! `application/json`. A client that sends no Accept header, or `*/*`, gets the spec's type:
-//! its body is JSON either way.
+//! can be told from a field error by the status code alone (4xx). Legacy clients ask for
+//! `application/json`, and the spec has a server treat a request with no Accept header, or
+//! one that accepts any type (`*/*`, `application/*`), as one that asked for
+//! `application/json`: such a client may not know the new type, so it gets the old one,
+//! with status 200 for parse, validation and variable errors (see `graphql`). The spec's
+//! type is answered when the client names it at least as preferred as `application/json`.
 
 /// The response media types the API can produce.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,10 +26,10 @@ impl MediaType {
 
 /// The media type to answer with for an `Accept` header value (`None`: no header), or
 /// `None` when the client accepts neither JSON type (406). On equal preference the spec's
-/// type wins.
+/// type wins when the client named it; when only wildcards match, `application/json` does.
 pub(crate) fn negotiate(accept: Option<&str>) -> Option<MediaType> {
     let Some(accept) = accept.map(str::trim).filter(|a| !a.is_empty()) else {
-        return Some(MediaType::GraphqlResponseJson);
+        return Some(MediaType::Json);
     };
     let mut gql = 0.0f32;
     let mut json = 0.0f32;
@@ -61,7 +64,9 @@ pub(crate) fn negotiate(accept: Option<&str>) -> Option<MediaType> {
             json = q;
         }
     }
-    if gql > 0.0 && gql >= json {
+    // Named explicitly (not through a wildcard).
+    let gql_named = gql_spec == 3;
+    if gql > 0.0 && (gql > json || (gql == json && gql_named)) {
         Some(MediaType::GraphqlResponseJson)
     } else if json > 0.0 {
         Some(MediaType::Json)
@@ -76,9 +81,12 @@ mod tests {
 
     #[test]
     fn picks_the_preferred_json_type() {
-        assert_eq!(negotiate(None), Some(GraphqlResponseJson));
-        assert_eq!(negotiate(Some("")), Some(GraphqlResponseJson));
-        assert_eq!(negotiate(Some("*/*")), Some(GraphqlResponseJson));
+        // No Accept, or any type: the legacy type (the spec's rule for clients that may not
+        // know the new one).
+        assert_eq!(negotiate(None), Some(Json));
+        assert_eq!(negotiate(Some("")), Some(Json));
+        assert_eq!(negotiate(Some("*/*")), Some(Json));
+        assert_eq!(negotiate(Some("application/*")), Some(Json));
         assert_eq!(negotiate(Some("application/json")), Some(Json));
         assert_eq!(
             negotiate(Some("application/graphql-response+json")),
@@ -101,7 +109,16 @@ mod tests {
             negotiate(Some(
                 "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
             )),
+            Some(Json)
+        );
+        // Named beside a wildcard, the spec's type wins.
+        assert_eq!(
+            negotiate(Some("application/graphql-response+json, */*")),
             Some(GraphqlResponseJson)
+        );
+        assert_eq!(
+            negotiate(Some("application/graphql-response+json;q=0.9, */*")),
+            Some(Json)
         );
         assert_eq!(negotiate(Some("application/json, */*;q=0.1")), Some(Json));
         assert_eq!(

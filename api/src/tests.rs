@@ -115,6 +115,7 @@ impl Env {
         let req = self
             .http
             .get(self.url("/graphql"))
+            .header("accept", SPEC_TYPE)
             .query(&[("query", query)]);
         answer(req.send().await.expect("send")).await
     }
@@ -171,39 +172,55 @@ fn code(body: &Value) -> &str {
 async fn graphql_over_http() {
     let env = Env::start().await;
 
-    // Content negotiation: the spec's type by default, JSON for legacy clients, 406 else.
+    // Content negotiation: the spec's type when asked for, JSON for legacy clients (no
+    // Accept, */*, application/json), 406 else.
     let q = json!({ "query": "query Meta { _meta { changeLogSeq hasIndexingErrors } }" });
-    let (status, ct, body) = env.post(q.clone(), None).await;
+    let (status, ct, body) = env.post(q.clone(), SPEC).await;
     assert_eq!(status, 200, "{body}");
     assert!(ct.starts_with("application/graphql-response+json"), "{ct}");
     assert_eq!(body["data"]["_meta"]["changeLogSeq"], 0);
-    let (status, ct, _) = env.post(q.clone(), Some("application/json")).await;
-    assert_eq!(status, 200);
-    assert!(ct.starts_with("application/json"), "{ct}");
+    for legacy in [None, Some("*/*"), Some("application/json")] {
+        let (status, ct, body) = env.post(q.clone(), legacy).await;
+        assert_eq!(status, 200, "{legacy:?}: {body}");
+        assert!(ct.starts_with("application/json"), "{legacy:?}: {ct}");
+    }
     let (status, _, body) = env.post(q.clone(), Some("text/html")).await;
     assert_eq!((status, code(&body)), (406, "NOT_ACCEPTABLE"));
 
-    // Request errors: 400 with no `data`, for both media types.
-    for accept in [None, Some("application/json")] {
-        let (status, _, body) = env.post(json!({ "query": "{ _meta {" }), accept).await;
-        assert_eq!(
-            (status, code(&body)),
-            (400, "GRAPHQL_PARSE_FAILED"),
-            "{body}"
-        );
-        assert!(body.get("data").is_none(), "{body}");
-        let (status, _, body) = env.post(json!({ "query": "{ nope }" }), accept).await;
-        assert_eq!(
-            (status, code(&body)),
-            (400, "GRAPHQL_VALIDATION_FAILED"),
-            "{body}"
-        );
+    // Request errors have no `data`: 400 with the spec's type, 200 with application/json
+    // (GraphQL-over-HTTP's rule for each), for parse, validation and variable errors.
+    let request_errors = [
+        (json!({ "query": "{ _meta {" }), "GRAPHQL_PARSE_FAILED"),
+        (json!({ "query": "{ nope }" }), "GRAPHQL_VALIDATION_FAILED"),
+        (
+            json!({ "query": "query V($id: ID!) { property(id: $id) { id } }",
+                    "variables": { "id": null } }),
+            "GRAPHQL_VALIDATION_FAILED",
+        ),
+    ];
+    for (accept, want) in [(SPEC, 400), (None, 200), (Some("application/json"), 200)] {
+        for (request, error) in &request_errors {
+            let (status, ct, body) = env.post(request.clone(), accept).await;
+            assert_eq!((status, code(&body)), (want, *error), "{accept:?}: {body}");
+            assert!(body.get("data").is_none(), "{accept:?}: {body}");
+            assert!(
+                ct.starts_with(if accept == SPEC {
+                    SPEC_TYPE
+                } else {
+                    "application/json"
+                }),
+                "{accept:?}: {ct}"
+            );
+        }
     }
+    // Refusals of the HTTP request itself stay 4xx for legacy clients too.
+    let (status, _, body) = env.post(json!({ "variables": {} }), None).await;
+    assert_eq!((status, code(&body)), (400, "BAD_REQUEST"), "{body}");
     let (status, _, body) = env
         .post(
             json!({ "query": "query A { _meta { changeLogSeq } } query B { _meta { changeLogSeq } }",
                     "operationName": "C" }),
-            None,
+            SPEC,
         )
         .await;
     assert_eq!(
@@ -220,7 +237,7 @@ async fn graphql_over_http() {
     let (status, _, body) = env
         .post(
             json!({ "query": format!("{{ properties {{ edges {{ node {{ {deep} }} }} }} }}") }),
-            None,
+            SPEC,
         )
         .await;
     assert_eq!((status, code(&body)), (400, "QUERY_TOO_COMPLEX"), "{body}");
@@ -232,14 +249,14 @@ async fn graphql_over_http() {
         "{body}"
     );
     // The introspection query every GraphQL tool sends (13 levels deep) is not refused.
-    let (status, _, body) = env.post(json!({ "query": INTROSPECTION }), None).await;
+    let (status, _, body) = env.post(json!({ "query": INTROSPECTION }), SPEC).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["data"]["__schema"]["queryType"]["name"], "Query");
     // Connections cost their page size times each item's selection, so pages nested in
     // pages multiply; one page of 100 with owners fits.
     let nested_pages =
         "{ properties(first: 100) { nodes { id history(first: 100) { totalCount } } } }";
-    let (status, _, body) = env.post(json!({ "query": nested_pages }), None).await;
+    let (status, _, body) = env.post(json!({ "query": nested_pages }), SPEC).await;
     assert_eq!((status, code(&body)), (400, "QUERY_TOO_COMPLEX"), "{body}");
     assert!(
         body["errors"][0]["message"]
@@ -251,7 +268,7 @@ async fn graphql_over_http() {
     let one_page =
         "{ properties(first: 20) { nodes { id surveyNo owners { sharePct owner { id name } } \
                     location { district village } } pageInfo { endCursor } } }";
-    let (status, _, body) = env.post(json!({ "query": one_page }), None).await;
+    let (status, _, body) = env.post(json!({ "query": one_page }), SPEC).await;
     assert_eq!(status, 200, "{body}");
     assert!(body.get("errors").is_none(), "{body}");
 
@@ -259,7 +276,7 @@ async fn graphql_over_http() {
     let (status, _, body) = env
         .post(
             json!({ "query": "{ property(id: \"LRI-IND-XX\") { id } }" }),
-            None,
+            SPEC,
         )
         .await;
     assert_eq!((status, code(&body)), (200, "BAD_USER_INPUT"), "{body}");
@@ -273,7 +290,7 @@ async fn graphql_over_http() {
     });
     let deadline = Instant::now() + Duration::from_secs(10);
     let body = loop {
-        let (status, _, body) = env.post(query.clone(), None).await;
+        let (status, _, body) = env.post(query.clone(), SPEC).await;
         assert_eq!(status, 200, "{body}");
         // Until the first chain poll lands, the ledger counts as unreachable.
         if body.get("errors").is_none() || Instant::now() > deadline {
@@ -325,7 +342,7 @@ async fn graphql_over_http() {
     let (status, _, body) = env
         .post(
             json!({ "query": "subscription { progress { changeLogSeq } }" }),
-            None,
+            SPEC,
         )
         .await;
     assert_eq!((status, code(&body)), (400, "BAD_REQUEST"), "{body}");
@@ -335,7 +352,7 @@ async fn graphql_over_http() {
     let (status, _, body) = env
         .post(
             json!({ "query": format!("{{ _meta {{ changeLogSeq }} }} # {big}") }),
-            None,
+            SPEC,
         )
         .await;
     assert_eq!((status, code(&body)), (413, "PAYLOAD_TOO_LARGE"), "{body}");
@@ -390,7 +407,7 @@ async fn graphql_over_http() {
     let (status, _, body) = env
         .post(
             json!([{ "query": "{ _meta { changeLogSeq } }" }, { "query": "{ nope }" }]),
-            None,
+            SPEC,
         )
         .await;
     assert_eq!(status, 200, "{body}");
@@ -403,7 +420,7 @@ async fn graphql_over_http() {
     let many: Vec<Value> = (0..11)
         .map(|_| json!({ "query": "{ __typename }" }))
         .collect();
-    let (status, _, body) = env.post(Value::Array(many), None).await;
+    let (status, _, body) = env.post(Value::Array(many), SPEC).await;
     assert_eq!((status, code(&body)), (400, "BATCH_TOO_LARGE"), "{body}");
 }
 
@@ -554,10 +571,10 @@ async fn health_metrics_page_and_request_ids() {
     // Metrics: request series by operation, and the node's counters read at scrape time.
     env.post(
         json!({ "query": "query Meta { _meta { changeLogSeq } }" }),
-        None,
+        SPEC,
     )
     .await;
-    env.post(json!({ "query": "{ nope }" }), None).await;
+    env.post(json!({ "query": "{ nope }" }), SPEC).await;
     let metrics = env
         .http
         .get(env.url("/metrics"))
@@ -652,6 +669,10 @@ async fn subscriptions_over_websocket() {
 }
 
 /// graphql-js's `getIntrospectionQuery()`, as GraphiQL sends it.
+/// The spec's response media type: request errors are 4xx with it.
+const SPEC_TYPE: &str = "application/graphql-response+json";
+const SPEC: Option<&str> = Some(SPEC_TYPE);
+
 const INTROSPECTION: &str = "query IntrospectionQuery { __schema { queryType { name } \
     mutationType { name } subscriptionType { name } types { ...FullType } \
     directives { name description locations args { ...InputValue } } } } \

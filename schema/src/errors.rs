@@ -8,12 +8,17 @@ use async_graphql::{Error, ErrorExtensions};
 pub enum Code {
     BadUserInput,
     LedgerUnavailable,
+    /// A read with consistency REPLICA asked for a block the replica has not applied yet.
+    ReplicaBehind,
     /// A bearer token that is not valid (the API refuses the request with HTTP 401).
     Unauthenticated,
     /// The caller's role may not read this field.
     Forbidden,
     /// The database cancelled a statement at the request time limit.
     RequestTimeout,
+    /// An anonymous caller read past the first page of a list that shows owner names
+    /// without narrowing it to a village or survey number (`list_depth`).
+    NarrowOrSignIn,
     Internal,
 }
 
@@ -22,9 +27,11 @@ impl Code {
         match self {
             Code::BadUserInput => "BAD_USER_INPUT",
             Code::LedgerUnavailable => "LEDGER_UNAVAILABLE",
+            Code::ReplicaBehind => "REPLICA_BEHIND",
             Code::Unauthenticated => "UNAUTHENTICATED",
             Code::Forbidden => "FORBIDDEN",
             Code::RequestTimeout => "REQUEST_TIMEOUT",
+            Code::NarrowOrSignIn => "NARROW_OR_SIGN_IN",
             Code::Internal => "INTERNAL_SERVER_ERROR",
         }
     }
@@ -48,6 +55,18 @@ pub(crate) fn ledger_unavailable(what: &str) -> Error {
     .extend_with(|_, e| e.set("code", Code::LedgerUnavailable.as_str()))
 }
 
+/// A REPLICA read of a block the replica has not applied: says how far it has got.
+pub(crate) fn replica_behind(channel: &str, applied: Option<i64>, block: i64) -> Error {
+    let got = match applied {
+        Some(a) => format!("has applied channel {channel} up to block {a}"),
+        None => format!("has not applied any block of channel {channel}"),
+    };
+    Error::new(format!(
+        "the replica {got}, not block {block} yet; ask with consistency FRESH or LEDGER to read the ledger's history"
+    ))
+    .extend_with(|_, e| e.set("code", Code::ReplicaBehind.as_str()))
+}
+
 /// Our fault. The cause goes to the log with an id; the client gets only the id.
 pub(crate) fn internal(cause: &dyn std::fmt::Display) -> Error {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
@@ -57,6 +76,14 @@ pub(crate) fn internal(cause: &dyn std::fmt::Display) -> Error {
         "internal error (incident {incident}); it has been logged"
     ))
     .extend_with(|_, e| e.set("code", Code::Internal.as_str()))
+}
+
+/// The `extensions.code` of an error this crate made.
+pub(crate) fn code_of(e: &Error) -> Option<&str> {
+    match e.extensions.as_ref()?.get("code")? {
+        async_graphql::Value::String(s) => Some(s.as_str()),
+        _ => None,
+    }
 }
 
 /// Parses a property ID argument, or says exactly which part is wrong.

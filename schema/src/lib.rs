@@ -17,6 +17,8 @@ mod cursor;
 mod db;
 mod errors;
 mod freshness;
+mod history;
+mod list_depth;
 mod loaders;
 mod query;
 mod services;

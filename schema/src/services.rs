@@ -33,6 +33,10 @@ pub struct Config {
     /// Largest `first` for anonymous callers (design/api.md: the tightest page limits);
     /// never more than `max_page`.
     pub max_page_anonymous: usize,
+    /// Let anonymous callers page `properties` and `search` as deep as signed-in callers
+    /// (a registry published as open data); by default they read the first page only
+    /// unless they narrow to a village or survey number (`list_depth`).
+    pub anonymous_deep_lists: bool,
     /// Property cache size and time to live (a bound on staleness should an invalidation be
     /// missed, e.g. while the listener reconnects).
     pub property_cache_capacity: u64,
@@ -48,6 +52,7 @@ impl Default for Config {
             chain_poll: Duration::from_millis(250),
             max_page: 100,
             max_page_anonymous: 20,
+            anonymous_deep_lists: false,
             property_cache_capacity: 10_000,
             property_cache_ttl: Duration::from_secs(10),
         }

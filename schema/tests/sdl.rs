@@ -27,14 +27,14 @@ fn api_md_names_are_all_there() {
     let sdl = schema::sdl();
     for name in [
         "enum Consistency",
-        "property(id: ID!, consistency: Consistency = FRESH): Property",
+        "property(id: ID!, consistency: Consistency = FRESH, asOfBlock: Int, asOf: DateTime): Property",
         "properties(filter: PropertyFilter, orderBy: PropertyOrder = ID_ASC, first: Int = 20, after: String): PropertyConnection!",
         "search(text: String!, filter: PropertyFilter, first: Int = 20, after: String): SearchResult!",
         "owner(id: ID!): Owner",
         "owners(name: String!, first: Int = 20, after: String): OwnerConnection!",
         "locations(state: String, district: String, mandal: String): [LocationCount!]!",
         "propertyHistory(id: ID!, first: Int = 20, after: String): PropertyVersionConnection!",
-        "verifyProperty(id: ID!): Verification!",
+        "verifyProperty(id: ID!, asOfBlock: Int): Verification!",
         "_meta: Meta!",
         "propertyChanged(id: ID!): PropertyChange!",
         "propertiesChanged(filter: PropertyFilter): PropertyChange!",

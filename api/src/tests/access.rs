@@ -540,6 +540,115 @@ async fn tokens_roles_and_page_limits() {
     }
 }
 
+/// Anonymous callers read only the first page of the lists that show owner names, unless
+/// they narrow to a village or a survey number; signed-in callers page on
+/// (schema/src/list_depth.rs).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anonymous_lists_stop_after_the_first_page_unless_narrowed() {
+    let world = World::start().await;
+    let http = reqwest::Client::new();
+    let api = world
+        .serve(with_auth(Auth::hs256(SECRET, rules()).expect("hs256")))
+        .await;
+    let page = |filter: Value, after: Value| {
+        json!({
+            "query": "query($f: PropertyFilter, $a: String) { properties(filter: $f, first: 20, after: $a) { \
+                      nodes { id surveyNo location { state district mandal village } owners { owner { name } } } \
+                      pageInfo { hasNextPage endCursor } } }",
+            "variables": { "f": filter, "a": after },
+        })
+    };
+
+    // The first page is open to everyone, owner names and all.
+    let (status, _, first) = post(&http, &api, None, page(Value::Null, Value::Null)).await;
+    assert_eq!(status, 200, "{first}");
+    assert!(first.get("errors").is_none(), "{first}");
+    let nodes = first["data"]["properties"]["nodes"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(nodes.len(), 20, "{first}");
+    assert!(
+        nodes[0]["owners"][0]["owner"]["name"].is_string(),
+        "{first}"
+    );
+    assert_eq!(first["data"]["properties"]["pageInfo"]["hasNextPage"], true);
+    let cursor = first["data"]["properties"]["pageInfo"]["endCursor"].clone();
+
+    // The next page is not, without narrowing: the error says how to narrow or sign in.
+    let (status, _, body) = post(&http, &api, None, page(Value::Null, cursor.clone())).await;
+    assert_eq!(status, 200, "{body}");
+    let (code, message) = first_error(&body);
+    assert_eq!(code, "NARROW_OR_SIGN_IN", "{body}");
+    for says in [
+        "first page (at most 20 items) of `properties`",
+        "village",
+        "surveyNo",
+        "Bearer",
+    ] {
+        assert!(message.contains(says), "{says}: {message}");
+    }
+    assert!(body["data"].is_null(), "{body}");
+    // A coarse filter does not narrow; a time range does not page around the bound.
+    let state = json!({ "state": nodes[0]["location"]["state"] });
+    let (_, _, body) = post(&http, &api, None, page(state, cursor.clone())).await;
+    assert_eq!(first_error(&body).0, "NARROW_OR_SIGN_IN", "{body}");
+    let since = json!({ "createdAfter": "2000-01-01T00:00:00Z" });
+    let (_, _, body) = post(&http, &api, None, page(since, Value::Null)).await;
+    assert_eq!(first_error(&body).0, "NARROW_OR_SIGN_IN", "{body}");
+    // Search too (refused before its cursor is even read).
+    let (_, _, body) = post(
+        &http,
+        &api,
+        None,
+        json!({ "query": "{ search(text: \"a\", after: \"x\") { total hits { property { id } } } }" }),
+    )
+    .await;
+    let (code, message) = first_error(&body);
+    assert_eq!(code, "NARROW_OR_SIGN_IN", "{body}");
+    assert!(message.contains("`search`"), "{message}");
+
+    // Narrowed to one village, or one survey number, an anonymous caller pages on.
+    let loc = &nodes[0]["location"];
+    let village = json!({ "state": loc["state"], "district": loc["district"],
+                          "mandal": loc["mandal"], "village": loc["village"] });
+    let one = |filter: &Value, after: Value| {
+        json!({
+            "query": "query($f: PropertyFilter, $a: String) { properties(filter: $f, first: 1, after: $a) { \
+                      nodes { id owners { owner { name } } } pageInfo { endCursor } } }",
+            "variables": { "f": filter, "a": after },
+        })
+    };
+    for filter in [village, json!({ "surveyNo": nodes[0]["surveyNo"] })] {
+        let (_, _, body) = post(&http, &api, None, one(&filter, Value::Null)).await;
+        assert!(body.get("errors").is_none(), "{filter}: {body}");
+        let next = body["data"]["properties"]["pageInfo"]["endCursor"].clone();
+        assert!(next.is_string(), "{filter}: {body}");
+        let (status, _, body) = post(&http, &api, None, one(&filter, next)).await;
+        assert_eq!(status, 200, "{body}");
+        assert!(body.get("errors").is_none(), "{filter}: {body}");
+    }
+
+    // Signed-in callers page as before.
+    let citizen = token("citizen");
+    let (_, _, body) = post(&http, &api, Some(&citizen), page(Value::Null, cursor)).await;
+    assert!(body.get("errors").is_none(), "{body}");
+    let second = body["data"]["properties"]["nodes"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(second.len(), 20, "{body}");
+    assert_ne!(second[0]["id"], nodes[0]["id"]);
+    let (_, _, body) = post(
+        &http,
+        &api,
+        Some(&citizen),
+        json!({ "query": "{ properties(filter: { createdAfter: \"2000-01-01T00:00:00Z\" }, first: 5) { nodes { id } } }" }),
+    )
+    .await;
+    assert!(body.get("errors").is_none(), "{body}");
+}
+
 /// Reads WebSocket messages until one of type `want`, a close frame or the deadline;
 /// (the message or `None` on close, close code and reason).
 async fn ws_until(ws: &mut Socket, want: &str) -> Result<Value, (u16, String)> {

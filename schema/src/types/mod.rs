@@ -102,12 +102,14 @@ pub struct PropertyFilter {
     pub mandal: Option<String>,
     pub village: Option<String>,
     pub survey_no: Option<String>,
+    /// A village's account number: needs `state` and `district` (or finer) with it.
     pub khata_no: Option<String>,
     /// Properties this owner (owner_ref) holds now.
     pub owner_id: Option<ID>,
     pub land_type: Option<String>,
     pub verification_status: Option<VerificationStatus>,
     pub year: Option<i32>,
+    /// 0–99.
     pub shard: Option<i32>,
     pub created_after: Option<DateTime<Utc>>,
     pub created_before: Option<DateTime<Utc>>,

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_graphql::dataloader::DataLoader;
-use async_graphql::{ComplexObject, Context, Object, Result, SimpleObject, ID};
+use async_graphql::{ComplexObject, Context, Lookahead, Object, Result, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 
 use super::{
@@ -14,14 +14,15 @@ use super::{
 use crate::cursor::{self, Key};
 use crate::db::{DocumentRow, OwnerRow, PropertyRow, VersionRow};
 use crate::errors::db_error;
-use crate::loaders::{DocumentsKey, HistoryKey, Loaders};
+use crate::loaders::{DocumentsKey, HistoryKey, Loaders, OwnerCountKey, OwnerPropertiesKey};
 use crate::services::Services;
 
 pub(crate) fn ms_time(ms: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ms).unwrap_or_default()
 }
 
-/// A land parcel as it stands now.
+/// A land parcel as it stands now, or as it stood at a past point (`property(asOfBlock:)`,
+/// `property(asOf:)`; see `provenance.historical`).
 pub struct Property(pub(crate) Arc<PropertyRow>, Option<Arc<PageExtras>>);
 
 impl Property {
@@ -39,6 +40,8 @@ pub(crate) struct PageExtras {
     documents: Option<HashMap<String, Arc<Vec<DocumentRow>>>>,
     /// (rows fetched per property, rows by property).
     history: Option<(i64, HashMap<String, Vec<VersionRow>>)>,
+    /// The first page of properties of the page's owners (`owners { owner { properties } }`).
+    owners: Option<Arc<OwnerPage>>,
 }
 
 /// Look-ahead prefetch of `documents` and the first page of `history` for a page of
@@ -55,6 +58,17 @@ pub(crate) async fn prefetch(
     let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
     let db = &ctx.data_unchecked::<Services>().0.db;
     let mut extras = PageExtras::default();
+    let owner_nodes: Vec<Lookahead<'_>> = nodes
+        .iter()
+        .map(|n| n.field("owners").field("owner"))
+        .collect();
+    if owner_nodes.iter().any(|n| n.field("properties").exists()) {
+        let refs = rows
+            .iter()
+            .flat_map(|r| r.record.owners.iter().map(|o| o.owner_ref.clone()))
+            .collect();
+        extras.owners = owner_pages(ctx, &owner_nodes, refs).await?;
+    }
     if nodes.iter().any(|n| n.field("documents").exists()) {
         let mut map: HashMap<String, Vec<DocumentRow>> =
             ids.iter().map(|id| (id.clone(), Vec::new())).collect();
@@ -126,11 +140,14 @@ impl Property {
             .owners
             .iter()
             .map(|o| Ownership {
-                owner: Owner(OwnerRow {
-                    owner_ref: o.owner_ref.clone(),
-                    name: o.name.clone(),
-                    father_name: o.father_name.clone(),
-                }),
+                owner: Owner::on_page(
+                    OwnerRow {
+                        owner_ref: o.owner_ref.clone(),
+                        name: o.name.clone(),
+                        father_name: o.father_name.clone(),
+                    },
+                    self.1.as_ref().and_then(|e| e.owners.clone()),
+                ),
                 share_pct: o.share_pct,
             })
             .collect()
@@ -221,18 +238,25 @@ impl Property {
         let s = ctx.data_unchecked::<Services>();
         let v = &self.0.version;
         let view = s.0.freshness.channel(&v.channel);
+        let h = self.0.historical.as_ref();
         Provenance {
             source: self.0.source,
             channel: v.channel.clone(),
             block_number: v.block_number,
+            tx_index: v.tx_index,
             tx_id: v.tx_id.clone(),
             record_hash: self.0.record_hash.clone(),
             indexed_at: view.indexed_at,
             replica_lag_blocks: view.lag_blocks.map_or(-1, |b| b as i64),
-            stale: match self.0.source {
-                Source::Ledger => false,
-                Source::Replica => view.stale || !self.0.intact,
+            stale: match (self.0.source, h) {
+                (Source::Ledger, _) => false,
+                // A version the replica holds for a point it has applied is final.
+                (Source::Replica, Some(h)) => h.incomplete || !self.0.intact,
+                (Source::Replica, None) => view.stale || !self.0.intact,
             },
+            historical: h.is_some(),
+            committed_at: h.map(|h| h.committed_at),
+            superseded_by: h.and_then(|h| h.superseded_by.as_ref().map(LedgerVersion::from)),
         }
     }
 }
@@ -243,6 +267,8 @@ pub struct Provenance {
     pub source: Source,
     pub channel: String,
     pub block_number: i64,
+    /// The transaction's position in its block.
+    pub tx_index: i64,
     pub tx_id: String,
     pub record_hash: String,
     /// When the replica last applied a block of this channel.
@@ -251,7 +277,18 @@ pub struct Provenance {
     /// unknown (ledger unreachable).
     pub replica_lag_blocks: i64,
     /// A replica answer outside the freshness bound, or whose freshness cannot be known.
+    /// A historical answer (`historical`) from the replica is final once the replica has
+    /// applied the point asked for: stale only when it could not know whether the ledger holds
+    /// later versions before that point.
     pub stale: bool,
+    /// True when this is the record as it stood at a past point (`asOfBlock`, `asOf`), read
+    /// from the history: the version above wrote it, and `supersededBy` replaced it.
+    pub historical: bool,
+    /// For a historical answer: the ledger time of the transaction that wrote this version.
+    pub committed_at: Option<DateTime<Utc>>,
+    /// For a historical answer: the version that replaced this one, as far as the source
+    /// knows; null while this version is still the newest there.
+    pub superseded_by: Option<LedgerVersion>,
 }
 
 #[derive(SimpleObject)]
@@ -261,7 +298,112 @@ pub struct Ownership {
 }
 
 /// A person who owns land; `id` is their stable owner reference.
-pub struct Owner(pub(crate) OwnerRow);
+pub struct Owner(pub(crate) OwnerRow, Option<Arc<OwnerPage>>);
+
+impl Owner {
+    pub(crate) fn new(row: OwnerRow) -> Self {
+        Owner(row, None)
+    }
+
+    /// An owner of a page whose per-owner fields were fetched up front (see [`prefetch_owners`]).
+    pub(crate) fn on_page(row: OwnerRow, page: Option<Arc<OwnerPage>>) -> Self {
+        Owner(row, page)
+    }
+}
+
+/// The first page of `properties` (and its `totalCount`) of every owner of a page, fetched
+/// up front in one statement each when the query selects them (look-ahead), as
+/// [`PageExtras`] does for properties. Owners reached any other way (a property's owners,
+/// `owner(id)`) go through the owner DataLoaders, which batch what arrives together.
+/// Each owner's first rows of properties, by owner reference.
+type RowsByOwner = HashMap<String, Arc<Vec<PropertyRow>>>;
+
+#[derive(Default)]
+pub(crate) struct OwnerPage {
+    /// (rows fetched per owner, rows by owner).
+    properties: Option<(i64, RowsByOwner)>,
+    counts: Option<HashMap<String, i64>>,
+}
+
+/// Look-ahead prefetch of `properties` (first page, with `totalCount`) for a page of owners
+/// (selected through `edges { node }` or `nodes`).
+pub(crate) async fn prefetch_owners(
+    ctx: &Context<'_>,
+    owners: &[OwnerRow],
+) -> Result<Option<Arc<OwnerPage>>> {
+    let la = ctx.look_ahead();
+    let nodes = [la.field("edges").field("node"), la.field("nodes")];
+    let refs: Vec<String> = owners.iter().map(|o| o.owner_ref.clone()).collect();
+    owner_pages(ctx, &nodes, refs).await
+}
+
+/// The per-owner fields selected under `nodes` (each an `Owner` selection) for the owners
+/// `refs`, one statement each.
+async fn owner_pages(
+    ctx: &Context<'_>,
+    nodes: &[Lookahead<'_>],
+    mut refs: Vec<String>,
+) -> Result<Option<Arc<OwnerPage>>> {
+    if refs.is_empty() {
+        return Ok(None);
+    }
+    // Every selection must ask for the same first page; a signed-in role is checked by
+    // the field's guard when it resolves (nothing prefetched is shown before that).
+    let mut firsts = Vec::new();
+    let mut counted = false;
+    for n in nodes {
+        for f in n.field("properties").selection_fields() {
+            let mut first = 20;
+            for (name, value) in f.arguments()? {
+                match (name.as_str(), value) {
+                    ("after", async_graphql::Value::Null) => {}
+                    ("after", _) => return Ok(None),
+                    ("first", async_graphql::Value::Number(n)) => {
+                        first = n.as_i64().unwrap_or(20);
+                    }
+                    _ => {}
+                }
+            }
+            firsts.push(first);
+        }
+        counted |= n.field("properties").field("totalCount").exists();
+    }
+    firsts.dedup();
+    let [first] = firsts[..] else {
+        return Ok(None);
+    };
+    let max = crate::auth::page_limit(ctx).0 as i64;
+    if !(0..=max).contains(&first) || !crate::auth::principal(ctx).role.is_signed_in() {
+        return Ok(None);
+    }
+    refs.sort();
+    refs.dedup();
+    let db = &ctx.data_unchecked::<Services>().0.db;
+    let mut page = OwnerPage::default();
+    let mut map: HashMap<String, Vec<PropertyRow>> =
+        refs.iter().map(|r| (r.clone(), Vec::new())).collect();
+    for (owner, row) in db
+        .owners_properties(&refs, first + 1)
+        .await
+        .map_err(db_error)?
+    {
+        if let Some(v) = map.get_mut(&owner) {
+            v.push(row);
+        }
+    }
+    page.properties = Some((
+        first + 1,
+        map.into_iter().map(|(k, v)| (k, Arc::new(v))).collect(),
+    ));
+    if counted {
+        let mut counts: HashMap<String, i64> = refs.iter().map(|r| (r.clone(), 0)).collect();
+        for (owner, n) in db.owners_properties_counts(&refs).await.map_err(db_error)? {
+            counts.insert(owner, n);
+        }
+        page.counts = Some(counts);
+    }
+    Ok(Some(Arc::new(page)))
+}
 
 #[Object]
 impl Owner {
@@ -275,7 +417,8 @@ impl Owner {
         self.0.father_name.as_deref()
     }
     /// Everything this person owns now, by property ID. Needs a signed-in role (FORBIDDEN
-    /// for anonymous callers), however the owner was reached.
+    /// for anonymous callers), however the owner was reached. The first page is fetched for
+    /// every owner of a page at once (one statement, not one per owner).
     #[graphql(
         guard = "crate::auth::SignedIn { what: \"`Owner.properties`\" }",
         complexity = "crate::complexity::page(first, child_complexity)"
@@ -291,11 +434,33 @@ impl Owner {
         let after: Option<String> = after
             .map(|c| cursor::decode::<String>("owner.properties", &c))
             .transpose()?;
-        let mut rows =
-            s.0.db
-                .owner_properties(&self.0.owner_ref, after.as_deref(), limit + 1)
-                .await
-                .map_err(db_error)?;
+        let owner = &self.0.owner_ref;
+        let page = self.1.as_ref();
+        let mut rows: Vec<PropertyRow> = match &after {
+            Some(after) => {
+                s.0.db
+                    .owner_properties(owner, Some(after), limit + 1)
+                    .await
+                    .map_err(db_error)?
+            }
+            None => {
+                let prefetched = page
+                    .and_then(|p| p.properties.as_ref())
+                    .filter(|(n, _)| *n == limit + 1)
+                    .and_then(|(_, map)| map.get(owner).cloned());
+                let rows = match prefetched {
+                    Some(rows) => rows,
+                    None => {
+                        let loader = ctx.data_unchecked::<DataLoader<Loaders>>();
+                        loader
+                            .load_one(OwnerPropertiesKey(owner.clone(), limit + 1))
+                            .await?
+                            .unwrap_or_default()
+                    }
+                };
+                rows.as_ref().clone()
+            }
+        };
         let has_next = rows.len() as i64 > limit;
         rows.truncate(limit as usize);
         let edges = rows
@@ -305,11 +470,18 @@ impl Owner {
                 node: Property::new(Arc::new(r)),
             })
             .collect();
+        let count = match page
+            .and_then(|p| p.counts.as_ref())
+            .and_then(|c| c.get(owner))
+        {
+            Some(n) => CountOf::Known(*n),
+            None => CountOf::Owner(owner.clone()),
+        };
         Ok(PropertyConnection::new(
             edges,
             has_next,
             after.is_some(),
-            CountOf::Owner(self.0.owner_ref.clone()),
+            count,
         ))
     }
 }
@@ -332,7 +504,10 @@ impl PropertyEdge {
 /// What `totalCount` counts, computed only when selected.
 pub(crate) enum CountOf {
     Filter(Box<PropertyFilter>),
+    /// An owner's properties, counted together with the other owners' (DataLoader).
     Owner(String),
+    /// Counted already (prefetched for a page of owners).
+    Known(i64),
 }
 
 pub struct PropertyConnection {
@@ -400,10 +575,16 @@ impl PropertyConnection {
     async fn total_count(&self, ctx: &Context<'_>) -> Result<i64> {
         let db = &ctx.data_unchecked::<Services>().0.db;
         match &self.count {
-            CountOf::Filter(f) => db.properties_count(f).await,
-            CountOf::Owner(o) => db.owner_properties_count(o).await,
+            CountOf::Filter(f) => db.properties_count(f).await.map_err(db_error),
+            CountOf::Owner(o) => {
+                let loader = ctx.data_unchecked::<DataLoader<Loaders>>();
+                Ok(loader
+                    .load_one(OwnerCountKey(o.clone()))
+                    .await?
+                    .unwrap_or(0))
+            }
+            CountOf::Known(n) => Ok(*n),
         }
-        .map_err(db_error)
     }
 }
 
@@ -468,6 +649,8 @@ impl PropertyVersion {
             version: self.row.version.clone(),
             source: Source::Replica,
             sort: Default::default(),
+            // The version is this `PropertyVersion`'s own fields.
+            historical: None,
         })))
     }
     /// The record exactly as the ledger stores it (JSON text).

@@ -33,13 +33,18 @@ pub struct Verification {
     pub replica_inconsistencies: Vec<String>,
     pub chain_height: Option<i64>,
     pub checked_at: DateTime<Utc>,
-    /// The ledger's proof of the transaction that wrote its current record.
+    /// The ledger's proof of the transaction that wrote its current record (with
+    /// `asOfBlock`, the version in force after that block).
     pub proof: Option<LedgerProof>,
     /// Whether this node checked `proof` (ledger.md's five steps) against the orderer key the
     /// read model trusts. A verifier should check it themselves: `landql verify-proof`.
     pub proof_verified: Option<bool>,
-    /// Why the ledger could not be asked, for LEDGER_UNAVAILABLE.
+    /// Why the ledger could not be asked, for LEDGER_UNAVAILABLE; for a historical check,
+    /// what the replica lacks.
     pub detail: Option<String>,
+    /// The block (of the property's channel) whose version was checked; null when the
+    /// current record was.
+    pub as_of_block: Option<i64>,
 }
 
 #[derive(SimpleObject)]
