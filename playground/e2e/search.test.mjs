@@ -233,15 +233,18 @@ test("labels switch language; results load; further pages need narrowing or a to
   const shown = await page.locator("a.hit").count();
   // The page searches anonymously: past the first page of a search that names no village
   // or survey number, the API answers NARROW_OR_SIGN_IN (schema/src/list_depth.rs), and the
-  // page says so instead of adding hits.
+  // page says how to narrow, in the reader's language, in place of the button.
   await page.locator("button.more").click();
-  const alert = page.locator('[role="alert"]');
-  await alert.waitFor();
-  assert.match(await alert.innerText(), /one village .* or sign in/);
+  const note = page.locator("p.narrow");
+  await note.waitFor();
+  assert.match(await note.innerText(), /narrow the results to a village .* or sign in/);
+  assert.equal(await page.locator("button.more").isVisible(), false);
+  assert.equal(await page.locator('div.alert[role="alert"]').count(), 0, "not shown as a failure");
   assert.equal(await page.locator("a.hit").count(), shown);
   await page.selectOption("#lang", "te");
   assert.equal(await page.locator("h1").innerText(), "భూమి రికార్డులు వెతకండి");
   assert.match(await page.locator("#status").innerText(), /రికార్డులు/);
+  assert.match(await note.innerText(), /గ్రామాన్ని/);
   await page.selectOption("#lang", "en");
   assertClean(problems);
   await context.close();
