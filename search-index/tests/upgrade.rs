@@ -16,6 +16,7 @@ use std::path::Path;
 
 use search_index::follower::open_or_reset;
 use search_index::{SearchIndex, SearchRequest};
+use tantivy::schema::Value;
 
 const WRITTEN_AT_SEQ: i64 = 17;
 
