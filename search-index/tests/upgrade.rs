@@ -43,8 +43,11 @@ fn an_index_of_an_older_schema_is_read_by_tantivy_and_set_aside_by_landql() {
     let fixture_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/index-tantivy-0.25");
     let records = fixture::hand();
 
-    // tantivy 0.27 reads what 0.25 wrote: every document, and each stored record.
-    let raw = tantivy::Index::open_in_dir(&fixture_dir).unwrap();
+    // tantivy 0.27 reads what 0.25 wrote: every document, and each stored record (from a
+    // copy: opening an index writes a lock file beside it).
+    let copy = tempfile::tempdir().unwrap();
+    copy_dir(&fixture_dir, copy.path());
+    let raw = tantivy::Index::open_in_dir(copy.path()).unwrap();
     let record_field = raw.schema().get_field("record").unwrap();
     assert!(
         raw.schema().get_field("former").is_err(),
