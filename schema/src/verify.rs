@@ -92,20 +92,15 @@ pub(crate) async fn verify(s: &Services, id: &str) -> Result<Verification> {
         Some(_) => VerificationOutcome::Mismatch,
     };
     v.ledger_record_hash = Some(ledger_hash);
-    match tokio::time::timeout(timeout, i.ledger.proof(&current.version.tx_id)).await {
-        Ok(Ok(Some(doc))) => {
-            v.proof_verified = check_proof(s, &doc.json, &key, &current.record_hash, None).await;
-            v.proof = Some(LedgerProof {
-                json: doc.json,
-                block_number: doc.proof.block_number as i64,
-                header_hash: doc.proof.header_hash.to_hex(),
-                audit_path: doc.proof.audit_path.iter().map(|h| h.to_hex()).collect(),
-            });
-        }
-        Ok(Ok(None)) => v.detail = Some("the ledger has no proof for its own version".into()),
-        Ok(Err(e)) => v.detail = Some(format!("proof unavailable: {e}")),
-        Err(_) => v.detail = Some(format!("proof unavailable: no answer within {timeout:?}")),
-    }
+    attach_proof(
+        s,
+        &mut v,
+        &key,
+        &current.version.tx_id,
+        &current.record_hash,
+        None,
+    )
+    .await;
     Ok(v)
 }
 
@@ -205,17 +200,39 @@ pub(crate) async fn verify_as_of(s: &Services, id: &str, block: i64) -> Result<V
         Some(_) => VerificationOutcome::Mismatch,
     };
     v.ledger_record_hash = Some(ledger_hash);
-    let timeout = i.config.ledger_timeout;
     let tx_id: ledger::Hash32 = lv.tx_id.parse().map_err(|e| {
         internal(&format!(
             "the ledger's tx_id {} does not parse: {e}",
             lv.tx_id
         ))
     })?;
-    match tokio::time::timeout(timeout, i.ledger.proof(&tx_id)).await {
+    attach_proof(
+        s,
+        &mut v,
+        &key,
+        &tx_id,
+        &ledger_version.record_hash,
+        Some(lv),
+    )
+    .await;
+    Ok(v)
+}
+
+/// Fetches the ledger's proof of transaction `tx_id` into `v` and checks it against the
+/// pinned orderer key and `record_hash` (and, with `version`, that block and transaction);
+/// a missing or unreachable proof is said in `v.detail`.
+async fn attach_proof(
+    s: &Services,
+    v: &mut Verification,
+    key: &PropertyId,
+    tx_id: &ledger::Hash32,
+    record_hash: &ledger::Hash32,
+    version: Option<&VersionRef>,
+) {
+    let timeout = s.0.config.ledger_timeout;
+    match tokio::time::timeout(timeout, s.0.ledger.proof(tx_id)).await {
         Ok(Ok(Some(doc))) => {
-            v.proof_verified =
-                check_proof(s, &doc.json, &key, &ledger_version.record_hash, Some(lv)).await;
+            v.proof_verified = check_proof(s, &doc.json, key, record_hash, version).await;
             v.proof = Some(LedgerProof {
                 json: doc.json,
                 block_number: doc.proof.block_number as i64,
@@ -227,7 +244,6 @@ pub(crate) async fn verify_as_of(s: &Services, id: &str, block: i64) -> Result<V
         Ok(Err(e)) => v.detail = Some(format!("proof unavailable: {e}")),
         Err(_) => v.detail = Some(format!("proof unavailable: no answer within {timeout:?}")),
     }
-    Ok(v)
 }
 
 /// Runs ledger.md's five steps over the proof with the orderer key the read model pinned,
