@@ -344,12 +344,7 @@ impl SearchIndex {
             if !is_strong(w) || (p.partial_last && i + 1 == p.words.len()) {
                 continue;
             }
-            let mut df = 0;
-            for g in Group::ALL {
-                let gf = self.fields.group(g);
-                df += self.doc_freq(searcher, gf.fold, &w.fold)?;
-                df += self.doc_freq(searcher, gf.phon, &w.phon)?;
-            }
+            let df = self.word_docs(searcher, w)?;
             if df > 0 && best.is_none_or(|(d, _)| df < d) {
                 best = Some((df, i));
             }
@@ -409,16 +404,20 @@ impl SearchIndex {
     fn typo_words(&self, searcher: &Searcher, p: &Parsed) -> Result<Vec<bool>, Error> {
         p.words
             .iter()
-            .map(|w| {
-                let mut df = 0;
-                for g in Group::ALL {
-                    let gf = self.fields.group(g);
-                    df += self.doc_freq(searcher, gf.fold, &w.fold)?;
-                    df += self.doc_freq(searcher, gf.phon, &w.phon)?;
-                }
-                Ok(df < COMMON_WORD_DOCS)
-            })
+            .map(|w| Ok(self.word_docs(searcher, w)? < COMMON_WORD_DOCS))
             .collect()
+    }
+
+    /// Documents holding `w` exactly, by fold or phonetically, summed over the name
+    /// groups: how common a query word is.
+    fn word_docs(&self, searcher: &Searcher, w: &Word) -> Result<u64, Error> {
+        let mut df = 0;
+        for g in Group::ALL {
+            let gf = self.fields.group(g);
+            df += self.doc_freq(searcher, gf.fold, &w.fold)?;
+            df += self.doc_freq(searcher, gf.phon, &w.phon)?;
+        }
+        Ok(df)
     }
 
     /// Decides how the unfinished last word of `p` (if any) is matched as a prefix, per
