@@ -19,9 +19,16 @@ pub struct DevArgs {
     /// Address of the GraphQL API, its pages, health and metrics.
     #[arg(long, env = "LANDQL_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
-    /// Address of the devnet ledger's HTTP API.
+    /// Address of the devnet ledger's HTTP API (and its metrics, at /metrics).
     #[arg(long, env = "LANDQL_LEDGER_LISTEN", default_value = "127.0.0.1:7050")]
     ledger_listen: SocketAddr,
+    /// Address of the sync worker's metrics (/metrics), as `landql sync --metrics-listen`.
+    #[arg(
+        long,
+        env = "LANDQL_SYNC_METRICS_LISTEN",
+        default_value = "127.0.0.1:9101"
+    )]
+    sync_metrics_listen: SocketAddr,
     /// Where the ledger and the private PostgreSQL keep their data.
     #[arg(long, env = "LANDQL_DATA", default_value = ".landql")]
     data: PathBuf,
@@ -110,12 +117,13 @@ pub async fn run(
 
     // 3. The sync worker, with a bar until it has caught up.
     let mut stopped = stop_rx.clone();
-    let sync_task = tokio::spawn(sync::run(
-        sync::SyncOptions::new(&ledger_url, &database_url),
-        async move {
-            let _ = stopped.wait_for(|s| *s).await;
-        },
-    ));
+    let sync_opts = sync::SyncOptions {
+        metrics_listen: Some(args.sync_metrics_listen),
+        ..sync::SyncOptions::new(&ledger_url, &database_url)
+    };
+    let sync_task = tokio::spawn(sync::run(sync_opts, async move {
+        let _ = stopped.wait_for(|s| *s).await;
+    }));
     let pb = bar(heights, "syncing");
     loop {
         let done: i64 = migrations::sqlx::query_scalar(
@@ -190,6 +198,7 @@ pub async fn run(
     // test that stopped reading) is not a reason to stop the system, as a `println!` that
     // panics on the broken pipe would.
     let index = index_dir.display();
+    let sync_metrics = args.sync_metrics_listen;
     let banner = format!(
         "
 landql dev is running (Ctrl-C stops it):
@@ -198,7 +207,8 @@ landql dev is running (Ctrl-C stops it):
   GraphQL           POST {api}/graphql   (JSON: {{\"query\": …}})
                     GET  {api}/graphql?query=…   (queries only)
                     WS   {ws}/graphql   (subscriptions, graphql-transport-ws)
-  health            {api}/healthz   ready: {api}/readyz   metrics: {api}/metrics
+  health            {api}/healthz   ready: {api}/readyz
+  metrics           API {api}/metrics   sync http://{sync_metrics}/metrics   ledger {ledger_url}/metrics
   ledger HTTP API   {ledger_url}/v1/info   (landql load --ledger {ledger_url})
   PostgreSQL        {database_url}
   tokens (24 h; paste into GraphiQL's headers or a page's token box, or send

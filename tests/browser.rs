@@ -37,6 +37,10 @@ async fn the_pages_work_in_a_real_browser() {
         .arg(data.path())
         .args(["--listen", &format!("127.0.0.1:{api_port}")])
         .args(["--ledger-listen", &format!("127.0.0.1:{ledger_port}")])
+        .args([
+            "--sync-metrics-listen",
+            &format!("127.0.0.1:{}", common::free_port()),
+        ])
         .env_remove("DATABASE_URL")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())

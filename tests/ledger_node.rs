@@ -401,3 +401,54 @@ async fn blocks_are_cut_by_size_and_concurrent_proposals_share_blocks() {
         blocks.len()
     );
 }
+
+/// `GET /metrics`: transactions by kind and validation, commit latency, block time, the
+/// queue and the heights, as the node committed them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_what_was_committed() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = LedgerProcess::start(dir.path(), &["--batch-timeout-ms", "20"]);
+    let l = client(&node.url);
+    let batch: Vec<Proposal> = (0..3).map(|i| create(i, "m")).collect();
+    let receipts = l.submit(PRIMARY, &batch).await.unwrap();
+    let id = receipts[0].property_id.clone().unwrap();
+    // A transfer that names a transaction other than the record's last: refused by the
+    // chaincode, committed as invalid.
+    let stale = Proposal {
+        kind: TxKind::TransferLandRecord,
+        creator: "registrar@KA".into(),
+        nonce: "m-stale".into(),
+        args: json!({"property_id": id, "expected_tx": Hash32::ZERO,
+                     "owners": [{"owner_ref": "new", "name": "Lakshmi", "share_pct": 100}]}),
+    };
+    let r = l.submit(PRIMARY, &[stale]).await.unwrap();
+    assert_ne!(r[0].validation, Validation::Valid, "{r:?}");
+    let code = r[0].validation.as_str();
+
+    let text = reqwest::get(format!("{}/metrics", node.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let ch = format!("channel=\"{PRIMARY}\"");
+    for line in [
+        format!(
+            "landql_ledger_transactions_total{{{ch},kind=\"create_land_record\",state=\"valid\"}} 3"
+        ),
+        format!(
+            "landql_ledger_transactions_total{{{ch},kind=\"transfer_land_record\",state=\"invalid\"}} 1"
+        ),
+        format!("landql_ledger_transactions_invalid_total{{{ch},code=\"{code}\"}} 1"),
+        format!("landql_ledger_commit_duration_seconds_count{{{ch}}} 4"),
+        format!("landql_ledger_blocks_total{{{ch}}} 2"),
+        format!("landql_ledger_block_interval_seconds_count{{{ch}}} 1"),
+        format!("landql_ledger_height{{{ch}}} 3"),
+        format!("landql_ledger_pending_transactions{{{ch}}} 0"),
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "{line} missing from\n{text}"
+        );
+    }
+}

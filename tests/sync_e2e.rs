@@ -242,6 +242,11 @@ async fn metrics_are_served_as_prometheus_text() {
         "landql_sync_events_applied_total{channel=\"land-registry-primary\"}",
         "landql_sync_transactions_invalid_total{channel=\"land-registry-primary\"}",
         "landql_sync_batch_seconds_bucket",
+        "landql_sync_ledger_up 1",
+        "landql_sync_reconnects_total{target=\"database\"}",
+        "landql_sync_db_statement_duration_seconds_count{kind=\"write\"}",
+        "landql_sync_db_connections{state=\"in_use\"}",
+        "landql_sync_db_connections_max 1",
         "landql_sync_checkpoint_block{channel=\"land-registry-docs\"}",
     ] {
         assert!(text.contains(want), "{want} not in:\n{text}");

@@ -11,6 +11,7 @@
 //! queries cannot grow it and cannot push out the texts everyone else sends.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_graphql::parser::types::ExecutableDocument;
@@ -23,6 +24,16 @@ const MAX_TEXT: usize = 16 * 1024;
 #[derive(Default)]
 pub(crate) struct Documents {
     map: Mutex<HashMap<Arc<str>, Arc<ExecutableDocument>>>,
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+/// The cache's counts, for metrics.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DocumentStats {
+    pub hits: u64,
+    pub misses: u64,
+    pub entries: u64,
 }
 
 impl Documents {
@@ -40,14 +51,24 @@ impl Documents {
             .get(req.query.as_str())
             .cloned();
         if let Some(doc) = cached {
+            self.hits.fetch_add(1, Ordering::Relaxed);
             req.set_parsed_query((*doc).clone());
             return;
         }
+        self.misses.fetch_add(1, Ordering::Relaxed);
         let Ok(doc) = req.parsed_query() else { return };
         let doc = Arc::new(doc.clone());
         let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
         if map.len() < MAX_ENTRIES {
             map.insert(Arc::from(req.query.as_str()), doc);
+        }
+    }
+
+    pub fn stats(&self) -> DocumentStats {
+        DocumentStats {
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+            entries: self.map.lock().unwrap_or_else(|p| p.into_inner()).len() as u64,
         }
     }
 

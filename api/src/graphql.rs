@@ -221,10 +221,15 @@ impl Refusal {
         for (name, value) in self.headers {
             r.headers_mut().insert(name, value);
         }
+        let errors = codes::code_of(&self.error)
+            .map(str::to_string)
+            .into_iter()
+            .collect();
         r.extensions_mut().insert(OpInfo(vec![OpRecord {
             name: None,
             ty: OpType::Unknown,
             outcome: Outcome::Refused,
+            errors,
         }]));
         r
     }
@@ -617,6 +622,7 @@ fn prepare(
                 name: asked.clone(),
                 ty: OpType::Unknown,
                 outcome: Outcome::Refused,
+                errors: Vec::new(),
             },
         )
     };
@@ -666,6 +672,7 @@ fn prepare(
                 name: name.clone(),
                 ty,
                 outcome: Outcome::Refused,
+                errors: Vec::new(),
             },
         )
     };
@@ -726,7 +733,11 @@ async fn execute(
     let Prepared { req, name, ty } =
         match prepare(&state.persisted, &state.documents, req, transport) {
             Ok(p) => p,
-            Err((refusal, op)) => return (Err(refusal), op),
+            Err((refusal, mut op)) => {
+                op.errors
+                    .extend(codes::code_of(&refusal.error).map(str::to_string));
+                return (Err(refusal), op);
+            }
         };
     // Dropping the execution future on timeout stops its resolvers; the statement a
     // resolver was waiting on is stopped by the database's own statement_timeout.
@@ -742,5 +753,18 @@ async fn execute(
         )]),
     };
     let outcome = finish(&mut resp);
-    (Ok(resp), OpRecord { name, ty, outcome })
+    let errors = resp
+        .errors
+        .iter()
+        .filter_map(|e| codes::code_of(e).map(str::to_string))
+        .collect();
+    (
+        Ok(resp),
+        OpRecord {
+            name,
+            ty,
+            outcome,
+            errors,
+        },
+    )
 }

@@ -63,7 +63,7 @@ pub use auth::{Auth, TokenRules};
 pub use axum::http::HeaderValue;
 pub use client::{BadProxy, TrustedProxies};
 pub use codes::{Code, INTROSPECTION_DEPTH};
-pub use metrics::Metrics;
+pub(crate) use metrics::Metrics;
 pub use ratelimit::RateLimits;
 pub use startup::{Startup, NOT_READY};
 
@@ -158,7 +158,8 @@ pub(crate) struct AppState {
 /// The API's routes over `schema` (build it with [`schema()`] so that errors carry codes and
 /// the limits hold) and the `services` it runs on (for `/readyz` and `/metrics`).
 pub fn router(schema: LandqlSchema, services: Services, opts: Options) -> Router {
-    let metrics = Arc::new(Metrics::new(services.clone()));
+    let documents: Arc<documents::Documents> = Arc::default();
+    let metrics = Arc::new(Metrics::new(services.clone(), documents.clone()));
     let limiter = Arc::new(ratelimit::Limiter::new(&opts.rate_limits, metrics.clone()));
     let auth = auth::AuthState {
         auth: opts.auth.clone(),
@@ -174,7 +175,7 @@ pub fn router(schema: LandqlSchema, services: Services, opts: Options) -> Router
         services,
         opts: Arc::new(opts),
         metrics: metrics.clone(),
-        documents: Arc::default(),
+        documents,
         persisted: Arc::default(),
     };
     Router::new()

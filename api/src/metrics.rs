@@ -8,9 +8,14 @@
 //!
 //! Operation names are chosen by clients, so as labels they are bounded: the first
 //! [`MAX_OPERATION_NAMES`] distinct names are kept, later ones are counted as `other`.
+//! Error codes are labels only when they are codes this API gives ([`KNOWN_CODES`]).
+//!
+//! Readiness, whether the database answers and a standby's replay lag need the database,
+//! so the `/metrics` handler asks for them (bounded by a second or two) before encoding;
+//! everything else is read from memory. `deploy/METRICS.md` lists every series.
 
 use std::collections::HashSet;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::State;
@@ -23,13 +28,36 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
-use schema::Services;
+use schema::{ReplicaLag, Services};
 
+use crate::documents::Documents;
 use crate::trace::OpRecord;
 use crate::AppState;
 
 /// Distinct operation names kept as label values.
 pub const MAX_OPERATION_NAMES: usize = 200;
+
+/// The error codes counted by name in `landql_api_errors_total`; any other is `other`.
+pub const KNOWN_CODES: [&str; 18] = [
+    "GRAPHQL_PARSE_FAILED",
+    "GRAPHQL_VALIDATION_FAILED",
+    "QUERY_TOO_COMPLEX",
+    "BAD_REQUEST",
+    "PAYLOAD_TOO_LARGE",
+    "BATCH_TOO_LARGE",
+    "METHOD_NOT_ALLOWED",
+    "NOT_ACCEPTABLE",
+    "RATE_LIMITED",
+    "PERSISTED_QUERY_NOT_FOUND",
+    "BAD_USER_INPUT",
+    "LEDGER_UNAVAILABLE",
+    "REPLICA_BEHIND",
+    "UNAUTHENTICATED",
+    "FORBIDDEN",
+    "REQUEST_TIMEOUT",
+    "NARROW_OR_SIGN_IN",
+    "INTERNAL_SERVER_ERROR",
+];
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OpLabels {
@@ -47,7 +75,28 @@ struct OutcomeLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct HttpLabels {
     route: String,
-    status: u16,
+    class: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CodeLabel {
+    code: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CacheLabel {
+    cache: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PoolLabel {
+    pool: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PoolStateLabels {
+    pool: &'static str,
+    state: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -75,8 +124,32 @@ pub struct Metrics {
     rate_limited: Family<RoleLabel, Counter>,
     unauthenticated: Family<ReasonLabel, Counter>,
     rate_limit_keys: Gauge,
+    errors: Family<CodeLabel, Counter>,
+    in_flight: Gauge,
+    websockets: Gauge,
     names: Mutex<HashSet<String>>,
+    /// What the last scrape learnt from the database (see the module docs).
+    probed: Arc<Mutex<Probed>>,
+    services: Services,
     registry: Registry,
+}
+
+/// Checked against the database at each scrape.
+#[derive(Debug, Clone, Copy, Default)]
+struct Probed {
+    ready: bool,
+    database_up: bool,
+    replica: Option<ReplicaLag>,
+}
+
+/// Decrements a gauge when dropped: a request or socket counted while it lasts, however it
+/// ends (a client that goes away cancels the future holding it).
+pub(crate) struct Live(Gauge);
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }
 
 impl std::fmt::Debug for Metrics {
@@ -92,8 +165,9 @@ fn latency_histogram() -> Histogram {
 }
 
 impl Metrics {
-    /// The registry, with a collector reading `services`' counters at scrape time.
-    pub fn new(services: Services) -> Self {
+    /// The registry, with a collector reading `services`' counters (and the parsed-document
+    /// cache's) at scrape time.
+    pub(crate) fn new(services: Services, documents: Arc<Documents>) -> Self {
         let duration: HistogramFamily = Family::new_with_constructor(latency_histogram);
         let requests = Family::<OutcomeLabels, Counter>::default();
         let http = Family::<HttpLabels, Counter>::default();
@@ -113,8 +187,27 @@ impl Metrics {
         );
         registry.register(
             "http_responses",
-            "HTTP responses by route and status code",
+            "HTTP responses by route (\"unmatched\" for none) and status class (2xx, 4xx, …)",
             http.clone(),
+        );
+        let errors = Family::<CodeLabel, Counter>::default();
+        registry.register(
+            "errors",
+            "Errors in responses by code (extensions.code; codes this API does not give are \
+             \"other\")",
+            errors.clone(),
+        );
+        let in_flight = Gauge::default();
+        registry.register(
+            "requests_in_flight",
+            "HTTP requests received and not yet answered",
+            in_flight.clone(),
+        );
+        let websockets = Gauge::default();
+        registry.register(
+            "websocket_connections",
+            "Open GraphQL WebSocket connections",
+            websockets.clone(),
         );
         let rate_limited = Family::<RoleLabel, Counter>::default();
         registry.register(
@@ -134,7 +227,13 @@ impl Metrics {
             "Clients (subjects or addresses) the rate limiter remembers, as of its last sweep",
             rate_limit_keys.clone(),
         );
-        registry.register_collector(Box::new(StatsCollector(services)));
+        services.register_metrics(&mut registry);
+        let probed = Arc::new(Mutex::new(Probed::default()));
+        registry.register_collector(Box::new(StatsCollector {
+            services: services.clone(),
+            documents,
+            probed: probed.clone(),
+        }));
         Metrics {
             duration,
             requests,
@@ -142,7 +241,12 @@ impl Metrics {
             rate_limited,
             unauthenticated,
             rate_limit_keys,
+            errors,
+            in_flight,
+            websockets,
             names: Mutex::new(HashSet::new()),
+            probed,
+            services,
             registry,
         }
     }
@@ -164,16 +268,43 @@ impl Metrics {
                 outcome: op.outcome.as_str().to_string(),
             })
             .inc();
+        for code in &op.errors {
+            let code = KNOWN_CODES
+                .iter()
+                .find(|k| **k == code.as_str())
+                .copied()
+                .unwrap_or("other");
+            self.errors.get_or_create(&CodeLabel { code }).inc();
+        }
     }
 
     /// Counts one HTTP response.
     pub(crate) fn record_http(&self, route: &str, status: u16) {
+        let class = match status {
+            100..=199 => "1xx",
+            200..=299 => "2xx",
+            300..=399 => "3xx",
+            400..=499 => "4xx",
+            _ => "5xx",
+        };
         self.http
             .get_or_create(&HttpLabels {
                 route: route.to_string(),
-                status,
+                class,
             })
             .inc();
+    }
+
+    /// Counts a request in flight until the guard drops.
+    pub(crate) fn request_started(&self) -> Live {
+        self.in_flight.inc();
+        Live(self.in_flight.clone())
+    }
+
+    /// Counts an open WebSocket until the guard drops.
+    pub(crate) fn websocket_opened(&self) -> Live {
+        self.websockets.inc();
+        Live(self.websockets.clone())
     }
 
     /// Counts a request refused by the rate limit.
@@ -215,6 +346,17 @@ impl Metrics {
         name.to_string()
     }
 
+    /// Asks the database what the series of readiness and replica lag need.
+    async fn probe(&self) {
+        let (readiness, replica) =
+            tokio::join!(self.services.readiness(), self.services.replica_lag());
+        *self.probed.lock().unwrap_or_else(|p| p.into_inner()) = Probed {
+            ready: readiness.ready,
+            database_up: readiness.database.ok,
+            replica,
+        };
+    }
+
     /// The OpenMetrics text of every series.
     pub fn encode(&self) -> String {
         let mut out = String::new();
@@ -227,6 +369,7 @@ impl Metrics {
 
 /// `GET /metrics`.
 pub(crate) async fn render(State(state): State<AppState>) -> impl IntoResponse {
+    state.metrics.probe().await;
     (
         [(
             header::CONTENT_TYPE,
@@ -236,8 +379,12 @@ pub(crate) async fn render(State(state): State<AppState>) -> impl IntoResponse {
     )
 }
 
-/// Reads `Services::stats` at scrape time.
-struct StatsCollector(Services);
+/// Reads `Services::stats`, the document cache and the last probe at scrape time.
+struct StatsCollector {
+    services: Services,
+    documents: Arc<Documents>,
+    probed: Arc<Mutex<Probed>>,
+}
 
 impl std::fmt::Debug for StatsCollector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -250,9 +397,34 @@ fn counter(e: &mut DescriptorEncoder<'_>, name: &str, help: &str, v: u64) -> std
     c.encode(e.encode_descriptor(name, help, None, c.metric_type())?)
 }
 
-fn gauge(e: &mut DescriptorEncoder<'_>, name: &str, help: &str, v: i64) -> std::fmt::Result {
+fn gauge<N>(e: &mut DescriptorEncoder<'_>, name: &str, help: &str, v: N) -> std::fmt::Result
+where
+    N: prometheus_client::encoding::EncodeGaugeValue,
+{
     let g = ConstGauge::new(v);
     g.encode(e.encode_descriptor(name, help, None, g.metric_type())?)
+}
+
+/// One series per label set of a family, of one metric type.
+fn family<L, M>(
+    e: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    values: impl IntoIterator<Item = (L, M)>,
+) -> std::fmt::Result
+where
+    L: EncodeLabelSet,
+    M: EncodeMetric,
+{
+    let mut values = values.into_iter().peekable();
+    let Some((_, first)) = values.peek() else {
+        return Ok(());
+    };
+    let mut m = e.encode_descriptor(name, help, None, first.metric_type())?;
+    for (labels, v) in values {
+        v.encode(m.encode_family(&labels)?)?;
+    }
+    Ok(())
 }
 
 /// A gauge with one value per channel; channels without a value are left out.
@@ -265,18 +437,12 @@ fn per_channel<N>(
 where
     N: prometheus_client::encoding::EncodeGaugeValue,
 {
-    let mut m = e.encode_descriptor(
+    family(
+        e,
         name,
         help,
-        None,
-        prometheus_client::metrics::MetricType::Gauge,
-    )?;
-    for (channel, v) in values {
-        if let Some(v) = v {
-            ConstGauge::new(v).encode(m.encode_family(&ChannelLabel { channel })?)?;
-        }
-    }
-    Ok(())
+        values.filter_map(|(channel, v)| v.map(|v| (ChannelLabel { channel }, ConstGauge::new(v)))),
+    )
 }
 
 fn clamp(v: u64) -> i64 {
@@ -285,48 +451,105 @@ fn clamp(v: u64) -> i64 {
 
 impl Collector for StatsCollector {
     fn encode(&self, mut e: DescriptorEncoder<'_>) -> std::fmt::Result {
-        let s = self.0.stats();
-        for (cache, c) in [
-            ("property", s.property_cache),
-            ("location", s.location_cache),
-            ("search", s.search_cache),
-        ] {
-            counter(
-                &mut e,
-                &format!("{cache}_cache_hits"),
-                &format!("Lookups answered by the {cache} cache"),
-                c.hits,
-            )?;
-            counter(
-                &mut e,
-                &format!("{cache}_cache_misses"),
-                &format!("Lookups the {cache} cache could not answer"),
-                c.misses,
-            )?;
-            gauge(
-                &mut e,
-                &format!("{cache}_cache_entries"),
-                &format!("Entries in the {cache} cache"),
-                clamp(c.entries),
-            )?;
-        }
+        let s = self.services.stats();
+        let d = self.documents.stats();
+        let caches = [
+            (
+                "property",
+                s.property_cache.hits,
+                s.property_cache.misses,
+                s.property_cache.entries,
+            ),
+            (
+                "location",
+                s.location_cache.hits,
+                s.location_cache.misses,
+                s.location_cache.entries,
+            ),
+            (
+                "search",
+                s.search_cache.hits,
+                s.search_cache.misses,
+                s.search_cache.entries,
+            ),
+            ("document", d.hits, d.misses, d.entries),
+        ];
+        family(
+            &mut e,
+            "cache_hits",
+            "Lookups answered by a cache (property, location, search: resolvers' caches; \
+             document: parsed query texts)",
+            caches
+                .iter()
+                .map(|&(cache, hits, ..)| (CacheLabel { cache }, ConstCounter::new(hits))),
+        )?;
+        family(
+            &mut e,
+            "cache_misses",
+            "Lookups a cache could not answer",
+            caches
+                .iter()
+                .map(|&(cache, _, misses, _)| (CacheLabel { cache }, ConstCounter::new(misses))),
+        )?;
+        family(
+            &mut e,
+            "cache_entries",
+            "Entries in a cache",
+            caches
+                .iter()
+                .map(|&(cache, .., n)| (CacheLabel { cache }, ConstGauge::new(clamp(n)))),
+        )?;
         counter(
             &mut e,
             "sql_statements",
             "SQL statements sent to the replica by resolvers",
             s.sql_statements,
         )?;
-        gauge(
+        family(
             &mut e,
-            "pool_connections",
-            "Connections open in the replica pool",
-            i64::from(s.pool_size),
+            "db_connections",
+            "Connections of a pool by state (requests: resolvers' pool; background: the \
+             change-log listener's, when it is another database or pool)",
+            s.pools.iter().flat_map(|p| {
+                let in_use = i64::from(p.open) - clamp(p.idle as u64);
+                [
+                    (
+                        PoolStateLabels {
+                            pool: p.name,
+                            state: "in_use",
+                        },
+                        ConstGauge::new(in_use.max(0)),
+                    ),
+                    (
+                        PoolStateLabels {
+                            pool: p.name,
+                            state: "idle",
+                        },
+                        ConstGauge::new(clamp(p.idle as u64)),
+                    ),
+                ]
+            }),
         )?;
-        gauge(
+        family(
             &mut e,
-            "pool_idle_connections",
-            "Idle connections in the replica pool",
-            clamp(s.pool_idle as u64),
+            "db_connections_max",
+            "Connections a pool may open",
+            s.pools.iter().map(|p| {
+                (
+                    PoolLabel { pool: p.name },
+                    ConstGauge::new(i64::from(p.max)),
+                )
+            }),
+        )?;
+        family(
+            &mut e,
+            "db_pool_waiters",
+            "Statements waiting for a connection of the pool (resolver statements in flight \
+             beyond the connections in use)",
+            s.pools.iter().filter_map(|p| {
+                p.waiters
+                    .map(|w| (PoolLabel { pool: p.name }, ConstGauge::new(clamp(w))))
+            }),
         )?;
         gauge(
             &mut e,
@@ -340,6 +563,68 @@ impl Collector for StatsCollector {
             "Open subscriptions listening for changes",
             clamp(s.subscribers as u64),
         )?;
+        gauge(
+            &mut e,
+            "ledger_up",
+            "1 while the node's last poll of the ledger's chain heights was answered",
+            i64::from(s.ledger_up),
+        )?;
+        let probed = *self.probed.lock().unwrap_or_else(|p| p.into_inner());
+        gauge(
+            &mut e,
+            "ready",
+            "1 when /readyz says this node should get traffic",
+            i64::from(probed.ready),
+        )?;
+        gauge(
+            &mut e,
+            "database_up",
+            "1 while the database this node reads answers",
+            i64::from(probed.database_up),
+        )?;
+        if let Some(r) = probed.replica {
+            gauge(
+                &mut e,
+                "replica_lag_bytes",
+                "WAL bytes the hot standby this node reads has not replayed",
+                r.bytes,
+            )?;
+            gauge(
+                &mut e,
+                "replica_lag_seconds",
+                "Age of the standby's last replayed transaction while WAL waits to be replayed",
+                r.seconds,
+            )?;
+        }
+        if let Some(ix) = &s.index {
+            if let Some(seq) = ix.seq {
+                gauge(
+                    &mut e,
+                    "index_seq",
+                    "Change-log seq of the search index's last commit",
+                    seq,
+                )?;
+                gauge(
+                    &mut e,
+                    "index_lag_changes",
+                    "Changes the node has seen in the change log that the search index has not \
+                     committed",
+                    (s.change_log_seq - seq).max(0),
+                )?;
+            }
+            gauge(
+                &mut e,
+                "index_documents",
+                "Documents searchable in the index",
+                clamp(ix.documents),
+            )?;
+            counter(
+                &mut e,
+                "index_errors",
+                "Errors the index follower met and waited out (database reads, LISTEN)",
+                ix.errors,
+            )?;
+        }
         per_channel(
             &mut e,
             "indexed_block",

@@ -64,6 +64,7 @@ pub(crate) fn refusal(
         name: None,
         ty: OpType::Unknown,
         outcome: Outcome::Refused,
+        errors: vec![code.to_string()],
     }]));
     r
 }

@@ -71,6 +71,8 @@ pub(crate) struct OpRecord {
     pub name: Option<String>,
     pub ty: OpType,
     pub outcome: Outcome,
+    /// The codes of the errors answered (empty for most operations: no allocation).
+    pub errors: Vec<String>,
 }
 
 /// The operations a GraphQL response answered (a batch has several), as a response
@@ -85,6 +87,7 @@ pub(crate) async fn layer(
     next: Next,
 ) -> Response {
     let started = Instant::now();
+    let _in_flight = metrics.request_started();
     let id = req
         .headers()
         .get("x-request-id")

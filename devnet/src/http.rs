@@ -83,11 +83,24 @@ pub fn router(node: Node) -> Router {
         .route("/v1/records/{id}", get(record))
         .route("/v1/records/{id}/history", get(history))
         .route("/v1/transactions/{tx_id}/proof", get(proof))
+        .route("/metrics", get(metrics))
         .fallback(|| async {
             ApiError::not_found("NOT_FOUND", "no such endpoint; see ledger.md for the API")
         })
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(node)
+}
+
+/// `GET /metrics`: the node's series in the OpenMetrics text format (not part of ledger.md:
+/// an operator's endpoint, as every landql process has).
+async fn metrics(State(node): State<Node>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        node.metrics_text(),
+    )
 }
 
 async fn info(State(node): State<Node>) -> impl IntoResponse {

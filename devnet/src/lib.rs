@@ -12,6 +12,7 @@ pub mod fuzzing;
 pub mod generate;
 pub mod http;
 pub(crate) mod log;
+mod metrics;
 pub mod node;
 pub mod seed;
 mod serve;

@@ -17,6 +17,7 @@ use std::time::Instant;
 use tokio::sync::{oneshot, watch};
 
 use crate::chain::{now_ms, Chains, DevnetConfig, DevnetError, OpenReport};
+use crate::metrics::LedgerMetrics;
 use crate::state::{tx_id, ChannelIx, Entry};
 use ledger::canonical::Hash32;
 use ledger::model::{
@@ -36,6 +37,8 @@ pub enum SubmitError {
 
 struct Submission {
     channel: ChannelIx,
+    /// When the node received it (commit latency).
+    received: Instant,
     items: Vec<(Hash32, Proposal)>,
     reply: oneshot::Sender<Result<Vec<Receipt>, SubmitError>>,
 }
@@ -47,6 +50,7 @@ struct Shared {
     heights: Vec<watch::Sender<u64>>,
     queue: Mutex<Option<mpsc::Sender<Submission>>>,
     failed: AtomicBool,
+    metrics: LedgerMetrics,
 }
 
 /// A handle on a running node; clones share it.
@@ -60,6 +64,7 @@ impl Node {
     pub fn start(dir: &Path, cfg: DevnetConfig) -> Result<(Self, OpenReport), DevnetError> {
         let (chains, report) = Chains::open(dir, &cfg)?;
         let names = chains.channel_names();
+        let metrics_names = names.clone();
         let heights = chains
             .channels
             .iter()
@@ -73,6 +78,7 @@ impl Node {
             heights,
             queue: Mutex::new(Some(tx)),
             failed: AtomicBool::new(false),
+            metrics: LedgerMetrics::new(&metrics_names),
         });
         let orderer = shared.clone();
         std::thread::Builder::new()
@@ -136,10 +142,13 @@ impl Node {
             items.push((id, p));
         }
         let (reply, answer) = oneshot::channel();
+        let n = items.len();
+        self.shared.metrics.submitted(channel, n);
         let sent = match self.shared.queue.lock() {
             Ok(q) => q.as_ref().map(|q| {
                 q.send(Submission {
                     channel: ix,
+                    received: Instant::now(),
                     items,
                     reply,
                 })
@@ -148,11 +157,26 @@ impl Node {
             Err(_) => None,
         };
         if sent != Some(true) {
+            self.shared.metrics.answered(channel, n);
             return Err(SubmitError::Stopped("the node is shutting down".into()));
         }
         answer
             .await
             .unwrap_or_else(|_| Err(SubmitError::Stopped("the orderer has stopped".into())))
+    }
+
+    /// The node's metrics in the Prometheus text format (see `metrics`).
+    pub fn metrics_text(&self) -> String {
+        let heights: Vec<(String, u64)> = {
+            let chains = self.chains();
+            self.shared
+                .names
+                .iter()
+                .cloned()
+                .zip(chains.channels.iter().map(|c| c.height()))
+                .collect()
+        };
+        self.shared.metrics.encode(heights.into_iter())
     }
 
     pub fn info(&self) -> ChainInfo {
@@ -290,6 +314,9 @@ fn run_orderer(shared: &Shared, rx: mpsc::Receiver<Submission>, cfg: &DevnetConf
         }
         if shared.failed.load(Ordering::Acquire) {
             for s in batch {
+                shared
+                    .metrics
+                    .answered(&shared.names[s.channel as usize], s.items.len());
                 let _ = s.reply.send(Err(SubmitError::Stopped(
                     "an earlier block could not be written".into(),
                 )));
@@ -307,6 +334,8 @@ fn order_batch(shared: &Shared, batch: Vec<Submission>, max_txs: usize) -> Resul
     let mut receipts: Vec<Vec<Option<Receipt>>> =
         batch.iter().map(|s| vec![None; s.items.len()]).collect();
     let mut replies = Vec::with_capacity(batch.len());
+    // Per submission: its channel, size and arrival, for the metrics.
+    let mut arrivals = Vec::with_capacity(batch.len());
     // Per channel, in arrival order; a tx_id seen before waits for its first copy.
     let mut queues: HashMap<ChannelIx, Vec<Pending>> = HashMap::new();
     let mut copies: Vec<(usize, usize, Hash32)> = Vec::new();
@@ -314,6 +343,7 @@ fn order_batch(shared: &Shared, batch: Vec<Submission>, max_txs: usize) -> Resul
         let chains = shared.chains.read().unwrap_or_else(|p| p.into_inner());
         let mut seen = std::collections::HashSet::new();
         for (sub, s) in batch.into_iter().enumerate() {
+            arrivals.push((s.channel, s.items.len(), s.received));
             for (slot, (tx_id, proposal)) in s.items.into_iter().enumerate() {
                 if let Some(info) = chains.state.txs.get(&tx_id) {
                     receipts[sub][slot] = Some(info.receipt());
@@ -349,6 +379,13 @@ fn order_batch(shared: &Shared, batch: Vec<Submission>, max_txs: usize) -> Resul
                     let height = chains.channels[ch as usize].height();
                     drop(chains);
                     shared.heights[ch as usize].send_replace(height);
+                    shared.metrics.block(
+                        ch as usize,
+                        &shared.names[ch as usize],
+                        chunk.iter().zip(&rs).map(|(p, r)| {
+                            (p.proposal.kind, r.validation, arrivals[p.sub].2.elapsed())
+                        }),
+                    );
                     for (p, r) in chunk.iter().zip(rs) {
                         by_tx.insert(p.tx_id, r.clone());
                         receipts[p.sub][p.slot] = Some(r);
@@ -363,6 +400,9 @@ fn order_batch(shared: &Shared, batch: Vec<Submission>, max_txs: usize) -> Resul
     }
     for (sub, slot, tx_id) in copies {
         receipts[sub][slot] = by_tx.get(&tx_id).cloned();
+    }
+    for &(ch, n, _) in &arrivals {
+        shared.metrics.answered(&shared.names[ch as usize], n);
     }
     for (reply, rs) in replies.into_iter().zip(receipts) {
         let answer = match rs.into_iter().collect::<Option<Vec<_>>>() {

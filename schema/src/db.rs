@@ -2,7 +2,8 @@
 //!
 //! Each statement names the index it is written for (see the migrations). All of them go
 //! through [`Db::pool`], which counts statements: the count is exported as a metric and is
-//! how the tests hold a page of properties to a fixed number of statements.
+//! how the tests hold a page of properties to a fixed number of statements. Each method
+//! that sends one is timed (`Instruments::statement`) from its start to its end.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -17,12 +18,14 @@ use sqlx::{AssertSqlSafe, Postgres, QueryBuilder, Row};
 
 use crate::batch::Batcher;
 use crate::cursor::Key;
+use crate::instruments::Instruments;
 use crate::types::meta::SyncError;
 use crate::types::{PropertyFilter, PropertyOrder, Source};
 
 pub(crate) struct Db {
     pool: PgPool,
     statements: Arc<AtomicU64>,
+    instruments: Arc<Instruments>,
     /// `property(id)` lookups of concurrent requests, one statement per batch.
     by_id: Arc<Batcher<ledger::PropertyId, Option<PropertyRow>, DbError>>,
 }
@@ -315,19 +318,24 @@ async fn properties_by_keys(
 }
 
 impl Db {
-    pub fn new(pool: PgPool) -> Self {
+    pub fn new(pool: PgPool, instruments: Arc<Instruments>) -> Self {
         let statements = Arc::new(AtomicU64::new(0));
         let by_id = Batcher::new(BY_ID_IN_FLIGHT, BY_ID_BATCH, {
             let (pool, statements) = (pool.clone(), Arc::clone(&statements));
+            let instruments = Arc::clone(&instruments);
             move |ids: Vec<ledger::PropertyId>| {
                 statements.fetch_add(1, Ordering::Relaxed);
-                let pool = pool.clone();
-                async move { properties_by_keys(&pool, &ids).await.map_err(Arc::new) }
+                let (pool, instruments) = (pool.clone(), Arc::clone(&instruments));
+                async move {
+                    let _timer = instruments.statement();
+                    properties_by_keys(&pool, &ids).await.map_err(Arc::new)
+                }
             }
         });
         Db {
             pool,
             statements,
+            instruments,
             by_id,
         }
     }
@@ -362,6 +370,7 @@ impl Db {
 
     /// Properties by their on-chain IDs (primary key), in no particular order.
     pub async fn properties_by_ids(&self, ids: &[String]) -> Result<Vec<PropertyRow>> {
+        let _timer = self.instruments.statement();
         let sql = format!("SELECT {PROPERTY_COLUMNS} FROM properties p WHERE p.id = ANY($1)");
         let found = sqlx::query(AssertSqlSafe(sql))
             .bind(ids)
@@ -380,6 +389,7 @@ impl Db {
         after: Option<&Key>,
         limit: i64,
     ) -> Result<Vec<PropertyRow>> {
+        let _timer = self.instruments.statement();
         let mut q = QueryBuilder::<Postgres>::new(format!(
             "SELECT {PROPERTY_COLUMNS} FROM properties p WHERE true"
         ));
@@ -398,6 +408,7 @@ impl Db {
     /// district, mandal, village) is answered from the maintained counts in one key lookup;
     /// anything else is counted.
     pub async fn properties_count(&self, filter: &PropertyFilter) -> Result<i64> {
+        let _timer = self.instruments.statement();
         if let Some(prefix) = filter.location_prefix() {
             let mut key: Vec<String> = prefix.into_iter().map(str::to_string).collect();
             key.resize(4, String::new());
@@ -421,6 +432,7 @@ impl Db {
 
     /// The documents of many properties. Index: documents primary key (property_id, ...).
     pub async fn documents(&self, ids: &[String]) -> Result<Vec<DocumentRow>> {
+        let _timer = self.instruments.statement();
         let found = sqlx::query(
             "SELECT property_id, doc_hash, doc_type, linked_at, tx_id FROM documents \
              WHERE property_id = ANY($1) ORDER BY property_id, linked_at, doc_hash",
@@ -445,6 +457,7 @@ impl Db {
     /// The first `first` versions of each of many properties, oldest first, in one statement.
     /// Index: property_versions primary key (property_id, block_number, tx_index, channel).
     pub async fn first_versions(&self, ids: &[String], first: i64) -> Result<Vec<VersionRow>> {
+        let _timer = self.instruments.statement();
         let found = sqlx::query(
             "SELECT property_id, event, record, committed_at, channel, block_number, tx_index, tx_id \
              FROM (SELECT v.*, row_number() OVER (PARTITION BY property_id \
@@ -466,6 +479,7 @@ impl Db {
         after: (i64, i64, &str),
         limit: i64,
     ) -> Result<Vec<VersionRow>> {
+        let _timer = self.instruments.statement();
         let found = sqlx::query(
             "SELECT property_id, event, record, committed_at, channel, block_number, tx_index, tx_id \
              FROM property_versions WHERE property_id = $1 \
@@ -487,6 +501,7 @@ impl Db {
     /// Index: property_versions primary key (property_id, block_number, tx_index, channel):
     /// a property's history is a key prefix, read backwards from the point.
     pub async fn version_as_of(&self, id: &str, channel: &str, at: AsOf) -> Result<AsOfRow> {
+        let _timer = self.instruments.statement();
         let point = match at {
             AsOf::Block(_) => "block_number <= $3::bigint",
             AsOf::Time(_) => "committed_at <= $4::timestamptz",
@@ -549,6 +564,7 @@ impl Db {
 
     /// The number of versions of a property.
     pub async fn versions_count(&self, id: &str) -> Result<i64> {
+        let _timer = self.instruments.statement();
         Ok(
             sqlx::query_scalar("SELECT count(*) FROM property_versions WHERE property_id = $1")
                 .bind(id)
@@ -559,6 +575,7 @@ impl Db {
 
     /// One owner by reference. Index: owners primary key.
     pub async fn owner(&self, owner_ref: &str) -> Result<Option<OwnerRow>> {
+        let _timer = self.instruments.statement();
         let row =
             sqlx::query("SELECT owner_ref, name, father_name FROM owners WHERE owner_ref = $1")
                 .bind(owner_ref)
@@ -575,6 +592,7 @@ impl Db {
         after: Option<(&str, &str)>,
         limit: i64,
     ) -> Result<Vec<(String, OwnerRow)>> {
+        let _timer = self.instruments.statement();
         let pattern = format!("{}%", like_escape(&prefix.to_lowercase()));
         let mut q = QueryBuilder::<Postgres>::new(
             "SELECT lower(name) AS sort_name, owner_ref, name, father_name FROM owners \
@@ -598,6 +616,7 @@ impl Db {
     }
 
     pub async fn owners_by_name_count(&self, prefix: &str) -> Result<i64> {
+        let _timer = self.instruments.statement();
         let pattern = format!("{}%", like_escape(&prefix.to_lowercase()));
         Ok(sqlx::query_scalar(
             "SELECT count(*) FROM owners WHERE lower(name) COLLATE \"C\" LIKE $1",
@@ -615,6 +634,7 @@ impl Db {
         after: Option<&str>,
         limit: i64,
     ) -> Result<Vec<PropertyRow>> {
+        let _timer = self.instruments.statement();
         let sql = format!(
             "SELECT {PROPERTY_COLUMNS} FROM ownerships o JOIN properties p ON p.id = o.property_id \
              WHERE o.owner_ref = $1 AND o.property_id > $2 ORDER BY o.property_id LIMIT $3"
@@ -636,6 +656,7 @@ impl Db {
         owners: &[String],
         limit: i64,
     ) -> Result<Vec<(String, PropertyRow)>> {
+        let _timer = self.instruments.statement();
         let sql = format!(
             "SELECT k.owner_ref AS for_owner, p.* \
              FROM unnest($1::text[]) AS k(owner_ref) \
@@ -663,6 +684,7 @@ impl Db {
     /// How many properties each of many owners holds now (owners holding none are left
     /// out). Index: ownerships_owner (owner_ref, ...), one range per owner.
     pub async fn owners_properties_counts(&self, owners: &[String]) -> Result<Vec<(String, i64)>> {
+        let _timer = self.instruments.statement();
         let found = sqlx::query(
             "SELECT owner_ref, count(*) FROM ownerships WHERE owner_ref = ANY($1) GROUP BY owner_ref",
         )
@@ -683,6 +705,7 @@ impl Db {
         district: Option<&str>,
         mandal: Option<&str>,
     ) -> Result<Vec<LocationRow>> {
+        let _timer = self.instruments.statement();
         let (sql, level) = match (state, district, mandal) {
             (None, _, _) => (
                 "SELECT state AS name, properties FROM location_counts \
@@ -779,6 +802,7 @@ impl Db {
     /// A page of the sync worker's `indexing_errors`, newest first, below `before` (an id);
     /// by primary key (the table is small and has no other index).
     pub async fn sync_errors(&self, before: Option<i64>, limit: i64) -> Result<Vec<SyncError>> {
+        let _timer = self.instruments.statement();
         let rows = sqlx::query(
             "SELECT id, channel, block_number, tx_index::bigint, tx_id, error, raw, created_at \
              FROM indexing_errors WHERE ($1::bigint IS NULL OR id < $1) \
@@ -806,6 +830,7 @@ impl Db {
 
     /// The orderer key the sync worker pinned, if any (migration 0002).
     pub async fn pinned_orderer_key(&self) -> Result<Option<String>> {
+        let _timer = self.instruments.statement();
         Ok(sqlx::query_scalar("SELECT orderer_key FROM sync_trust")
             .fetch_optional(self.pool())
             .await?)
@@ -813,6 +838,7 @@ impl Db {
 
     /// The denormalised columns and ownerships of a property, for verification.
     pub async fn columns(&self, id: &str) -> Result<Option<ColumnsRow>> {
+        let _timer = self.instruments.statement();
         let Some(r) = sqlx::query(
             "SELECT state, year::text, coalesce(shard::text, ''), sequence::text, district, \
                     mandal, village, survey_no, coalesce(khata_no, ''), area_sq_m::text, \

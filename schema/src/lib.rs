@@ -18,6 +18,7 @@ mod db;
 mod errors;
 mod freshness;
 mod history;
+mod instruments;
 mod list_depth;
 mod loaders;
 mod query;
@@ -31,7 +32,10 @@ use async_graphql::{EmptyMutation, Schema};
 pub use auth::{Principal, Role};
 pub use errors::Code;
 pub use query::Query;
-pub use services::{CacheStats, ChannelLag, Check, Config, Readiness, Services, Stats};
+pub use services::{
+    CacheStats, ChannelLag, Check, Config, IndexStats, PoolStats, Readiness, ReplicaLag, Services,
+    Stats,
+};
 pub use subscription::Subscription;
 
 /// The schema served by `landql serve`.

@@ -12,6 +12,7 @@ use crate::cache;
 use crate::cursor;
 use crate::db::{record_hash, AsOf, PropertyRow, VersionRef};
 use crate::errors::{bad_input, db_error, internal, ledger_unavailable, parse_id};
+use crate::instruments::ReadSource;
 use crate::loaders::{Loaders, PropertyKey};
 use crate::services::Services;
 use crate::types::search::{Facet, FacetValue, Highlight, SearchHit};
@@ -161,6 +162,7 @@ impl Query {
             Some(res) => res,
             None => {
                 let _slot = s.0.search_slots.acquire().await.map_err(|e| internal(&e))?;
+                let started = std::time::Instant::now();
                 let res = tokio::task::spawn_blocking(move || index.search(&req))
                     .await
                     .map_err(|e| internal(&e))?
@@ -170,6 +172,7 @@ impl Query {
                         ),
                         e => internal(&e),
                     })?;
+                s.0.instruments.searched(started);
                 let res = Arc::new(res);
                 cache.cache.insert(key, res.clone()).await;
                 res
@@ -382,10 +385,13 @@ impl Query {
         as_of_block: Option<i64>,
     ) -> Result<Verification> {
         let s = ctx.data_unchecked::<Services>();
-        match as_of_block {
+        let answer = match as_of_block {
             None => crate::verify::verify(s, &id).await,
             Some(b) => crate::verify::verify_as_of(s, &id, b).await,
-        }
+        };
+        s.0.instruments
+            .verified(answer.as_ref().ok().map(|v| v.outcome));
+        answer
     }
 
     /// How far the replica and search index have got.
@@ -494,10 +500,14 @@ pub(crate) async fn replica_property(
     let i = &s.0;
     let key = cache::key(id);
     if let Some(row) = i.caches.properties.get(&key).await {
+        i.instruments.read(ReadSource::Cache);
         return Ok(Some(row));
     }
     let seen = i.seq.load(Ordering::SeqCst);
     let row = i.db.property(id).await.map_err(db_error)?.map(Arc::new);
+    if row.is_some() {
+        i.instruments.read(ReadSource::Replica);
+    }
     if let Some(r) = &row {
         if i.seq.load(Ordering::SeqCst) == seen && i.listening.load(Ordering::Relaxed) {
             i.caches.properties.cache.insert(key, r.clone()).await;
@@ -526,6 +536,7 @@ pub(crate) async fn ledger_property(
         Err(_) => return Err(ledger_unavailable("record lookup timed out")),
     };
     let Some(rv) = rv else { return Ok(None) };
+    i.instruments.read(ReadSource::Ledger);
     let hash = record_hash(&rv.record).map_err(|e| internal(&e))?;
     let record: ledger::model::Record = serde_json::from_value(rv.record)
         .map_err(|e| internal(&format!("the ledger's record of {id} does not decode: {e}")))?;

@@ -16,6 +16,7 @@ use crate::cache::Caches;
 use crate::changes::{self, Change};
 use crate::db::Db;
 use crate::freshness::Freshness;
+use crate::instruments::Instruments;
 
 /// Tunables of the API node's policies. Defaults are design/api.md's.
 #[derive(Debug, Clone)]
@@ -82,6 +83,9 @@ pub(crate) struct Inner {
     pub search_slots: tokio::sync::Semaphore,
     /// Whether the listener is connected (otherwise caches may miss invalidations).
     pub listening: AtomicBool,
+    pub instruments: Arc<Instruments>,
+    /// The database the listener waits on (the primary, or `db` itself).
+    primary: PgPool,
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -116,6 +120,39 @@ pub struct ChannelLag {
     pub lag_seconds: Option<f64>,
 }
 
+/// One connection pool, for metrics.
+#[derive(Debug, Clone, Serialize)]
+pub struct PoolStats {
+    /// `requests` (resolvers' statements) or `background` (the change-log listener's).
+    pub name: &'static str,
+    pub open: u32,
+    pub idle: usize,
+    pub max: u32,
+    /// Statements waiting for a connection, where the node can tell: resolver statements
+    /// in flight beyond the connections in use.
+    pub waiters: Option<u64>,
+}
+
+/// The search index as the node's follower keeps it, for metrics.
+#[derive(Debug, Clone, Serialize)]
+pub struct IndexStats {
+    /// Change-log seq of the index's last commit.
+    pub seq: Option<i64>,
+    pub documents: u64,
+    pub errors: u64,
+}
+
+/// How far the database this node reads trails its primary, when it is a hot standby.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct ReplicaLag {
+    /// WAL bytes the standby has not replayed: against the primary's current position when
+    /// the primary answers, else against what the standby has received.
+    pub bytes: f64,
+    /// Age of the last replayed transaction while WAL is waiting to be replayed; 0 when
+    /// everything received is replayed.
+    pub seconds: f64,
+}
+
 /// Counters for `/metrics`, read at scrape time.
 #[derive(Debug, Clone, Serialize)]
 pub struct Stats {
@@ -123,11 +160,13 @@ pub struct Stats {
     pub location_cache: CacheStats,
     pub search_cache: CacheStats,
     pub sql_statements: u64,
-    pub pool_size: u32,
-    pub pool_idle: usize,
+    pub pools: Vec<PoolStats>,
     pub change_log_seq: i64,
     pub subscribers: usize,
     pub channels: Vec<ChannelLag>,
+    /// Whether the last poll of the ledger's chain heights was answered.
+    pub ledger_up: bool,
+    pub index: Option<IndexStats>,
 }
 
 /// One readiness check.
@@ -173,8 +212,11 @@ impl Services {
     ) -> Result<Services, sqlx::Error> {
         let (changes, _) = broadcast::channel(4096);
         let chain_expiry = config.ledger_timeout + config.chain_poll * 4;
+        let instruments = Arc::new(Instruments::new());
         let inner = Arc::new(Inner {
-            db: Db::new(db),
+            db: Db::new(db, Arc::clone(&instruments)),
+            instruments,
+            primary: primary.clone(),
             ledger,
             index,
             freshness: Freshness::new(config.freshness_blocks, config.freshness_time, chain_expiry),
@@ -278,13 +320,41 @@ impl Services {
     pub fn stats(&self) -> Stats {
         let i = &self.0;
         let pool = i.db.raw_pool();
+        let in_use = i64::from(pool.size()) - pool.num_idle() as i64;
+        let waiting = i.instruments.statements_in_flight() - in_use;
+        let mut pools = vec![PoolStats {
+            name: "requests",
+            open: pool.size(),
+            idle: pool.num_idle(),
+            max: pool.options().get_max_connections(),
+            waiters: Some(u64::try_from(waiting).unwrap_or(0)),
+        }];
+        // The same pool when the node reads the primary itself (`Services::start`): sqlx
+        // pools share their options with their clones, so one address is one pool.
+        if !std::ptr::eq(i.primary.options(), pool.options()) {
+            pools.push(PoolStats {
+                name: "background",
+                open: i.primary.size(),
+                idle: i.primary.num_idle(),
+                max: i.primary.options().get_max_connections(),
+                waiters: None,
+            });
+        }
         Stats {
             property_cache: i.caches.properties.stats(),
             location_cache: i.caches.locations.stats(),
             search_cache: i.caches.searches.stats(),
             sql_statements: i.db.statements(),
-            pool_size: pool.size(),
-            pool_idle: pool.num_idle(),
+            pools,
+            ledger_up: i.instruments.ledger_up(),
+            index: i.index.as_ref().map(|ix| {
+                let a = ix.activity();
+                IndexStats {
+                    seq: a.seq,
+                    documents: a.documents,
+                    errors: a.errors,
+                }
+            }),
             change_log_seq: i.seq.load(Ordering::Relaxed),
             subscribers: i.changes.receiver_count(),
             channels: i
@@ -300,6 +370,75 @@ impl Services {
                 })
                 .collect(),
         }
+    }
+}
+
+impl Services {
+    /// Adds the schema's own series (reads by source, search and verification, statement
+    /// times) and the index follower's commit times to the API node's `registry`.
+    pub fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry) {
+        self.0.instruments.register(registry);
+        if let Some(ix) = &self.0.index {
+            registry.register(
+                "index_commit_duration_seconds",
+                "Time of each search index commit by this node's follower",
+                ix.commit_seconds(),
+            );
+        }
+    }
+
+    /// How far the database this node reads trails the primary; `None` when it is not a
+    /// hot standby (or does not answer within a second).
+    pub async fn replica_lag(&self) -> Option<ReplicaLag> {
+        let i = &self.0;
+        let probe = async {
+            let (standby, received, replayed, age): (
+                bool,
+                Option<String>,
+                Option<String>,
+                Option<f64>,
+            ) = sqlx::query_as(
+                "SELECT pg_is_in_recovery(), pg_last_wal_receive_lsn()::text, \
+                     pg_last_wal_replay_lsn()::text, \
+                     extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8",
+            )
+            .fetch_one(i.db.raw_pool())
+            .await
+            .ok()?;
+            if !standby {
+                return None;
+            }
+            let seconds = if received == replayed {
+                0.0
+            } else {
+                age.unwrap_or(0.0).max(0.0)
+            };
+            // The primary's position, when the primary answers (and is one).
+            let head: Option<String> = sqlx::query_scalar(
+                "SELECT CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_lsn()::text END",
+            )
+            .fetch_one(&i.primary)
+            .await
+            .ok()
+            .flatten();
+            let bytes: Option<f64> = sqlx::query_scalar(
+                "SELECT pg_wal_lsn_diff(coalesce($1::pg_lsn, pg_last_wal_receive_lsn()), \
+                 pg_last_wal_replay_lsn())::float8",
+            )
+            .bind(head)
+            .fetch_one(i.db.raw_pool())
+            .await
+            .ok()
+            .flatten();
+            Some(ReplicaLag {
+                bytes: bytes.unwrap_or(0.0).max(0.0),
+                seconds,
+            })
+        };
+        tokio::time::timeout(Duration::from_secs(1), probe)
+            .await
+            .ok()
+            .flatten()
     }
 }
 
@@ -324,9 +463,16 @@ async fn poll_chain(inner: Weak<Inner>) {
                     .map(|c| (c.name.clone(), c.height))
                     .collect();
                 i.freshness.set_chain(&heights);
+                i.instruments.set_ledger_up(true);
             }
-            Ok(Err(e)) => tracing::debug!(error = %e, "chain height poll failed"),
-            Err(_) => tracing::debug!("chain height poll timed out"),
+            Ok(Err(e)) => {
+                i.instruments.set_ledger_up(false);
+                tracing::debug!(error = %e, "chain height poll failed")
+            }
+            Err(_) => {
+                i.instruments.set_ledger_up(false);
+                tracing::debug!("chain height poll timed out")
+            }
         }
         drop(i);
         tokio::time::sleep(every).await;

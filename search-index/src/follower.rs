@@ -317,6 +317,7 @@ pub async fn follow(
         match start_seq(&index, &pool, &opts).await {
             Ok(s) => break s,
             Err(FollowError::Db(e)) => {
+                index.count_error();
                 tracing::warn!(error = %e, "follower cannot start yet; retrying");
                 tokio::select! {
                     _ = &mut shutdown => return Ok(()),
@@ -335,9 +336,15 @@ pub async fn follow(
             match PgListener::connect_with(&pool).await {
                 Ok(mut l) => match l.listen(NOTIFY_CHANNEL).await {
                     Ok(()) => listener = Some(l),
-                    Err(e) => tracing::warn!(error = %e, "LISTEN failed; polling"),
+                    Err(e) => {
+                        index.count_error();
+                        tracing::warn!(error = %e, "LISTEN failed; polling")
+                    }
                 },
-                Err(e) => tracing::warn!(error = %e, "LISTEN connection failed; polling"),
+                Err(e) => {
+                    index.count_error();
+                    tracing::warn!(error = %e, "LISTEN connection failed; polling")
+                }
             }
         }
         let mut caught_up = false;
@@ -347,6 +354,7 @@ pub async fn follow(
                 caught_up = (n as i64) < opts.batch;
             }
             Err(FollowError::Db(e)) => {
+                index.count_error();
                 tracing::warn!(error = %e, seq = last, "change log read failed; retrying")
             }
             Err(e) => return Err(e),
@@ -373,6 +381,7 @@ pub async fn follow(
                 // Ok(None): the connection dropped and will be re-made by the next call; the
                 // next pass reads the change log anyway, so nothing is missed.
                 if let Err(e) = n {
+                    index.count_error();
                     tracing::warn!(error = %e, "LISTEN failed; polling");
                     listener = None;
                 }

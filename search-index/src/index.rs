@@ -3,11 +3,13 @@
 //! follower resumes exactly where it stopped (design/system.md, invariant 4).
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+
 use std::sync::{Arc, Mutex};
 
 use ledger::model::Record;
 use ledger::{IdForm, PropertyId};
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use tantivy::directory::MmapDirectory;
 use tantivy::indexer::{LogMergePolicy, NoMergePolicy};
 use tantivy::schema::{
@@ -237,6 +239,41 @@ pub struct SearchIndex {
     /// Set while [`crate::follower::rebuild`] runs, merge included: the index answers, but
     /// from a partial or outgoing set of documents, and the node should not get traffic.
     rebuilding: AtomicBool,
+    /// What the follower did, for the API node's metrics (see [`SearchIndex::activity`]).
+    activity: ActivityCounters,
+}
+
+/// The follower's work as the node's metrics show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Activity {
+    /// The change-log seq of the last commit this process made or loaded (`None` before
+    /// the first).
+    pub seq: Option<i64>,
+    /// Documents searchable now.
+    pub documents: u64,
+    /// Errors the follower met and waited out (database reads, LISTEN).
+    pub errors: u64,
+}
+
+#[derive(Debug)]
+struct ActivityCounters {
+    seq: AtomicI64,
+    errors: AtomicU64,
+    /// Time of each commit (prepare, write, reload). `prometheus-client`'s histogram, so
+    /// the API node registers it as it is.
+    commit_seconds: Histogram,
+}
+
+impl ActivityCounters {
+    fn new(seq: Option<i64>) -> Self {
+        ActivityCounters {
+            seq: AtomicI64::new(seq.unwrap_or(-1)),
+            errors: AtomicU64::new(0),
+            // 1 ms … ~16 s, doubling: a follower's commit is milliseconds, a rebuild's
+            // final one seconds.
+            commit_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 15)),
+        }
+    }
 }
 
 impl SearchIndex {
@@ -265,13 +302,15 @@ impl SearchIndex {
             .reload_policy(ReloadPolicy::Manual)
             .try_into()?;
         tracing::info!(dir = %dir.display(), docs = reader.searcher().num_docs(), "search index open");
+        let activity = ActivityCounters::new(payload_seq(&index));
         Ok(SearchIndex {
             index,
             fields,
             writer: Some(Mutex::new(writer)),
-            reader,
             rebuilding: AtomicBool::new(false),
             window: Window::new(REBUILD_WINDOW),
+            activity,
+            reader,
         })
     }
 
@@ -289,13 +328,15 @@ impl SearchIndex {
             .reader_builder()
             .reload_policy(ReloadPolicy::OnCommitWithDelay)
             .try_into()?;
+        let activity = ActivityCounters::new(payload_seq(&index));
         Ok(SearchIndex {
             index,
             fields,
             writer: None,
-            reader,
             rebuilding: AtomicBool::new(false),
             window: Window::new(REBUILD_WINDOW),
+            activity,
+            reader,
         })
     }
 
@@ -442,6 +483,7 @@ impl SearchIndex {
     /// number it reflects, and reloads the reader. Call on an interval (~1 s), never per
     /// document: each commit makes a segment.
     pub fn commit(&self, last_seq: i64) -> Result<(), Error> {
+        let started = std::time::Instant::now();
         {
             let mut w = self.writer()?;
             let mut prepared = w.prepare_commit()?;
@@ -449,6 +491,10 @@ impl SearchIndex {
             prepared.commit()?;
         }
         self.reader.reload()?;
+        self.activity.seq.store(last_seq, Ordering::Relaxed);
+        self.activity
+            .commit_seconds
+            .observe(started.elapsed().as_secs_f64());
         tracing::debug!(last_seq, "search index committed");
         Ok(())
     }
@@ -543,6 +589,39 @@ impl SearchIndex {
     pub fn num_docs(&self) -> u64 {
         self.reader.searcher().num_docs()
     }
+
+    /// What the follower has done (see [`Activity`]). An index opened read-only reads the
+    /// writer's last commit from disk.
+    pub fn activity(&self) -> Activity {
+        let seq = match self.writer {
+            Some(_) => Some(self.activity.seq.load(Ordering::Relaxed)).filter(|s| *s >= 0),
+            None => payload_seq(&self.index),
+        };
+        Activity {
+            seq,
+            documents: self.num_docs(),
+            errors: self.activity.errors.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The histogram of commit times, to register in a metrics registry.
+    pub fn commit_seconds(&self) -> Histogram {
+        self.activity.commit_seconds.clone()
+    }
+
+    /// Counts an error the follower waited out.
+    pub(crate) fn count_error(&self) {
+        self.activity.errors.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// The seq in the last commit's payload, when there is a readable one.
+fn payload_seq(index: &Index) -> Option<i64> {
+    index
+        .load_metas()
+        .ok()
+        .and_then(|m| m.payload)
+        .and_then(|p| p.parse().ok())
 }
 
 /// Splits segments (ID, document count) into at most `n` groups of about equal document

@@ -13,7 +13,7 @@ pub mod index;
 mod queue;
 pub mod search;
 
-pub use index::SearchIndex;
+pub use index::{Activity, SearchIndex};
 pub use search::{FacetValue, Facets, Filter, Highlight, Hit, SearchRequest, SearchResponse};
 
 /// Why an index operation failed.

@@ -29,6 +29,24 @@ pub(crate) struct Ch {
     pub channel: String,
 }
 
+/// The `target` label of reconnects: what the worker lost and connects to again.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct Target {
+    pub target: &'static str,
+}
+
+/// The `kind` label of statement times.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct Kind {
+    pub kind: &'static str,
+}
+
+/// The `state` label of the connection gauge.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct State {
+    pub state: &'static str,
+}
+
 pub(crate) fn ch(channel: &str) -> Ch {
     Ch {
         channel: channel.to_string(),
@@ -50,6 +68,11 @@ pub(crate) struct Metrics {
     pub tx_failed: Family<Ch, Counter>,
     pub ledger_errors: Family<Ch, Counter>,
     pub db_errors: Counter,
+    pub ledger_up: Gauge,
+    pub reconnects: Family<Target, Counter>,
+    pub statement_seconds: Family<Kind, Histogram, fn() -> Histogram>,
+    pub db_connections: Family<State, Gauge>,
+    pub db_connections_max: Gauge,
     pub events_per_second: Gauge<f64, AtomicU64>,
     pub batch_events: Histogram,
     pub batch_seconds: Histogram,
@@ -77,6 +100,15 @@ impl Metrics {
             tx_failed: Family::default(),
             ledger_errors: Family::default(),
             db_errors: Counter::default(),
+            ledger_up: Gauge::default(),
+            reconnects: Family::default(),
+            statement_seconds: Family::new_with_constructor(|| {
+                // 100 µs … ~13 s, doubling.
+                Histogram::new(exponential_buckets(0.0001, 2.0, 18))
+            }),
+            db_connections: Family::default(),
+            // One connection: the leader's session, which holds the lock and writes.
+            db_connections_max: Gauge::default(),
             events_per_second: Gauge::default(),
             batch_events: Histogram::new(exponential_buckets(1.0, 4.0, 9)),
             batch_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
@@ -149,6 +181,33 @@ impl Metrics {
             m.db_errors.clone(),
         );
         r.register(
+            "ledger_up",
+            "1 while the last call to the ledger (chain heights) was answered",
+            m.ledger_up.clone(),
+        );
+        r.register(
+            "reconnects",
+            "Connections lost and made again, by what was lost (ledger: a channel's block \
+             stream; database: the leader's session)",
+            m.reconnects.clone(),
+        );
+        r.register(
+            "db_statement_duration_seconds",
+            "Time of a batch's statements by kind (copy: the staging COPY; write: the \
+             inserts, upserts, change log, checkpoints and commit)",
+            m.statement_seconds.clone(),
+        );
+        r.register(
+            "db_connections",
+            "The worker's database connection by state (in_use while a batch is written)",
+            m.db_connections.clone(),
+        );
+        r.register(
+            "db_connections_max",
+            "Connections the worker may hold (its one leader session)",
+            m.db_connections_max.clone(),
+        );
+        r.register(
             "events_per_second",
             "Events applied per second over the last progress interval",
             m.events_per_second.clone(),
@@ -163,7 +222,48 @@ impl Metrics {
             "Time to write and commit one batch",
             m.batch_seconds.clone(),
         );
+        m.db_connections_max.set(1);
+        m.set_db_connection(None);
+        for target in ["ledger", "database"] {
+            let _ = m.reconnects.get_or_create(&Target { target });
+        }
         Arc::new(m)
+    }
+
+    /// The leader's session: `None` when there is none, else whether a batch is being
+    /// written on it.
+    pub fn set_db_connection(&self, busy: Option<bool>) {
+        let (in_use, idle) = match busy {
+            None => (0, 0),
+            Some(true) => (1, 0),
+            Some(false) => (0, 1),
+        };
+        self.db_connections
+            .get_or_create(&State { state: "in_use" })
+            .set(in_use);
+        self.db_connections
+            .get_or_create(&State { state: "idle" })
+            .set(idle);
+    }
+
+    /// One more reconnect to `target` (`ledger` or `database`).
+    pub fn reconnect(&self, target: &'static str) {
+        self.reconnects.get_or_create(&Target { target }).inc();
+    }
+
+    /// The steps of a committed batch (see `writer::Outcome::steps`) as statement times.
+    pub fn record_steps(&self, steps: &[(&'static str, Duration)]) {
+        for (step, took) in steps {
+            let kind = match *step {
+                // Planning is the worker's own CPU, and BEGIN.
+                "plan" => continue,
+                "copy" => "copy",
+                _ => "write",
+            };
+            self.statement_seconds
+                .get_or_create(&Kind { kind })
+                .observe(took.as_secs_f64());
+        }
     }
 
     /// The OpenMetrics text exposition of every series.

@@ -69,6 +69,7 @@ pub(crate) async fn tail(
             Ok(s) => s,
             Err(e) => {
                 errors.inc();
+                metrics.reconnect("ledger");
                 let delay = backoff.next_delay();
                 tracing::warn!(channel = %channel, from = cursor.next, error = %e, retry_in_ms = delay.as_millis() as u64, "cannot open the block stream");
                 tokio::time::sleep(delay).await;
@@ -106,6 +107,7 @@ pub(crate) async fn tail(
             }
         };
         errors.inc();
+        metrics.reconnect("ledger");
         if let LedgerError::Decode(why) = &ended {
             decode_failures += 1;
             if decode_failures >= DECODE_ATTEMPTS {

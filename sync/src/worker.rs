@@ -201,6 +201,7 @@ impl Worker {
                 }
             };
             self.metrics.set_chain(&c.name, c.height, c.tip_time);
+            self.metrics.ledger_up.set(1);
             tracing::info!(channel = %c.name, from = cursor.next, height = c.height, "tailing");
             let h = tasks.spawn(source::tail(
                 self.ledger.clone(),
@@ -410,8 +411,12 @@ impl Worker {
             return Ok(());
         }
         let started = Instant::now();
-        match writer.write(leader.conn(), &batch).await {
+        self.metrics.set_db_connection(Some(true));
+        let written = writer.write(leader.conn(), &batch).await;
+        self.metrics.set_db_connection(Some(false));
+        match written {
             Ok(out) => {
+                self.metrics.record_steps(&out.steps);
                 self.record(&batch, &out, started.elapsed());
                 Ok(())
             }
@@ -495,7 +500,7 @@ impl Worker {
             applied,
             last_seq = ?out.last_seq,
             took_ms = took.as_millis() as u64,
-            steps_ms = ?out.steps,
+            steps = ?out.steps,
             "batch committed"
         );
     }
@@ -505,7 +510,10 @@ impl Worker {
     async fn become_leader(&self, stop: &watch::Receiver<bool>) -> Option<Result<Leader, End>> {
         let mut leader = tokio::select! {
             r = Leader::connect(&self.opts.database_url) => match r {
-                Ok(l) => l,
+                Ok(l) => {
+                    self.metrics.set_db_connection(Some(false));
+                    l
+                }
                 Err(e) => return Some(Err(db_end(&self.metrics, "connecting to PostgreSQL", &e))),
             },
             _ = stopped(stop) => return None,
@@ -565,11 +573,15 @@ async fn poll_heights(ledger: Arc<dyn Ledger>, metrics: Arc<Metrics>) {
         tick.tick().await;
         match ledger.info().await {
             Ok(info) => {
+                metrics.ledger_up.set(1);
                 for c in &info.channels {
                     metrics.set_chain(&c.name, c.height, c.tip_time);
                 }
             }
-            Err(e) => tracing::debug!(error = %e, "polling the chain height failed"),
+            Err(e) => {
+                metrics.ledger_up.set(0);
+                tracing::debug!(error = %e, "polling the chain height failed")
+            }
         }
     }
 }
@@ -593,6 +605,9 @@ fn is_lock_timeout(e: &sqlx::Error) -> bool {
 
 fn db_end(metrics: &Metrics, what: &str, e: &sqlx::Error) -> End {
     metrics.db_errors.inc();
+    // The session ends here; the worker connects again.
+    metrics.set_db_connection(None);
+    metrics.reconnect("database");
     End::Retry(format!("PostgreSQL error while {what}: {e}"))
 }
 

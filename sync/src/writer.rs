@@ -30,7 +30,7 @@ mod sql;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use migrations::sqlx::postgres::PgConnection;
 use migrations::sqlx::{self, Connection, Row};
@@ -55,7 +55,7 @@ pub(crate) struct Outcome {
     /// The checkpoint of each channel in the batch after it, with the block's ledger time.
     pub checkpoints: Vec<(Arc<str>, Checkpoint, i64)>,
     /// Milliseconds spent in each step, for the debug log.
-    pub steps: Vec<(&'static str, u64)>,
+    pub steps: Vec<(&'static str, Duration)>,
 }
 
 /// Writes batches on the leader's connection, one transaction each, for one session.
@@ -457,7 +457,7 @@ async fn notify(conn: &mut PgConnection, seq: i64) -> Result<(), sqlx::Error> {
 /// Milliseconds per step of a batch's transaction, for the debug log.
 struct Laps {
     clock: Instant,
-    steps: Vec<(&'static str, u64)>,
+    steps: Vec<(&'static str, Duration)>,
 }
 
 impl Laps {
@@ -471,8 +471,7 @@ impl Laps {
     /// Ends the step `name`, begun at the end of the one before.
     fn lap(&mut self, name: &'static str) {
         let now = Instant::now();
-        self.steps
-            .push((name, now.duration_since(self.clock).as_millis() as u64));
+        self.steps.push((name, now.duration_since(self.clock)));
         self.clock = now;
     }
 }

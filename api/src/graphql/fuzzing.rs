@@ -165,7 +165,15 @@ fn run(
             "an error without a code: {e:?}"
         );
     }
-    (Ok(resp), OpRecord { name, ty, outcome })
+    (
+        Ok(resp),
+        OpRecord {
+            name,
+            ty,
+            outcome,
+            errors: Vec::new(),
+        },
+    )
 }
 
 /// The answer as the handler shapes it: never a 5xx (an answer that does not serialise

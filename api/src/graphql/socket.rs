@@ -66,6 +66,7 @@ pub(crate) async fn websocket(state: AppState, req: Request) -> Response {
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |socket| async move {
+            let _open = metrics.websocket_opened();
             tracing::debug!("subscription socket opened");
             let legacy = socket
                 .protocol()

@@ -1068,7 +1068,7 @@ async fn rate_limits_cors_compression_and_drain() {
     // Memory stays bounded under a flood of distinct clients: idle ones are forgotten.
     let limiter = crate::ratelimit::Limiter::new(
         &RateLimits::default(),
-        Arc::new(crate::Metrics::new(world.services.clone())),
+        Arc::new(crate::Metrics::new(world.services.clone(), Arc::default())),
     );
     for i in 0..50_000u32 {
         let ip = std::net::IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000 + i));

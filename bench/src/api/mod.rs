@@ -321,8 +321,8 @@ async fn measure(
     let property_faults = machine_major_faults() - faults;
     let after = scrape(http, &server.base).await?;
     let delta = |name: &str| metric(&after, name) - metric(&before, name);
-    let cache_hits = delta("landql_api_property_cache_hits_total");
-    let cache_misses = delta("landql_api_property_cache_misses_total");
+    let cache_hits = delta("landql_api_cache_hits_total{cache=\"property\"}");
+    let cache_misses = delta("landql_api_cache_misses_total{cache=\"property\"}");
     let sql_statements = delta("landql_api_sql_statements_total");
     tracing::info!(?property_report, "property(id) done");
     server.check()?;
@@ -405,8 +405,8 @@ async fn measure(
     let after = scrape(http, &server.base).await?;
     let delta = |name: &str| metric(&after, name) - metric(&before, name);
     let peak_cache = (
-        delta("landql_api_property_cache_hits_total"),
-        delta("landql_api_property_cache_misses_total"),
+        delta("landql_api_cache_hits_total{cache=\"property\"}"),
+        delta("landql_api_cache_misses_total{cache=\"property\"}"),
     );
     rss.push(("after the property(id) runs", server.rss().0));
     tracing::info!(?peak, "peak done");
