@@ -313,16 +313,21 @@ function chart(label: string, lines: (number | null)[][], kind: "count" | "secon
   lines.forEach((line, n) => {
     const step = W / Math.max(line.length - 1, 1);
     let d = "";
-    let pen = false;
+    let run = 0;
     line.forEach((v, i) => {
       if (v == null || !Number.isFinite(v)) {
-        pen = false;
+        run = 0;
         return;
       }
-      const x = (i * step).toFixed(1);
-      const y = (H - 2 - (v / top) * (H - 6)).toFixed(1);
-      d += `${pen ? "L" : "M"}${x} ${y} `;
-      pen = true;
+      const x = i * step;
+      const y = H - 2 - (v / top) * (H - 6);
+      // A point with no neighbour is drawn as a short dash, so the first reading shows.
+      const lone = run === 0 && (i + 1 >= line.length || line[i + 1] == null || !Number.isFinite(line[i + 1]!));
+      // The only reading so far spans the chart.
+      const half = line.length === 1 ? W : 8;
+      d += run === 0 ? `M${(lone ? Math.max(x - half, 0) : x).toFixed(1)} ${y.toFixed(1)} ` : "";
+      d += run > 0 || lone ? `L${(lone ? Math.min(x + half, W) : x).toFixed(1)} ${y.toFixed(1)} ` : "";
+      run++;
     });
     if (d) root.appendChild(svg("path", { d, class: `series s${n}` }));
   });
