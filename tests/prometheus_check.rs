@@ -501,9 +501,11 @@ fn skip_string(b: &[u8], start: usize) -> usize {
 #[derive(Debug, Clone, PartialEq)]
 struct Selector {
     name: String,
-    /// (label, operator, value).
-    matchers: Vec<(String, String, String)>,
+    matchers: Vec<Matcher>,
 }
+
+/// A label matcher: (label, operator, value).
+type Matcher = (String, String, String);
 
 /// Every series selector `expr` names, and the labels its `by (…)`, `on (…)` and the like
 /// group or match on. PromQL's own words (functions, aggregations, set operators) are told
@@ -610,7 +612,7 @@ fn selectors(expr: &str) -> Result<(Vec<Selector>, BTreeSet<String>), String> {
 }
 
 /// The matchers of the `{…}` at `open`, and the index after its `}`.
-fn matchers(expr: &str, open: usize) -> Result<(Vec<(String, String, String)>, usize), String> {
+fn matchers(expr: &str, open: usize) -> Result<(Vec<Matcher>, usize), String> {
     let b = expr.as_bytes();
     let mut out = Vec::new();
     let mut i = open + 1;
