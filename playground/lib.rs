@@ -1,4 +1,4 @@
-//! The web pages landql serves — landing, citizen search, property, verifier, GraphiQL —
+//! The web pages landql serves — landing, citizen search, property, verifier, GraphiQL, status —
 //! as built by `npm run build` into `dist/` and embedded here at compile time.
 //!
 //! `dist/` is committed, so building landql never needs Node; CI rebuilds it from the
@@ -22,6 +22,7 @@ pub const PAGES: &[(&str, &str)] = &[
     ("/property/{id}", "property.html"),
     ("/verify", "verify.html"),
     ("/graphiql", "graphiql.html"),
+    ("/status", "status.html"),
 ];
 
 /// One built file.

@@ -16,7 +16,7 @@ const routes = {
     server.middlewares.use((req, _res, next) => {
       const path = (req.url ?? "/").split("?")[0];
       const query = (req.url ?? "").slice(path.length);
-      if (path === "/search" || path === "/verify" || path === "/graphiql") req.url = `${path}.html${query}`;
+      if (path === "/search" || path === "/verify" || path === "/graphiql" || path === "/status") req.url = `${path}.html${query}`;
       else if (path.startsWith("/property/")) req.url = `/property.html${query}`;
       next();
     });
@@ -42,6 +42,7 @@ export default defineConfig({
         property: page("property"),
         verify: page("verify"),
         graphiql: page("graphiql"),
+        status: page("status"),
       },
       // GraphiQL's React libraries carry "use client" / "use no memo" directives, meaningless
       // in a browser bundle; the bundler would warn about each one.

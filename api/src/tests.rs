@@ -485,6 +485,7 @@ async fn health_metrics_page_and_request_ids() {
         "/property/LRI-IND-TS-2026-03-00567",
         "/verify",
         "/graphiql",
+        "/status",
     ] {
         let resp = http.get(env.url(path)).send().await.expect("send");
         assert_eq!(resp.status(), 200, "{path}");

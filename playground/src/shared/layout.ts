@@ -5,13 +5,13 @@ import { LANGS, applyStatic, lang, setLang, strings, type Lang } from "./i18n";
 import "./base.css";
 
 strings({
-  en: { "nav.home": "landql", "nav.search": "Search", "nav.verify": "Verify", "nav.graphiql": "GraphiQL", "nav.lang": "Language", "nav.skip": "Skip to content" },
-  te: { "nav.search": "వెతకండి", "nav.verify": "ధృవీకరించండి", "nav.lang": "భాష", "nav.skip": "విషయానికి వెళ్ళండి" },
-  kn: { "nav.search": "ಹುಡುಕಿ", "nav.verify": "ಪರಿಶೀಲಿಸಿ", "nav.lang": "ಭಾಷೆ", "nav.skip": "ವಿಷಯಕ್ಕೆ ಹೋಗಿ" },
-  hi: { "nav.search": "खोजें", "nav.verify": "सत्यापित करें", "nav.lang": "भाषा", "nav.skip": "सामग्री पर जाएँ" },
+  en: { "nav.home": "landql", "nav.search": "Search", "nav.verify": "Verify", "nav.graphiql": "GraphiQL", "nav.status": "Status", "nav.lang": "Language", "nav.skip": "Skip to content" },
+  te: { "nav.search": "వెతకండి", "nav.verify": "ధృవీకరించండి", "nav.status": "స్థితి", "nav.lang": "భాష", "nav.skip": "విషయానికి వెళ్ళండి" },
+  kn: { "nav.search": "ಹುಡುಕಿ", "nav.verify": "ಪರಿಶೀಲಿಸಿ", "nav.status": "ಸ್ಥಿತಿ", "nav.lang": "ಭಾಷೆ", "nav.skip": "ವಿಷಯಕ್ಕೆ ಹೋಗಿ" },
+  hi: { "nav.search": "खोजें", "nav.verify": "सत्यापित करें", "nav.status": "स्थिति", "nav.lang": "भाषा", "nav.skip": "सामग्री पर जाएँ" },
 });
 
-export type PageKey = "home" | "search" | "property" | "verify" | "graphiql";
+export type PageKey = "home" | "search" | "property" | "verify" | "graphiql" | "status";
 
 /** Put the header before `<main id="main">` and fill static labels. */
 export function mountLayout(page: PageKey): HTMLElement {
@@ -35,6 +35,7 @@ export function mountLayout(page: PageKey): HTMLElement {
       link("/search", "nav.search", "search"),
       link("/verify", "nav.verify", "verify"),
       link("/graphiql", "nav.graphiql", "graphiql"),
+      link("/status", "nav.status", "status"),
     ),
     select,
   );
