@@ -353,6 +353,7 @@ impl Db {
 
     /// One property by ID in any of its spellings, preferring the exact one; looked up
     /// together with the other requests' (see `batch`).
+    #[tracing::instrument(name = "sql.property", skip_all)]
     pub async fn property(&self, id: &ledger::PropertyId) -> Result<Option<PropertyRow>> {
         match self.by_id.load(*id).await {
             Ok(answer) => answer.map_err(DbError::Batch),
@@ -361,6 +362,7 @@ impl Db {
     }
 
     /// Properties by their on-chain IDs (primary key), in no particular order.
+    #[tracing::instrument(name = "sql.properties_by_ids", skip_all)]
     pub async fn properties_by_ids(&self, ids: &[String]) -> Result<Vec<PropertyRow>> {
         let sql = format!("SELECT {PROPERTY_COLUMNS} FROM properties p WHERE p.id = ANY($1)");
         let found = sqlx::query(AssertSqlSafe(sql))
@@ -373,6 +375,7 @@ impl Db {
     /// A page of `properties(filter, orderBy, first, after)`: up to `limit` rows after the
     /// cursor key. Each order has its own index (see the migrations); the keyset condition
     /// is a row comparison written exactly like the index so that it is used.
+    #[tracing::instrument(name = "sql.properties_page", skip_all)]
     pub async fn properties_page(
         &self,
         filter: &PropertyFilter,
@@ -397,6 +400,7 @@ impl Db {
     /// `totalCount` of a filtered connection. A filter on location alone (a prefix of state,
     /// district, mandal, village) is answered from the maintained counts in one key lookup;
     /// anything else is counted.
+    #[tracing::instrument(name = "sql.properties_count", skip_all)]
     pub async fn properties_count(&self, filter: &PropertyFilter) -> Result<i64> {
         if let Some(prefix) = filter.location_prefix() {
             let mut key: Vec<String> = prefix.into_iter().map(str::to_string).collect();
@@ -420,6 +424,7 @@ impl Db {
     }
 
     /// The documents of many properties. Index: documents primary key (property_id, ...).
+    #[tracing::instrument(name = "sql.documents", skip_all)]
     pub async fn documents(&self, ids: &[String]) -> Result<Vec<DocumentRow>> {
         let found = sqlx::query(
             "SELECT property_id, doc_hash, doc_type, linked_at, tx_id FROM documents \
@@ -444,6 +449,7 @@ impl Db {
 
     /// The first `first` versions of each of many properties, oldest first, in one statement.
     /// Index: property_versions primary key (property_id, block_number, tx_index, channel).
+    #[tracing::instrument(name = "sql.first_versions", skip_all)]
     pub async fn first_versions(&self, ids: &[String], first: i64) -> Result<Vec<VersionRow>> {
         let found = sqlx::query(
             "SELECT property_id, event, record, committed_at, channel, block_number, tx_index, tx_id \
@@ -460,6 +466,7 @@ impl Db {
     }
 
     /// A page of one property's history after a version. Index: as [`Db::first_versions`].
+    #[tracing::instrument(name = "sql.versions_after", skip_all)]
     pub async fn versions_after(
         &self,
         id: &str,
@@ -486,6 +493,7 @@ impl Db {
     /// it, and the replica's checkpoint of `channel` (the property's), in one statement.
     /// Index: property_versions primary key (property_id, block_number, tx_index, channel):
     /// a property's history is a key prefix, read backwards from the point.
+    #[tracing::instrument(name = "sql.version_as_of", skip_all)]
     pub async fn version_as_of(&self, id: &str, channel: &str, at: AsOf) -> Result<AsOfRow> {
         let point = match at {
             AsOf::Block(_) => "block_number <= $3::bigint",
@@ -548,6 +556,7 @@ impl Db {
     }
 
     /// The number of versions of a property.
+    #[tracing::instrument(name = "sql.versions_count", skip_all)]
     pub async fn versions_count(&self, id: &str) -> Result<i64> {
         Ok(
             sqlx::query_scalar("SELECT count(*) FROM property_versions WHERE property_id = $1")
@@ -558,6 +567,7 @@ impl Db {
     }
 
     /// One owner by reference. Index: owners primary key.
+    #[tracing::instrument(name = "sql.owner", skip_all)]
     pub async fn owner(&self, owner_ref: &str) -> Result<Option<OwnerRow>> {
         let row =
             sqlx::query("SELECT owner_ref, name, father_name FROM owners WHERE owner_ref = $1")
@@ -569,6 +579,7 @@ impl Db {
 
     /// Owners whose name starts with `prefix` (case-insensitively), keyset-paged by
     /// (lower(name), owner_ref). Index: owners_name (migration 0003).
+    #[tracing::instrument(name = "sql.owners_by_name", skip_all)]
     pub async fn owners_by_name(
         &self,
         prefix: &str,
@@ -597,6 +608,7 @@ impl Db {
             .collect()
     }
 
+    #[tracing::instrument(name = "sql.owners_by_name_count", skip_all)]
     pub async fn owners_by_name_count(&self, prefix: &str) -> Result<i64> {
         let pattern = format!("{}%", like_escape(&prefix.to_lowercase()));
         Ok(sqlx::query_scalar(
@@ -609,6 +621,7 @@ impl Db {
 
     /// A page of an owner's properties, keyset-paged by property ID.
     /// Index: ownerships_owner (owner_ref, property_id), then properties by primary key.
+    #[tracing::instrument(name = "sql.owner_properties", skip_all)]
     pub async fn owner_properties(
         &self,
         owner_ref: &str,
@@ -631,6 +644,7 @@ impl Db {
     /// The first `limit` properties (by ID) of each of many owners, in one statement: the
     /// first page of `Owner.properties` for a page of owners. Index: ownerships_owner
     /// (owner_ref, property_id), one range per owner, then properties by primary key.
+    #[tracing::instrument(name = "sql.owners_properties", skip_all)]
     pub async fn owners_properties(
         &self,
         owners: &[String],
@@ -662,6 +676,7 @@ impl Db {
 
     /// How many properties each of many owners holds now (owners holding none are left
     /// out). Index: ownerships_owner (owner_ref, ...), one range per owner.
+    #[tracing::instrument(name = "sql.owners_properties_counts", skip_all)]
     pub async fn owners_properties_counts(&self, owners: &[String]) -> Result<Vec<(String, i64)>> {
         let found = sqlx::query(
             "SELECT owner_ref, count(*) FROM ownerships WHERE owner_ref = ANY($1) GROUP BY owner_ref",
@@ -677,6 +692,7 @@ impl Db {
 
     /// The children of a location level with their counts, largest first.
     /// Index: location_counts primary key (prefix).
+    #[tracing::instrument(name = "sql.locations", skip_all)]
     pub async fn locations(
         &self,
         state: Option<&str>,
@@ -724,6 +740,7 @@ impl Db {
     }
 
     /// Every channel's checkpoint.
+    #[tracing::instrument(name = "sql.checkpoints", skip_all)]
     pub async fn checkpoints(&self) -> Result<Vec<(String, i64, DateTime<Utc>)>> {
         let found = sqlx::query("SELECT channel, block_number, updated_at FROM checkpoints")
             .fetch_all(self.background())
@@ -735,6 +752,7 @@ impl Db {
     }
 
     /// Change-log rows after `seq`, in order. Index: change_log primary key.
+    #[tracing::instrument(name = "sql.changes_after", skip_all)]
     pub async fn changes_after(&self, seq: i64, limit: i64) -> Result<Vec<ChangeRow>> {
         let found = sqlx::query(
             "SELECT seq, property_id, event, channel, block_number, tx_id FROM change_log \
@@ -760,6 +778,7 @@ impl Db {
     }
 
     /// The newest change-log seq (0 when empty).
+    #[tracing::instrument(name = "sql.last_seq", skip_all)]
     pub async fn last_seq(&self) -> Result<i64> {
         Ok(
             sqlx::query_scalar("SELECT coalesce(max(seq), 0)::bigint FROM change_log")
@@ -768,6 +787,7 @@ impl Db {
         )
     }
 
+    #[tracing::instrument(name = "sql.has_indexing_errors", skip_all)]
     pub async fn has_indexing_errors(&self) -> Result<bool> {
         Ok(
             sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM indexing_errors)")
@@ -778,6 +798,7 @@ impl Db {
 
     /// A page of the sync worker's `indexing_errors`, newest first, below `before` (an id);
     /// by primary key (the table is small and has no other index).
+    #[tracing::instrument(name = "sql.sync_errors", skip_all)]
     pub async fn sync_errors(&self, before: Option<i64>, limit: i64) -> Result<Vec<SyncError>> {
         let rows = sqlx::query(
             "SELECT id, channel, block_number, tx_index::bigint, tx_id, error, raw, created_at \
@@ -805,6 +826,7 @@ impl Db {
     }
 
     /// The orderer key the sync worker pinned, if any (migration 0002).
+    #[tracing::instrument(name = "sql.pinned_orderer_key", skip_all)]
     pub async fn pinned_orderer_key(&self) -> Result<Option<String>> {
         Ok(sqlx::query_scalar("SELECT orderer_key FROM sync_trust")
             .fetch_optional(self.pool())
@@ -812,6 +834,7 @@ impl Db {
     }
 
     /// The denormalised columns and ownerships of a property, for verification.
+    #[tracing::instrument(name = "sql.columns", skip_all)]
     pub async fn columns(&self, id: &str) -> Result<Option<ColumnsRow>> {
         let Some(r) = sqlx::query(
             "SELECT state, year::text, coalesce(shard::text, ''), sequence::text, district, \
@@ -862,6 +885,7 @@ impl Db {
     }
 
     /// Whether the database answers.
+    #[tracing::instrument(name = "sql.ping", skip_all)]
     pub async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
