@@ -19,6 +19,7 @@ use ledger::model::ChainInfo;
 use migrations::sqlx;
 use tokio::sync::{mpsc, watch};
 use tokio::task::{AbortHandle, JoinSet};
+use tracing::Instrument;
 
 use crate::backoff::Backoff;
 use crate::batch::{self, Batch};
@@ -410,7 +411,16 @@ impl Worker {
             return Ok(());
         }
         let started = Instant::now();
-        match writer.write(leader.conn(), &batch).await {
+        let span = tracing::info_span!(
+            "sync.batch",
+            blocks = batch.blocks.len(),
+            events = batch.events
+        );
+        match writer
+            .write(leader.conn(), &batch)
+            .instrument(span.clone())
+            .await
+        {
             Ok(out) => {
                 self.record(&batch, &out, started.elapsed());
                 Ok(())
@@ -428,7 +438,11 @@ impl Worker {
                         halts: Vec::new(),
                     };
                     let started = Instant::now();
-                    match writer.write(leader.conn(), &one).await {
+                    match writer
+                        .write(leader.conn(), &one)
+                        .instrument(tracing::info_span!(parent: &span, "sync.batch.block"))
+                        .await
+                    {
                         Ok(out) => self.record(&one, &out, started.elapsed()),
                         Err(e) if is_refusal(&e) => {
                             let b = &one.blocks[0];
