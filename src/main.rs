@@ -289,6 +289,10 @@ enum BenchCommand {
     /// 150 kB), and the time from the last key typed in `/search` to its results painted, in
     /// headless Chromium on a 1 M-record replica, against the `search` request alone.
     Pages(bench::pages::PagesBenchArgs),
+    /// What traces cost the API: peak property(id) throughput and server CPU per request
+    /// with traces off, exported at 0.1 % and at 100 %, one run (`landql serve` each time
+    /// as a child process, exporting to an OTLP sink in the benchmark).
+    Tracing(bench::traces::TracesBenchArgs),
 }
 
 #[derive(clap::Args)]
@@ -340,6 +344,7 @@ fn main() -> ExitCode {
         Command::Bench(BenchCommand::Search(args)) => run_async(bench::search::run(args)),
         Command::Bench(BenchCommand::Limits(args)) => run_async(bench::limits::run(args)),
         Command::Bench(BenchCommand::Pages(args)) => run_async(bench::pages::run(args)),
+        Command::Bench(BenchCommand::Tracing(args)) => run_async(bench::traces::run(args)),
         Command::Bench(BenchCommand::Ledger(args)) => run_async(async move {
             alloc::for_bulk_jobs();
             bench::ledger::run(args).await
