@@ -30,7 +30,7 @@ use crate::proc::Proc;
 use crate::random::pick;
 use crate::server::Server;
 
-#[derive(clap::Args, Debug)]
+#[derive(clap::Args)]
 pub struct TracesBenchArgs {
     #[command(flatten)]
     backend: BackendArgs,
