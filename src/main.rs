@@ -78,6 +78,58 @@ mod alloc {
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    telemetry: TelemetryFlags,
+}
+
+/// Logs and traces, for every subcommand (they matter for the long-running ones: `serve`,
+/// `sync`, `ledger`, `dev`). README, "Tracing and logs".
+#[derive(clap::Args)]
+struct TelemetryFlags {
+    /// Export traces over OTLP/HTTP (protobuf) to this collector, e.g.
+    /// `http://127.0.0.1:4318` (`/v1/traces` is appended). Off when not given.
+    #[arg(long, env = "LANDQL_OTLP_ENDPOINT", global = true)]
+    otlp_endpoint: Option<String>,
+    /// The share of traces exported, by trace id, from 0 to 1 (e.g. 1.0, 0.1, 0.001); a
+    /// caller's `traceparent` decides for its trace instead. Traces with an error, or slower
+    /// than --trace-slow-ms, are exported whatever the ratio.
+    #[arg(long, env = "LANDQL_TRACE_SAMPLE", default_value = "1.0", value_parser = parse_ratio, global = true)]
+    trace_sample: f64,
+    /// A trace whose root span lasts at least this many milliseconds is exported whatever
+    /// the ratio.
+    #[arg(
+        long,
+        env = "LANDQL_TRACE_SLOW_MS",
+        default_value_t = 1000,
+        global = true
+    )]
+    trace_slow_ms: u64,
+    /// Log lines as `text` (coloured only on a terminal) or `json` (one object a line, with
+    /// trace_id and span_id while a trace is active).
+    #[arg(long, env = "LANDQL_LOG_FORMAT", default_value = "text", value_parser = parse_log_format, global = true)]
+    log_format: telemetry::LogFormat,
+}
+
+fn parse_ratio(s: &str) -> Result<f64, String> {
+    telemetry::parse_ratio(s).map_err(|e| e.to_string())
+}
+
+fn parse_log_format(s: &str) -> Result<telemetry::LogFormat, String> {
+    s.parse()
+        .map_err(|e: telemetry::TelemetryError| e.to_string())
+}
+
+impl Command {
+    /// `service.name` of this process's spans.
+    fn service(&self) -> &'static str {
+        match self {
+            Command::Dev(_) => "landql-dev",
+            Command::Ledger(_) => "landql-ledger",
+            Command::Sync(_) => "landql-sync",
+            Command::Serve(_) => "landql-serve",
+            _ => "landql",
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -237,6 +289,10 @@ enum BenchCommand {
     /// 150 kB), and the time from the last key typed in `/search` to its results painted, in
     /// headless Chromium on a 1 M-record replica, against the `search` request alone.
     Pages(bench::pages::PagesBenchArgs),
+    /// What traces cost the API: peak property(id) throughput and server CPU per request
+    /// with traces off, exported at 0.1 % and at 100 %, one run (`landql serve` each time
+    /// as a child process, exporting to an OTLP sink in the benchmark).
+    Tracing(bench::traces::TracesBenchArgs),
 }
 
 #[derive(clap::Args)]
@@ -256,13 +312,22 @@ struct VerifyProofArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,tantivy=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let flags = &cli.telemetry;
+    let _telemetry = match telemetry::init(telemetry::Config {
+        service: cli.command.service().to_string(),
+        otlp_endpoint: flags.otlp_endpoint.clone(),
+        sample_ratio: flags.trace_sample,
+        slow: Duration::from_millis(flags.trace_slow_ms),
+        log_format: flags.log_format,
+        default_log_filter: "info,tantivy=warn".into(),
+        limits: telemetry::BufferLimits::default(),
+    }) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let result = match cli.command {
         Command::VerifyProof(args) => return verify_proof(&args),
         Command::Fabric(command) => return fabric_verify::run(command),
@@ -279,6 +344,7 @@ fn main() -> ExitCode {
         Command::Bench(BenchCommand::Search(args)) => run_async(bench::search::run(args)),
         Command::Bench(BenchCommand::Limits(args)) => run_async(bench::limits::run(args)),
         Command::Bench(BenchCommand::Pages(args)) => run_async(bench::pages::run(args)),
+        Command::Bench(BenchCommand::Tracing(args)) => run_async(bench::traces::run(args)),
         Command::Bench(BenchCommand::Ledger(args)) => run_async(async move {
             alloc::for_bulk_jobs();
             bench::ledger::run(args).await

@@ -39,6 +39,7 @@ mod pages;
 mod persisted;
 mod ratelimit;
 mod refuse;
+mod spans;
 mod startup;
 mod trace;
 
@@ -135,6 +136,7 @@ pub fn schema(services: Services, opts: &Options) -> LandqlSchema {
             opts.max_complexity,
             opts.max_aliases,
         ))
+        .extension(spans::Spans)
         .finish()
 }
 

@@ -5,6 +5,11 @@
 //! (method, path, status, duration_ms, operation, type, outcome) inside a span that carries
 //! the request id and the client's address — so anything a resolver logs names the request
 //! too — and records the operations in [`Metrics`].
+//!
+//! The span is also the request's OpenTelemetry server span when traces are on: it
+//! continues the client's trace when the request carries a W3C `traceparent`, and is marked
+//! as an error — which the tail sampler always keeps — for a 5xx or an operation that ended
+//! with INTERNAL_SERVER_ERROR (errors the client caused, or the ledger's, do not count).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -101,16 +106,35 @@ pub(crate) async fn layer(
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_string());
     let client = crate::client::ClientAddr::of(&req);
+    let route_name = route.as_deref().unwrap_or("unmatched");
     let span = match client {
-        Some(client) => tracing::info_span!("request", id = %id, %client),
-        None => tracing::info_span!("request", id = %id),
+        Some(client) => tracing::info_span!(
+            "request",
+            id = %id,
+            %client,
+            otel.kind = "server",
+            otel.name = %format_args!("{method} {route_name}")
+        ),
+        None => tracing::info_span!(
+            "request",
+            id = %id,
+            otel.kind = "server",
+            otel.name = %format_args!("{method} {route_name}")
+        ),
     };
+    telemetry::accept_parent(&span, req.headers());
     let resp = next.run(req).instrument(span.clone()).await;
     let elapsed = started.elapsed();
     let status = resp.status().as_u16();
     let duration_ms = elapsed.as_secs_f64() * 1000.0;
+    telemetry::set_http_status(&span, status);
+    // The request line is written inside the span so that JSON logs carry its trace id.
+    let entered = span.enter();
     match resp.extensions().get::<OpInfo>() {
         Some(OpInfo(ops)) if !ops.is_empty() => {
+            if ops.iter().any(|o| o.outcome == Outcome::InternalErrors) {
+                telemetry::mark_error(&span, "INTERNAL_SERVER_ERROR");
+            }
             for op in ops {
                 metrics.record(op, elapsed);
             }
@@ -136,6 +160,7 @@ pub(crate) async fn layer(
             tracing::info!(parent: &span, %method, path, status, duration_ms, "request");
         }
     }
+    drop(entered);
     metrics.record_http(route.as_deref().unwrap_or("unmatched"), status);
     resp
 }

@@ -19,6 +19,7 @@ pub mod load;
 pub mod pages;
 pub mod search;
 pub mod sync;
+pub mod traces;
 
 // What the benchmarks share.
 pub mod backend;

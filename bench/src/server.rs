@@ -102,6 +102,11 @@ impl Server {
         }
     }
 
+    /// The server's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// CPU seconds the server has used (user + system).
     pub fn cpu_secs(&self) -> f64 {
         self.child.id().map_or(0.0, |pid| Proc::Pid(pid).cpu_secs())

@@ -4,14 +4,16 @@
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Path, Query, Request, State};
 use axum::http::{header, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
+use tracing::Instrument;
 
 use crate::node::{Node, SubmitError};
 use ledger::canonical::Hash32;
@@ -88,6 +90,7 @@ pub fn router(node: Node) -> Router {
             ApiError::not_found("NOT_FOUND", "no such endpoint; see ledger.md for the API")
         })
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::from_fn(traced))
         .with_state(node)
 }
 
@@ -101,6 +104,27 @@ async fn metrics(State(node): State<Node>) -> impl IntoResponse {
         )],
         node.metrics_text(),
     )
+}
+
+/// One `ledger.request` span per request, a child of the caller's span when the request
+/// carries a W3C `traceparent` (landql's ledger client sends one while traces are on), so a
+/// trace shows the API's call and the node's work together. A 5xx marks it as an error.
+async fn traced(req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", |p| p.as_str());
+    let span = tracing::info_span!(
+        "ledger.request",
+        otel.kind = "server",
+        otel.name = %format_args!("{} {route}", req.method()),
+        http.request.method = %req.method(),
+        http.route = route,
+    );
+    telemetry::accept_parent(&span, req.headers());
+    let resp = next.run(req).instrument(span.clone()).await;
+    telemetry::set_http_status(&span, resp.status().as_u16());
+    resp
 }
 
 async fn info(State(node): State<Node>) -> impl IntoResponse {
@@ -143,6 +167,7 @@ pub(crate) fn parse_proposals(body: &[u8]) -> Result<Vec<Proposal>, ApiError> {
         .collect()
 }
 
+#[tracing::instrument(name = "ledger.node.submit", skip_all)]
 async fn submit(
     State(node): State<Node>,
     Path(ch): Path<String>,
@@ -263,6 +288,7 @@ fn internal(e: impl std::fmt::Display) -> ApiError {
     )
 }
 
+#[tracing::instrument(name = "ledger.node.record", skip_all)]
 async fn record(State(node): State<Node>, Path(id): Path<String>) -> Result<Response, ApiError> {
     let key = parse_id(&id)?;
     match node.record_raw(&key) {
@@ -282,6 +308,7 @@ async fn record(State(node): State<Node>, Path(id): Path<String>) -> Result<Resp
     }
 }
 
+#[tracing::instrument(name = "ledger.node.history", skip_all)]
 async fn history(State(node): State<Node>, Path(id): Path<String>) -> Result<Response, ApiError> {
     let key = parse_id(&id)?;
     let versions = node.history(&key);
@@ -294,6 +321,7 @@ async fn history(State(node): State<Node>, Path(id): Path<String>) -> Result<Res
     Ok(Json(versions).into_response())
 }
 
+#[tracing::instrument(name = "ledger.node.proof", skip_all)]
 async fn proof(State(node): State<Node>, Path(tx_id): Path<String>) -> Result<Response, ApiError> {
     let h: Hash32 = tx_id
         .parse()

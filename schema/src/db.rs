@@ -361,6 +361,7 @@ impl Db {
 
     /// One property by ID in any of its spellings, preferring the exact one; looked up
     /// together with the other requests' (see `batch`).
+    #[tracing::instrument(name = "sql.property", skip_all)]
     pub async fn property(&self, id: &ledger::PropertyId) -> Result<Option<PropertyRow>> {
         match self.by_id.load(*id).await {
             Ok(answer) => answer.map_err(DbError::Batch),
@@ -369,6 +370,7 @@ impl Db {
     }
 
     /// Properties by their on-chain IDs (primary key), in no particular order.
+    #[tracing::instrument(name = "sql.properties_by_ids", skip_all)]
     pub async fn properties_by_ids(&self, ids: &[String]) -> Result<Vec<PropertyRow>> {
         let _timer = self.instruments.statement();
         let sql = format!("SELECT {PROPERTY_COLUMNS} FROM properties p WHERE p.id = ANY($1)");
@@ -382,6 +384,7 @@ impl Db {
     /// A page of `properties(filter, orderBy, first, after)`: up to `limit` rows after the
     /// cursor key. Each order has its own index (see the migrations); the keyset condition
     /// is a row comparison written exactly like the index so that it is used.
+    #[tracing::instrument(name = "sql.properties_page", skip_all)]
     pub async fn properties_page(
         &self,
         filter: &PropertyFilter,
@@ -407,6 +410,7 @@ impl Db {
     /// `totalCount` of a filtered connection. A filter on location alone (a prefix of state,
     /// district, mandal, village) is answered from the maintained counts in one key lookup;
     /// anything else is counted.
+    #[tracing::instrument(name = "sql.properties_count", skip_all)]
     pub async fn properties_count(&self, filter: &PropertyFilter) -> Result<i64> {
         let _timer = self.instruments.statement();
         if let Some(prefix) = filter.location_prefix() {
@@ -431,6 +435,7 @@ impl Db {
     }
 
     /// The documents of many properties. Index: documents primary key (property_id, ...).
+    #[tracing::instrument(name = "sql.documents", skip_all)]
     pub async fn documents(&self, ids: &[String]) -> Result<Vec<DocumentRow>> {
         let _timer = self.instruments.statement();
         let found = sqlx::query(
@@ -456,6 +461,7 @@ impl Db {
 
     /// The first `first` versions of each of many properties, oldest first, in one statement.
     /// Index: property_versions primary key (property_id, block_number, tx_index, channel).
+    #[tracing::instrument(name = "sql.first_versions", skip_all)]
     pub async fn first_versions(&self, ids: &[String], first: i64) -> Result<Vec<VersionRow>> {
         let _timer = self.instruments.statement();
         let found = sqlx::query(
@@ -473,6 +479,7 @@ impl Db {
     }
 
     /// A page of one property's history after a version. Index: as [`Db::first_versions`].
+    #[tracing::instrument(name = "sql.versions_after", skip_all)]
     pub async fn versions_after(
         &self,
         id: &str,
@@ -500,6 +507,7 @@ impl Db {
     /// it, and the replica's checkpoint of `channel` (the property's), in one statement.
     /// Index: property_versions primary key (property_id, block_number, tx_index, channel):
     /// a property's history is a key prefix, read backwards from the point.
+    #[tracing::instrument(name = "sql.version_as_of", skip_all)]
     pub async fn version_as_of(&self, id: &str, channel: &str, at: AsOf) -> Result<AsOfRow> {
         let _timer = self.instruments.statement();
         let point = match at {
@@ -563,6 +571,7 @@ impl Db {
     }
 
     /// The number of versions of a property.
+    #[tracing::instrument(name = "sql.versions_count", skip_all)]
     pub async fn versions_count(&self, id: &str) -> Result<i64> {
         let _timer = self.instruments.statement();
         Ok(
@@ -574,6 +583,7 @@ impl Db {
     }
 
     /// One owner by reference. Index: owners primary key.
+    #[tracing::instrument(name = "sql.owner", skip_all)]
     pub async fn owner(&self, owner_ref: &str) -> Result<Option<OwnerRow>> {
         let _timer = self.instruments.statement();
         let row =
@@ -586,6 +596,7 @@ impl Db {
 
     /// Owners whose name starts with `prefix` (case-insensitively), keyset-paged by
     /// (lower(name), owner_ref). Index: owners_name (migration 0003).
+    #[tracing::instrument(name = "sql.owners_by_name", skip_all)]
     pub async fn owners_by_name(
         &self,
         prefix: &str,
@@ -615,6 +626,7 @@ impl Db {
             .collect()
     }
 
+    #[tracing::instrument(name = "sql.owners_by_name_count", skip_all)]
     pub async fn owners_by_name_count(&self, prefix: &str) -> Result<i64> {
         let _timer = self.instruments.statement();
         let pattern = format!("{}%", like_escape(&prefix.to_lowercase()));
@@ -628,6 +640,7 @@ impl Db {
 
     /// A page of an owner's properties, keyset-paged by property ID.
     /// Index: ownerships_owner (owner_ref, property_id), then properties by primary key.
+    #[tracing::instrument(name = "sql.owner_properties", skip_all)]
     pub async fn owner_properties(
         &self,
         owner_ref: &str,
@@ -651,6 +664,7 @@ impl Db {
     /// The first `limit` properties (by ID) of each of many owners, in one statement: the
     /// first page of `Owner.properties` for a page of owners. Index: ownerships_owner
     /// (owner_ref, property_id), one range per owner, then properties by primary key.
+    #[tracing::instrument(name = "sql.owners_properties", skip_all)]
     pub async fn owners_properties(
         &self,
         owners: &[String],
@@ -683,6 +697,7 @@ impl Db {
 
     /// How many properties each of many owners holds now (owners holding none are left
     /// out). Index: ownerships_owner (owner_ref, ...), one range per owner.
+    #[tracing::instrument(name = "sql.owners_properties_counts", skip_all)]
     pub async fn owners_properties_counts(&self, owners: &[String]) -> Result<Vec<(String, i64)>> {
         let _timer = self.instruments.statement();
         let found = sqlx::query(
@@ -699,6 +714,7 @@ impl Db {
 
     /// The children of a location level with their counts, largest first.
     /// Index: location_counts primary key (prefix).
+    #[tracing::instrument(name = "sql.locations", skip_all)]
     pub async fn locations(
         &self,
         state: Option<&str>,
@@ -747,6 +763,7 @@ impl Db {
     }
 
     /// Every channel's checkpoint.
+    #[tracing::instrument(name = "sql.checkpoints", skip_all)]
     pub async fn checkpoints(&self) -> Result<Vec<(String, i64, DateTime<Utc>)>> {
         let found = sqlx::query("SELECT channel, block_number, updated_at FROM checkpoints")
             .fetch_all(self.background())
@@ -758,6 +775,7 @@ impl Db {
     }
 
     /// Change-log rows after `seq`, in order. Index: change_log primary key.
+    #[tracing::instrument(name = "sql.changes_after", skip_all)]
     pub async fn changes_after(&self, seq: i64, limit: i64) -> Result<Vec<ChangeRow>> {
         let found = sqlx::query(
             "SELECT seq, property_id, event, channel, block_number, tx_id FROM change_log \
@@ -783,6 +801,7 @@ impl Db {
     }
 
     /// The newest change-log seq (0 when empty).
+    #[tracing::instrument(name = "sql.last_seq", skip_all)]
     pub async fn last_seq(&self) -> Result<i64> {
         Ok(
             sqlx::query_scalar("SELECT coalesce(max(seq), 0)::bigint FROM change_log")
@@ -791,6 +810,7 @@ impl Db {
         )
     }
 
+    #[tracing::instrument(name = "sql.has_indexing_errors", skip_all)]
     pub async fn has_indexing_errors(&self) -> Result<bool> {
         Ok(
             sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM indexing_errors)")
@@ -801,6 +821,7 @@ impl Db {
 
     /// A page of the sync worker's `indexing_errors`, newest first, below `before` (an id);
     /// by primary key (the table is small and has no other index).
+    #[tracing::instrument(name = "sql.sync_errors", skip_all)]
     pub async fn sync_errors(&self, before: Option<i64>, limit: i64) -> Result<Vec<SyncError>> {
         let _timer = self.instruments.statement();
         let rows = sqlx::query(
@@ -829,6 +850,7 @@ impl Db {
     }
 
     /// The orderer key the sync worker pinned, if any (migration 0002).
+    #[tracing::instrument(name = "sql.pinned_orderer_key", skip_all)]
     pub async fn pinned_orderer_key(&self) -> Result<Option<String>> {
         let _timer = self.instruments.statement();
         Ok(sqlx::query_scalar("SELECT orderer_key FROM sync_trust")
@@ -837,6 +859,7 @@ impl Db {
     }
 
     /// The denormalised columns and ownerships of a property, for verification.
+    #[tracing::instrument(name = "sql.columns", skip_all)]
     pub async fn columns(&self, id: &str) -> Result<Option<ColumnsRow>> {
         let _timer = self.instruments.statement();
         let Some(r) = sqlx::query(
@@ -888,6 +911,7 @@ impl Db {
     }
 
     /// Whether the database answers.
+    #[tracing::instrument(name = "sql.ping", skip_all)]
     pub async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())

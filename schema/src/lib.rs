@@ -52,8 +52,12 @@ pub fn build(services: Services) -> LandqlSchema {
 pub fn builder(
     services: Services,
 ) -> async_graphql::SchemaBuilder<Query, EmptyMutation, Subscription> {
+    // A batch's statements run in a task of their own, inside the span of the resolver that
+    // set the batch off, so that they show in that request's trace.
     let loaders =
-        async_graphql::dataloader::DataLoader::new(loaders::Loaders::new(&services), tokio::spawn);
+        async_graphql::dataloader::DataLoader::new(loaders::Loaders::new(&services), |batch| {
+            tokio::spawn(tracing::Instrument::in_current_span(batch))
+        });
     Schema::build(Query, EmptyMutation, Subscription)
         .data(services)
         .data(loaders)

@@ -16,6 +16,7 @@ use ledger::client::{Ledger, LedgerError};
 use ledger::model::Block;
 use ledger::Hash32;
 use tokio::sync::mpsc;
+use tracing::Instrument;
 
 use crate::backoff::Backoff;
 use crate::decode::{decode_block, DecodedBlock};
@@ -88,13 +89,28 @@ pub(crate) async fn tail(
                 Some(Ok(block)) => {
                     backoff.reset();
                     decode_failures = 0;
-                    match check_and_decode(&channel, block, cursor, trusted).await {
+                    // One span per block: received, checked and decoded, handed to the
+                    // batcher (its wait for room included).
+                    let span = tracing::info_span!(
+                        "sync.block",
+                        channel = %channel,
+                        block = block.header.number
+                    );
+                    let decoded = check_and_decode(&channel, block, cursor, trusted)
+                        .instrument(tracing::info_span!(parent: &span, "sync.decode"))
+                        .await;
+                    match decoded {
                         Ok(decoded) => {
                             cursor = Cursor {
                                 next: decoded.number + 1,
                                 prev: decoded.hash,
                             };
-                            if out.send(TailMsg::Block(decoded)).await.is_err() {
+                            if out
+                                .send(TailMsg::Block(decoded))
+                                .instrument(span)
+                                .await
+                                .is_err()
+                            {
                                 return;
                             }
                         }

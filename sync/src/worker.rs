@@ -19,6 +19,7 @@ use ledger::model::ChainInfo;
 use migrations::sqlx;
 use tokio::sync::{mpsc, watch};
 use tokio::task::{AbortHandle, JoinSet};
+use tracing::Instrument;
 
 use crate::backoff::Backoff;
 use crate::batch::{self, Batch};
@@ -411,8 +412,16 @@ impl Worker {
             return Ok(());
         }
         let started = Instant::now();
+        let span = tracing::info_span!(
+            "sync.batch",
+            blocks = batch.blocks.len(),
+            events = batch.events
+        );
         self.metrics.set_db_connection(Some(true));
-        let written = writer.write(leader.conn(), &batch).await;
+        let written = writer
+            .write(leader.conn(), &batch)
+            .instrument(span.clone())
+            .await;
         self.metrics.set_db_connection(Some(false));
         match written {
             Ok(out) => {
@@ -433,7 +442,11 @@ impl Worker {
                         halts: Vec::new(),
                     };
                     let started = Instant::now();
-                    match writer.write(leader.conn(), &one).await {
+                    match writer
+                        .write(leader.conn(), &one)
+                        .instrument(tracing::info_span!(parent: &span, "sync.batch.block"))
+                        .await
+                    {
                         Ok(out) => self.record(&one, &out, started.elapsed()),
                         Err(e) if is_refusal(&e) => {
                             let b = &one.blocks[0];

@@ -34,6 +34,7 @@ use std::time::{Duration, Instant};
 
 use migrations::sqlx::postgres::PgConnection;
 use migrations::sqlx::{self, Connection, Row};
+use tracing::Instrument;
 
 use self::plan::{to_i32, to_i64, DocCols, LogCols, Plan};
 use self::sql::*;
@@ -124,40 +125,48 @@ async fn write_once(
     mode: Mode,
 ) -> Result<Outcome, sqlx::Error> {
     let mut laps = Laps::start();
-    let plan = Plan::new(batch);
-    let mut tx = conn.begin().await?;
-    laps.lap("plan");
-    // Which of `plan.changes` this transaction applies (a replay applies none).
-    let mut applied = vec![false; plan.changes.len()];
+    // Two spans: `sync.write`, the statements, and `sync.commit`, where PostgreSQL flushes.
+    let (tx, applied_per_channel, replayed, last_seq, checkpoints) = async {
+        let plan = Plan::new(batch);
+        let mut tx = conn.begin().await?;
+        laps.lap("plan");
+        // Which of `plan.changes` this transaction applies (a replay applies none).
+        let mut applied = vec![false; plan.changes.len()];
 
-    if !plan.props.is_empty() {
-        // The properties whose rows changed: first the fresh ones, then those upserted.
-        let mut changed = stage_versions(&mut tx, &plan, mode).await?;
-        laps.lap("copy");
-        insert_history(&mut tx, &plan, mode, &mut applied).await?;
-        laps.lap("versions");
-        if mode == Mode::Append {
-            insert_created_properties(&mut tx, &changed).await?;
-            laps.lap("created");
+        if !plan.props.is_empty() {
+            // The properties whose rows changed: first the fresh ones, then those upserted.
+            let mut changed = stage_versions(&mut tx, &plan, mode).await?;
+            laps.lap("copy");
+            insert_history(&mut tx, &plan, mode, &mut applied).await?;
+            laps.lap("versions");
+            if mode == Mode::Append {
+                insert_created_properties(&mut tx, &changed).await?;
+                laps.lap("created");
+            }
+            let updated = upsert_properties(&mut tx, &mut changed).await?;
+            laps.lap("properties");
+            replace_ownerships(&mut tx, &plan, &updated, &changed).await?;
+            laps.lap("ownerships");
+            upsert_owners(&mut tx, &plan).await?;
+            laps.lap("owners");
         }
-        let updated = upsert_properties(&mut tx, &mut changed).await?;
-        laps.lap("properties");
-        replace_ownerships(&mut tx, &plan, &updated, &changed).await?;
-        laps.lap("ownerships");
-        upsert_owners(&mut tx, &plan).await?;
-        laps.lap("owners");
-    }
-    upsert_documents(&mut tx, &plan, &mut applied).await?;
+        upsert_documents(&mut tx, &plan, &mut applied).await?;
 
-    let (applied_per_channel, replayed) = count_per_channel(&plan, &applied);
-    let last_seq = append_change_log(&mut tx, &plan, &applied).await?;
-    record_indexing_errors(&mut tx, batch).await?;
-    let checkpoints = advance_checkpoints(&mut tx, batch).await?;
-    if let Some(seq) = last_seq {
-        notify(&mut tx, seq).await?;
+        let (applied_per_channel, replayed) = count_per_channel(&plan, &applied);
+        let last_seq = append_change_log(&mut tx, &plan, &applied).await?;
+        record_indexing_errors(&mut tx, batch).await?;
+        let checkpoints = advance_checkpoints(&mut tx, batch).await?;
+        if let Some(seq) = last_seq {
+            notify(&mut tx, seq).await?;
+        }
+        laps.lap("log");
+        Ok::<_, sqlx::Error>((tx, applied_per_channel, replayed, last_seq, checkpoints))
     }
-    laps.lap("log");
-    tx.commit().await?;
+    .instrument(tracing::info_span!("sync.write"))
+    .await?;
+    tx.commit()
+        .instrument(tracing::info_span!("sync.commit"))
+        .await?;
     laps.lap("commit");
     Ok(Outcome {
         applied: applied_per_channel,

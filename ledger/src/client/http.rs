@@ -5,8 +5,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::{Buf, BytesMut};
 use futures::StreamExt;
-use reqwest::{Client, StatusCode};
+use reqwest::{Client, RequestBuilder, StatusCode};
 use serde::de::DeserializeOwned;
+use tracing::Instrument;
 
 use super::{BlockStream, Ledger, LedgerError, ProofDocument};
 use crate::canonical::Hash32;
@@ -16,6 +17,30 @@ use crate::model::{Block, ChainInfo, Proposal, Receipt, RecordVersion};
 /// A block stream that has sent nothing — not even a keep-alive line — for this long is
 /// treated as dead.
 const STREAM_IDLE: Duration = Duration::from_secs(30);
+
+/// A span for one ledger call, named for it; a client span in OpenTelemetry's terms.
+macro_rules! call_span {
+    ($name:literal) => {
+        tracing::info_span!($name, otel.kind = "client")
+    };
+}
+
+/// Adds the current OpenTelemetry context (the entered span's) as W3C `traceparent` and
+/// `tracestate` headers, through the process's global propagator; with none installed (no
+/// traces) nothing is added.
+fn with_trace_context(req: RequestBuilder) -> RequestBuilder {
+    struct Headers(Vec<(String, String)>);
+    impl opentelemetry::propagation::Injector for Headers {
+        fn set(&mut self, key: &str, value: String) {
+            self.0.push((key.to_string(), value));
+        }
+    }
+    let mut headers = Headers(Vec::new());
+    opentelemetry::global::get_text_map_propagator(|p| {
+        p.inject_context(&opentelemetry::Context::current(), &mut headers);
+    });
+    headers.0.into_iter().fold(req, |r, (k, v)| r.header(k, v))
+}
 
 /// A devnet node reached over HTTP.
 #[derive(Clone)]
@@ -58,13 +83,14 @@ impl HttpLedger {
 
     /// The body of a GET; `None` for a 404.
     async fn get_text(&self, path: &str) -> Result<Option<String>, LedgerError> {
-        let resp = self
-            .client
-            .get(format!("{}{path}", self.base))
-            .timeout(self.timeout)
-            .send()
-            .await
-            .map_err(unavailable)?;
+        let resp = with_trace_context(
+            self.client
+                .get(format!("{}{path}", self.base))
+                .timeout(self.timeout),
+        )
+        .send()
+        .await
+        .map_err(unavailable)?;
         if resp.status() == StatusCode::NOT_FOUND {
             return Ok(None);
         }
@@ -104,21 +130,25 @@ async fn check(resp: reqwest::Response) -> Result<reqwest::Response, LedgerError
 impl Ledger for HttpLedger {
     async fn info(&self) -> Result<ChainInfo, LedgerError> {
         self.get_json("/v1/info")
+            .instrument(call_span!("ledger.info"))
             .await?
             .ok_or_else(|| LedgerError::Decode("/v1/info answered 404".into()))
     }
 
     async fn blocks(&self, channel: &str, from: u64) -> Result<BlockStream, LedgerError> {
-        let resp = self
-            .client
-            .get(format!(
+        // The span covers opening the stream, not the stream's life.
+        let resp = async {
+            let resp = with_trace_context(self.client.get(format!(
                 "{}/v1/channels/{channel}/blocks?from={from}",
                 self.base
-            ))
+            )))
             .send()
             .await
             .map_err(unavailable)?;
-        let resp = check(resp).await?;
+            check(resp).await
+        }
+        .instrument(call_span!("ledger.blocks"))
+        .await?;
         let body = resp.bytes_stream();
         struct Lines<S> {
             body: S,
@@ -178,12 +208,15 @@ impl Ledger for HttpLedger {
     }
 
     async fn record(&self, id: &PropertyId) -> Result<Option<RecordVersion>, LedgerError> {
-        self.get_json(&format!("/v1/records/{id}")).await
+        self.get_json(&format!("/v1/records/{id}"))
+            .instrument(call_span!("ledger.record"))
+            .await
     }
 
     async fn history(&self, id: &PropertyId) -> Result<Vec<RecordVersion>, LedgerError> {
         Ok(self
             .get_json(&format!("/v1/records/{id}/history"))
+            .instrument(call_span!("ledger.history"))
             .await?
             .unwrap_or_default())
     }
@@ -191,6 +224,7 @@ impl Ledger for HttpLedger {
     async fn proof(&self, tx_id: &Hash32) -> Result<Option<ProofDocument>, LedgerError> {
         let Some(json) = self
             .get_text(&format!("/v1/transactions/{tx_id}/proof"))
+            .instrument(call_span!("ledger.proof"))
             .await?
         else {
             return Ok(None);
@@ -205,16 +239,21 @@ impl Ledger for HttpLedger {
         channel: &str,
         proposals: &[Proposal],
     ) -> Result<Vec<Receipt>, LedgerError> {
-        let resp = self
-            .client
-            .post(format!("{}/v1/channels/{channel}/transactions", self.base))
-            .json(proposals)
+        async {
+            let resp = with_trace_context(
+                self.client
+                    .post(format!("{}/v1/channels/{channel}/transactions", self.base))
+                    .json(proposals),
+            )
             .send()
             .await
             .map_err(unavailable)?;
-        let resp = check(resp).await?;
-        resp.json()
-            .await
-            .map_err(|e| LedgerError::Decode(format!("receipts: {e}")))
+            let resp = check(resp).await?;
+            resp.json()
+                .await
+                .map_err(|e| LedgerError::Decode(format!("receipts: {e}")))
+        }
+        .instrument(call_span!("ledger.submit"))
+        .await
     }
 }
