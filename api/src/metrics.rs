@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{header, HeaderMap};
 use axum::response::IntoResponse;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
@@ -132,6 +132,7 @@ pub struct Metrics {
     probed: Arc<Mutex<Probed>>,
     services: Services,
     registry: Registry,
+    exposition: telemetry::Exposition,
 }
 
 /// Checked against the database at each scrape.
@@ -248,6 +249,7 @@ impl Metrics {
             probed,
             services,
             registry,
+            exposition: telemetry::Exposition::default(),
         }
     }
 
@@ -357,26 +359,19 @@ impl Metrics {
         };
     }
 
-    /// The OpenMetrics text of every series.
-    pub fn encode(&self) -> String {
-        let mut out = String::new();
-        if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
-            tracing::warn!(error = %e, "encoding metrics failed");
-        }
-        out
+    /// Every series with the process's own, as the Accept header `accept` asks:
+    /// (content type, body).
+    pub fn render(&self, accept: Option<&str>) -> (&'static str, String) {
+        self.exposition.render(&self.registry, accept)
     }
 }
 
-/// `GET /metrics`.
-pub(crate) async fn render(State(state): State<AppState>) -> impl IntoResponse {
+/// `GET /metrics`: OpenMetrics when asked for (Prometheus does), else the classic text.
+pub(crate) async fn render(State(state): State<AppState>, headers: HeaderMap) -> impl IntoResponse {
     state.metrics.probe().await;
-    (
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        state.metrics.encode(),
-    )
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    let (content_type, body) = state.metrics.render(accept);
+    ([(header::CONTENT_TYPE, content_type)], body)
 }
 
 /// Reads `Services::stats`, the document cache and the last probe at scrape time.

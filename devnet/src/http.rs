@@ -94,16 +94,12 @@ pub fn router(node: Node) -> Router {
         .with_state(node)
 }
 
-/// `GET /metrics`: the node's series in the OpenMetrics text format (not part of ledger.md:
-/// an operator's endpoint, as every landql process has).
-async fn metrics(State(node): State<Node>) -> impl IntoResponse {
-    (
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        node.metrics_text(),
-    )
+/// `GET /metrics`: the node's series, OpenMetrics when asked for, else the classic text
+/// (not part of ledger.md: an operator's endpoint, as every landql process has).
+async fn metrics(State(node): State<Node>, headers: axum::http::HeaderMap) -> impl IntoResponse {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    let (content_type, body) = node.metrics(accept);
+    ([(header::CONTENT_TYPE, content_type)], body)
 }
 
 /// One `ledger.request` span per request, a child of the caller's span when the request

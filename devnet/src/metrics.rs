@@ -43,6 +43,7 @@ pub(crate) struct LedgerMetrics {
     blocks: Family<Ch, Counter>,
     height: Family<Ch, Gauge>,
     pending: Family<Ch, Gauge>,
+    exposition: telemetry::Exposition,
     /// When each channel's last block was cut, for the block interval.
     last_block: Mutex<Vec<Option<Instant>>>,
     registry: Registry,
@@ -72,6 +73,7 @@ impl LedgerMetrics {
             blocks: Family::default(),
             height: Family::default(),
             pending: Family::default(),
+            exposition: telemetry::Exposition::default(),
             last_block: Mutex::new(vec![None; channels.len()]),
             registry: Registry::with_prefix("landql_ledger"),
         };
@@ -179,18 +181,19 @@ impl LedgerMetrics {
         }
     }
 
-    /// The exposition, with `heights` (channel, blocks) as they are now.
-    pub fn encode(&self, heights: impl Iterator<Item = (String, u64)>) -> String {
+    /// The exposition as the Accept header `accept` asks (content type, body), with
+    /// `heights` (channel, blocks) as they are now.
+    pub fn render(
+        &self,
+        heights: impl Iterator<Item = (String, u64)>,
+        accept: Option<&str>,
+    ) -> (&'static str, String) {
         for (channel, h) in heights {
             self.height
                 .get_or_create(&Ch { channel })
                 .set(i64::try_from(h).unwrap_or(i64::MAX));
         }
-        let mut out = String::new();
-        if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
-            tracing::warn!(error = %e, "encoding metrics failed");
-        }
-        out
+        self.exposition.render(&self.registry, accept)
     }
 }
 

@@ -165,8 +165,9 @@ impl Node {
             .unwrap_or_else(|_| Err(SubmitError::Stopped("the orderer has stopped".into())))
     }
 
-    /// The node's metrics in the Prometheus text format (see `metrics`).
-    pub fn metrics_text(&self) -> String {
+    /// The node's metrics as the Accept header `accept` asks: (content type, body) (see
+    /// `metrics`).
+    pub fn metrics(&self, accept: Option<&str>) -> (&'static str, String) {
         let heights: Vec<(String, u64)> = {
             let chains = self.chains();
             self.shared
@@ -176,7 +177,7 @@ impl Node {
                 .zip(chains.channels.iter().map(|c| c.height()))
                 .collect()
         };
-        self.shared.metrics.encode(heights.into_iter())
+        self.shared.metrics.render(heights.into_iter(), accept)
     }
 
     pub fn info(&self) -> ChainInfo {

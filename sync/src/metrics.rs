@@ -82,6 +82,7 @@ pub(crate) struct Metrics {
     pub last_seq: AtomicI64,
     pub tracker: Tracker,
     registry: Registry,
+    exposition: telemetry::Exposition,
 }
 
 impl Metrics {
@@ -117,6 +118,7 @@ impl Metrics {
             last_seq: AtomicI64::new(0),
             tracker: Tracker::default(),
             registry: Registry::with_prefix("landql_sync"),
+            exposition: telemetry::Exposition::default(),
         };
         let r = &mut m.registry;
         r.register(
@@ -266,13 +268,10 @@ impl Metrics {
         }
     }
 
-    /// The OpenMetrics text exposition of every series.
-    pub fn render(&self) -> String {
-        let mut out = String::new();
-        if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
-            tracing::warn!(error = %e, "encoding metrics failed");
-        }
-        out
+    /// Every series with the process's own, as the Accept header `accept` asks:
+    /// (content type, body).
+    pub fn render(&self, accept: Option<&str>) -> (&'static str, String) {
+        self.exposition.render(&self.registry, accept)
     }
 
     /// The chain's height and tip time of `channel`, as just polled.
@@ -375,16 +374,12 @@ pub(crate) async fn serve(metrics: Arc<Metrics>, addr: SocketAddr) -> Result<(),
         .map_err(|source| SyncError::Metrics { addr, source })?;
     let app = axum::Router::new().route(
         "/metrics",
-        get(move || {
+        get(move |headers: axum::http::HeaderMap| {
             let m = metrics.clone();
             async move {
-                (
-                    [(
-                        header::CONTENT_TYPE,
-                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                    )],
-                    m.render(),
-                )
+                let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+                let (content_type, body) = m.render(accept);
+                ([(header::CONTENT_TYPE, content_type)], body)
             }
         }),
     );
@@ -465,7 +460,7 @@ mod tests {
         m.set_checkpoint("p", 9, Some(10_000));
         assert_eq!(m.lag_blocks.get_or_create(&ch("p")).get(), 0);
         assert_eq!(m.lag_seconds.get_or_create(&ch("p")).get(), 0.0);
-        let text = m.render();
+        let (_, text) = m.render(None);
         assert!(
             text.contains("landql_sync_lag_blocks{channel=\"p\"} 0"),
             "{text}"

@@ -1,4 +1,6 @@
-//! landql's logs and traces, set up once by the binary.
+//! landql's logs and traces, set up once by the binary, and the `/metrics` answer every
+//! landql process gives ([`exposition`]: its registry's series, the `process_*` series, in
+//! the format the scraper asked for).
 //!
 //! - [`init`] installs the process's `tracing` subscriber: log lines on stderr as text (ANSI
 //!   colours only on a terminal) or JSON lines ([`LogFormat`]), and, when an OTLP endpoint
@@ -38,7 +40,11 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer, Registry};
 
+pub use exposition::Exposition;
+
+pub mod exposition;
 mod json;
+mod process;
 pub mod tail;
 mod text;
 
