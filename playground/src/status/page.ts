@@ -295,7 +295,8 @@ function svg(tag: string, attrs: Record<string, string | number>): SVGElement {
 
 /**
  * Lines over the readings so far (at most the last five minutes), scaled to their largest
- * value, which is written under the chart; gaps where a value is unknown.
+ * value (a ratio to at least 1 %, so a quiet error rate stays a flat line), which is written
+ * under the chart; gaps where a value is unknown.
  */
 function chart(label: string, lines: (number | null)[][], kind: "count" | "seconds" | "ratio"): HTMLElement {
   const W = 300;
@@ -331,7 +332,10 @@ function chart(label: string, lines: (number | null)[][], kind: "count" | "secon
     });
     if (d) root.appendChild(svg("path", { d, class: `series s${n}` }));
   });
-  const peak = kind === "ratio" ? percent(top) : kind === "seconds" ? duration(top) : count(top);
+  // The highest reading, not the scale: "peak 1 %" over an error rate that stayed at 0 would
+  // report errors that never happened.
+  const highest = Math.max(0, ...values);
+  const peak = kind === "ratio" ? percent(highest) : kind === "seconds" ? duration(highest) : count(highest);
   return h("div", { class: "chart-wrap" }, root, h("p", { class: "muted small peak" }, t("status.peak", { v: peak })));
 }
 
