@@ -23,6 +23,7 @@ use anyhow::{bail, Context};
 use migrations::sqlx;
 use serde_json::json;
 
+use crate::api::PROPERTY_QUERY;
 use crate::backend::{settle, Backend, BackendArgs};
 use crate::load::http::{self as loadgen, GraphqlClient, Report};
 use crate::machine::load_average;
@@ -52,12 +53,6 @@ pub struct TracesBenchArgs {
     #[command(flatten)]
     out: crate::BenchOut,
 }
-
-/// The same query as `bench api`'s property(id).
-const PROPERTY_QUERY: &str = "query Property($id: ID!) { property(id: $id) { \
-    id surveyNo khataNo areaSqM landType marketValue verificationStatus updatedAt \
-    location { district mandal village } owners { sharePct owner { id name } } \
-    provenance { source blockNumber txId stale } } }";
 
 /// One way of running the server.
 #[derive(Debug, Clone, Copy)]

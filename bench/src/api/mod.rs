@@ -93,7 +93,8 @@ pub struct ApiBenchArgs {
     out: crate::BenchOut,
 }
 
-const PROPERTY_QUERY: &str = "query Property($id: ID!) { property(id: $id) { \
+/// The property(id) query every API benchmark sends (`bench tracing` too).
+pub(crate) const PROPERTY_QUERY: &str = "query Property($id: ID!) { property(id: $id) { \
     id surveyNo khataNo areaSqM landType marketValue verificationStatus updatedAt \
     location { district mandal village } owners { sharePct owner { id name } } \
     provenance { source blockNumber txId stale } } }";
