@@ -381,6 +381,9 @@ async fn load(
         "landql load failed: {}",
         String::from_utf8_lossy(&out.stdout)
     );
+    // The mix makes invalid transactions only when its follow-ups race; one transfer that
+    // names a transaction other than the record's last is refused by the chaincode every time.
+    stale_transfer(ledger, &id, problems).await;
     // A burst past the anonymous rate limit.
     let burst = (0..60).map(|_| gql("{ __typename }", json!({})));
     let statuses = futures::future::join_all(burst).await;
@@ -392,6 +395,26 @@ async fn load(
         problems.push("load: 60 anonymous requests at once were none of them rate limited");
     }
     tokio::time::sleep(Duration::from_millis(1100)).await;
+}
+
+/// Submits a transfer of `id` that names the zero hash as its last transaction: committed
+/// as invalid, so the invalid-transaction series exist.
+async fn stale_transfer(ledger: &str, id: &str, problems: &mut Problems) {
+    use ledger::client::{HttpLedger, Ledger};
+    use ledger::model::{channels, Proposal, TxKind, Validation};
+    let client = HttpLedger::new(ledger, Duration::from_secs(10)).expect("ledger client");
+    let stale = Proposal {
+        kind: TxKind::TransferLandRecord,
+        creator: "registrar@KA".into(),
+        nonce: "prometheus-check-stale".into(),
+        args: json!({"property_id": id, "expected_tx": ledger::Hash32::ZERO,
+                     "owners": [{"owner_ref": "new", "name": "Lakshmi", "share_pct": 100}]}),
+    };
+    match client.submit(channels::PRIMARY, &[stale]).await {
+        Ok(r) if r.first().is_some_and(|r| r.validation != Validation::Valid) => {}
+        Ok(r) => problems.push(format!("load: a stale transfer was not refused: {r:?}")),
+        Err(e) => problems.push(format!("load: submitting a stale transfer: {e}")),
+    }
 }
 
 /// A problem unless `v` has data at `path`.
