@@ -3,7 +3,7 @@
 //! configured (`landql dev`, tests).
 //!
 //! - [`private`]: [`PrivatePostgres`] runs a cluster of our own from the installed server
-//!   binaries, on a unix socket.
+//!   binaries, on a unix socket, and streaming replicas of it made by `pg_basebackup`.
 //! - [`db`]: [`connect`], [`connect_replicas`] and [`migrate`] (migrations embedded from
 //!   `migrations/sql/`, whose comments say which query each index serves).
 

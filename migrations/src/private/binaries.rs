@@ -32,6 +32,40 @@ impl Binaries {
     pub(crate) fn pg_ctl(&self) -> PathBuf {
         self.dir.join("pg_ctl")
     }
+
+    /// `pg_basebackup` of the same installation, which only replicas need, so it is not
+    /// looked for when choosing the directory. Debian ships it in the server's directory
+    /// (from `postgresql-client-<major>`, which the server package depends on), but a
+    /// directory of links to the three server programs (this project's CI image puts them on
+    /// `PATH`) lacks it: then it is looked for where `pg_ctl` really lives, then in Debian's
+    /// directory for this major version. Never `/usr/bin/pg_basebackup`, Debian's wrapper
+    /// that may pick another major version.
+    pub(crate) fn pg_basebackup(&self) -> Result<PathBuf, PgError> {
+        const PROGRAM: &str = "pg_basebackup";
+        let mut dirs = vec![self.dir.clone()];
+        if let Some(real) = std::fs::canonicalize(self.pg_ctl())
+            .ok()
+            .and_then(|pg_ctl| pg_ctl.parent().map(Path::to_path_buf))
+        {
+            dirs.push(real);
+        }
+        dirs.push(PathBuf::from(format!(
+            "/usr/lib/postgresql/{}/bin",
+            self.major
+        )));
+        dirs.dedup();
+        dirs.iter()
+            .map(|dir| dir.join(PROGRAM))
+            .find(|path| is_executable(path))
+            .ok_or_else(|| PgError::BasebackupNotFound {
+                searched: dirs
+                    .iter()
+                    .map(|dir| dir.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                major: self.major,
+            })
+    }
 }
 
 /// Finds the server binaries.
@@ -100,12 +134,16 @@ fn debian_bin_dirs(root: &Path) -> Vec<PathBuf> {
 }
 
 fn has_programs(dir: &Path) -> bool {
+    PROGRAMS
+        .iter()
+        .all(|program| is_executable(&dir.join(program)))
+}
+
+fn is_executable(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
-    PROGRAMS.iter().all(|program| {
-        std::fs::metadata(dir.join(program))
-            .map(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
-            .unwrap_or(false)
-    })
+    std::fs::metadata(path)
+        .map(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
 }
 
 /// The major version from `pg_ctl --version` ("pg_ctl (PostgreSQL) 15.8 (Debian 15.8-1)").
@@ -143,6 +181,33 @@ mod tests {
         let err = find(Some(empty.path()), None).unwrap_err();
         let message = err.to_string();
         assert!(message.contains(SERVER_PACKAGE), "{message}");
+        assert!(
+            message.contains(&empty.path().display().to_string()),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn finds_pg_basebackup_beside_the_real_server() {
+        let bins = find(None, None).expect("PostgreSQL server binaries are installed here");
+        let pg_basebackup = bins
+            .pg_basebackup()
+            .expect("pg_basebackup is installed here");
+        let output = Command::new(&pg_basebackup)
+            .arg("--version")
+            .output()
+            .unwrap();
+        let version = String::from_utf8_lossy(&output.stdout);
+        assert_eq!(parse_major(&version), Some(bins.major), "{version}");
+
+        let empty = tempfile::tempdir().unwrap();
+        let nowhere = Binaries {
+            dir: empty.path().to_path_buf(),
+            major: 1,
+        };
+        let err = nowhere.pg_basebackup().unwrap_err();
+        let message = err.to_string();
+        assert!(message.contains("postgresql-client-1 "), "{message}");
         assert!(
             message.contains(&empty.path().display().to_string()),
             "{message}"

@@ -14,9 +14,33 @@
 //! - a unix socket path may not exceed 107 bytes, so a long data directory gets its socket
 //!   in a short directory under the system temp dir;
 //! - a `postmaster.pid` left by a killed server must not stop the next start.
+//!
+//! # Replicas
+//!
+//! [`PrivatePostgres::replica`] and [`PrivatePostgres::temporary_replica`] make a streaming
+//! replica of a running cluster, so that `landql dev` and the tests can exercise the
+//! primary/replica split (writes to the primary, reads from replicas that lag behind it)
+//! against the real thing. They use only PostgreSQL's own machinery: `pg_basebackup -X
+//! stream -R` copies the primary through the replication protocol on its unix socket and
+//! writes `standby.signal` and `primary_conninfo`, and the copy then runs as a hot standby
+//! fed by WAL streaming from the primary's walsender. There is no replication of our own
+//! (no trigger, no copying of rows, no polling of the primary) that could differ from what
+//! a production replica does: lag, read-only errors, conflicts with recovery and promotion
+//! behave as they would there. PostgreSQL 15's defaults suffice (`wal_level = replica`,
+//! `max_wal_senders = 10`, and `initdb`'s `pg_hba.conf` has `local replication all trust`);
+//! a standby is started with `hot_standby_feedback = on`, so that the primary's vacuum
+//! does not remove rows its queries still read (which would have recovery cancel them).
+//! Each replica takes one of the ten walsenders (`pg_basebackup` two more while it copies).
+//! No replication slot is kept (a forgotten slot would hold the primary's WAL forever): a
+//! replica that is down while its primary removes WAL it has not received yet (at a
+//! checkpoint: every 15 minutes or 4 GB of WAL here, at shutdown, and for each new
+//! replica's base backup) cannot catch up and must be made again.
+//! [`PrivatePostgres::promote`] turns a replica into a primary, and
+//! [`PrivatePostgres::kill`] crashes any cluster, for failure tests.
 
 mod account;
 mod binaries;
+mod replica;
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -50,6 +74,9 @@ const CONNECT_WAIT: Duration = Duration::from_secs(30);
 
 /// The log file `pg_ctl` points the server's output at, inside the data directory.
 const LOG_FILE: &str = "landql-server.log";
+
+/// The file whose presence makes the server start as a standby.
+const STANDBY_SIGNAL: &str = "standby.signal";
 
 const MIB: u64 = 1 << 20;
 
@@ -103,6 +130,17 @@ pub enum PgError {
         /// Where we looked.
         searched: String,
     },
+    /// No `pg_basebackup` of the server's major version, which replicas are made with.
+    #[error(
+        "no pg_basebackup of PostgreSQL {major} was found in {searched}; install the Debian \
+         package postgresql-client-{major} (apt-get install postgresql-client-{major})"
+    )]
+    BasebackupNotFound {
+        /// Where we looked.
+        searched: String,
+        /// The server's major version.
+        major: u32,
+    },
     /// Running as root, but there is no unprivileged user to run the server as.
     #[error(
         "PostgreSQL refuses to run as root and there is no `{user}` system user to run it as; \
@@ -138,15 +176,27 @@ pub enum PgError {
         /// The OS error.
         source: io::Error,
     },
-    /// `initdb` or `pg_ctl` exited with an error.
+    /// `initdb`, `pg_ctl` or `pg_basebackup` exited with an error.
     #[error("{program} failed ({status}): {detail}")]
     Command {
-        /// The program and its verb, e.g. `pg_ctl start`.
+        /// The program and its verb, e.g. `pg_ctl start`, `pg_basebackup`.
         program: String,
         /// Its exit status.
         status: String,
         /// Its stderr, and the end of the server log when there is one.
         detail: String,
+    },
+    /// [`PrivatePostgres::promote`] on a cluster that is not a standby.
+    #[error("the cluster in {} is not a standby (it has no standby.signal); only a replica can be promoted", data_dir.display())]
+    NotStandby {
+        /// The cluster's data directory.
+        data_dir: PathBuf,
+    },
+    /// [`PrivatePostgres::replica`] was given the primary's own data directory.
+    #[error("a replica needs a data directory of its own, not its primary's ({})", data_dir.display())]
+    SameDataDir {
+        /// The primary's data directory.
+        data_dir: PathBuf,
     },
     /// The server started but did not accept connections in time, or creating the
     /// `landql` database failed.
@@ -195,10 +245,13 @@ impl PgOptions {
 
 /// A PostgreSQL server of our own on a data directory, reachable through a unix socket.
 ///
-/// Dropping the handle stops the server (fast shutdown) and, for [`temporary`] clusters,
-/// removes their files.
+/// Dropping the handle stops the server (fast shutdown) and, for [`temporary`] clusters
+/// and [`temporary_replica`]s, removes their files. A replica's handle is independent of
+/// its primary's; a replica whose primary is gone keeps serving what it has and retries
+/// the connection until the primary is back.
 ///
 /// [`temporary`]: PrivatePostgres::temporary
+/// [`temporary_replica`]: PrivatePostgres::temporary_replica
 #[derive(Debug)]
 pub struct PrivatePostgres {
     bins: Binaries,
@@ -229,22 +282,7 @@ impl PrivatePostgres {
     /// handle is dropped. Not durable (see [`PgOptions::durable`]). Every call gets its own
     /// directories, so tests may run them in parallel.
     pub async fn temporary() -> Result<Self, PgError> {
-        let account = Account::detect()?;
-        let root = tempfile::Builder::new()
-            .prefix("landql-pg-")
-            .permissions(private_mode())
-            .tempdir()
-            .map_err(|source| {
-                io_error(
-                    "cannot create a temporary directory in",
-                    std::env::temp_dir(),
-                    source,
-                )
-            })?;
-        // Private to the server user (root can still remove it afterwards).
-        account
-            .own(root.path())
-            .map_err(|source| io_error("cannot chown", root.path(), source))?;
+        let root = temp_root(&Account::detect()?)?;
         let data_dir = root.path().join("data");
         let options = PgOptions {
             durable: false,
@@ -275,6 +313,13 @@ impl PrivatePostgres {
         self.running
     }
 
+    /// Whether the cluster is a standby: its data directory holds `standby.signal`, which
+    /// `pg_basebackup -R` writes for a [`replica`](Self::replica) and the server removes
+    /// when it is [promoted](Self::promote). Answers from the files, running or not.
+    pub fn is_standby(&self) -> bool {
+        self.data_dir.join(STANDBY_SIGNAL).exists()
+    }
+
     /// Stops the server with a fast shutdown (open sessions are rolled back and
     /// disconnected) and waits until it is gone. Stopping a stopped server is a no-op.
     pub async fn stop(&mut self) -> Result<(), PgError> {
@@ -298,31 +343,89 @@ impl PrivatePostgres {
         self.ensure_database().await
     }
 
+    /// Crashes the server, for failure tests: SIGKILL to the postmaster named in
+    /// `postmaster.pid`, then to each of its child processes (which would otherwise linger
+    /// until they notice, holding the shared memory the next start checks), as when the
+    /// server or its machine dies. Returns once they are gone. Nothing is flushed or shut
+    /// down cleanly; the lock file stays behind, and [`restart`](Self::restart) runs crash
+    /// recovery (a standby then resumes streaming from its primary). Killing a server that
+    /// is not running is a no-op.
+    pub async fn kill(&mut self) -> Result<(), PgError> {
+        let pid_file = self.data_dir.join("postmaster.pid");
+        let pid = match read_lock_file(&pid_file) {
+            Some((pid, _)) if process_state(pid) == ProcessState::Postgres => pid,
+            _ => {
+                self.running = false;
+                return Ok(());
+            }
+        };
+        let signal_error = |source| io_error("cannot signal the server of", &self.data_dir, source);
+        // Stopped first, so it forks no child between our listing its children and its death.
+        send_signal(pid, libc::SIGSTOP).map_err(signal_error)?;
+        let children = children_of(pid);
+        send_signal(pid, libc::SIGKILL).map_err(signal_error)?;
+        self.running = false;
+        for &child in &children {
+            send_signal(child, libc::SIGKILL).map_err(signal_error)?;
+        }
+        let deadline = Instant::now() + CONNECT_WAIT;
+        let mut alive: Vec<i32> = std::iter::once(pid).chain(children).collect();
+        loop {
+            alive.retain(|&pid| process_state(pid) == ProcessState::Postgres);
+            if alive.is_empty() {
+                break;
+            }
+            if Instant::now() >= deadline {
+                tracing::warn!(?alive, data_dir = %self.data_dir.display(), "killed PostgreSQL processes are still alive");
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tracing::info!(pid, data_dir = %self.data_dir.display(), "private PostgreSQL killed");
+        Ok(())
+    }
+
     async fn open(
         requested: &Path,
         options: PgOptions,
         temp_root: Option<TempDir>,
     ) -> Result<Self, PgError> {
-        let account = Account::detect()?;
         let requested = std::path::absolute(requested)
             .map_err(|source| io_error("cannot resolve", requested, source))?;
         let bins = binaries::find(options.bin_dir.as_deref(), cluster_major(&requested))?;
-        let data_dir = prepare_data_dir(&account, &requested)?;
+        let mut pg = Self::prepare(&requested, bins, options.durable, temp_root)?;
+        pg.boot().await?;
+        Ok(pg)
+    }
+
+    /// A handle on `requested` (absolute), its directories made and given to the server
+    /// user, nothing started yet.
+    fn prepare(
+        requested: &Path,
+        bins: Binaries,
+        durable: bool,
+        temp_root: Option<TempDir>,
+    ) -> Result<Self, PgError> {
+        let account = Account::detect()?;
+        let data_dir = prepare_data_dir(&account, requested)?;
         let (socket_dir, socket_tmp) = choose_socket_dir(&account, &data_dir)?;
-        let mut pg = PrivatePostgres {
+        Ok(PrivatePostgres {
             bins,
             account,
             data_dir,
             socket_dir,
-            durable: options.durable,
+            durable,
             running: false,
             _socket_tmp: socket_tmp,
             _temp_root: temp_root,
-        };
-        pg.init_cluster().await?;
-        pg.start_server().await?;
-        pg.ensure_database().await?;
-        Ok(pg)
+        })
+    }
+
+    /// `initdb` if needed, start, and make sure the `landql` database is there.
+    async fn boot(&mut self) -> Result<(), PgError> {
+        self.init_cluster().await?;
+        self.start_server().await?;
+        self.ensure_database().await
     }
 
     /// Runs `initdb` unless the data directory already holds a cluster.
@@ -371,6 +474,11 @@ impl PrivatePostgres {
             self.socket_dir.display()
         );
         server_options.push_str(&sized_for(total_memory_bytes()));
+        if self.is_standby() {
+            // Tell the primary which rows our queries still see, so its vacuum does not
+            // remove them and recovery need not cancel those queries.
+            server_options.push_str(" -c hot_standby_feedback=on");
+        }
         // Last, so that they win: the operator's own settings (`-c name=value …`).
         if let Some(extra) = std::env::var_os("LANDQL_PG_OPTIONS") {
             server_options.push(' ');
@@ -475,7 +583,8 @@ impl PrivatePostgres {
 
     /// Creates the `landql` database if it is missing, retrying the first connection for a
     /// while: `pg_ctl -w` reports ready when the postmaster does, which on a loaded machine
-    /// can be a moment before the socket accepts sessions.
+    /// can be a moment before the socket accepts sessions. A standby cannot create anything:
+    /// its databases are its primary's (copied by `pg_basebackup`, then replayed).
     async fn ensure_database(&self) -> Result<(), PgError> {
         let options = PgConnectOptions::new()
             .socket(&self.socket_dir)
@@ -494,13 +603,20 @@ impl PrivatePostgres {
                 Err(source) => return Err(self.connect_error(source)),
             }
         };
-        let exists: bool =
-            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-                .bind(DATABASE)
-                .fetch_one(&mut conn)
-                .await
-                .map_err(|source| self.connect_error(source))?;
-        if !exists {
+        let (in_recovery, exists): (bool, bool) = sqlx::query_as(
+            "SELECT pg_is_in_recovery(), EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)",
+        )
+        .bind(DATABASE)
+        .fetch_one(&mut conn)
+        .await
+        .map_err(|source| self.connect_error(source))?;
+        if !exists && in_recovery {
+            tracing::warn!(
+                database = DATABASE,
+                data_dir = %self.data_dir.display(),
+                "this standby has no landql database and cannot create one; it appears once its primary has it"
+            );
+        } else if !exists {
             let created = sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {DATABASE}")))
                 .execute(&mut conn)
                 .await;
@@ -543,6 +659,26 @@ impl Drop for PrivatePostgres {
         }
         self.running = false;
     }
+}
+
+/// A fresh directory under the system temp dir for a throwaway cluster, private to the
+/// server user (root can still remove it afterwards).
+fn temp_root(account: &Account) -> Result<TempDir, PgError> {
+    let root = tempfile::Builder::new()
+        .prefix("landql-pg-")
+        .permissions(private_mode())
+        .tempdir()
+        .map_err(|source| {
+            io_error(
+                "cannot create a temporary directory in",
+                std::env::temp_dir(),
+                source,
+            )
+        })?;
+    account
+        .own(root.path())
+        .map_err(|source| io_error("cannot chown", root.path(), source))?;
+    Ok(root)
 }
 
 /// Creates the data directory and hands it to the server user; falls back to a private
@@ -706,8 +842,13 @@ fn read_lock_file(path: &Path) -> Option<(i32, String)> {
 
 #[derive(Debug, PartialEq, Eq)]
 enum ProcessState {
+    /// No such process.
     Gone,
+    /// A live `postgres` process.
     Postgres,
+    /// The pid is taken by something else: another program, or a dead process not yet
+    /// reaped (a zombie, which `kill(pid, 0)` and so PostgreSQL's own lock check still
+    /// count as alive).
     Other,
 }
 
@@ -715,11 +856,60 @@ fn process_state(pid: i32) -> ProcessState {
     if pid <= 0 {
         return ProcessState::Gone;
     }
-    match std::fs::read_to_string(format!("/proc/{pid}/comm")) {
-        Ok(comm) if comm.trim() == "postgres" => ProcessState::Postgres,
-        Ok(_) => ProcessState::Other,
-        Err(_) => ProcessState::Gone,
+    match read_stat(pid) {
+        None => ProcessState::Gone,
+        Some(stat) if matches!(stat.state, 'Z' | 'X') => ProcessState::Other,
+        Some(stat) if stat.comm == "postgres" => ProcessState::Postgres,
+        Some(_) => ProcessState::Other,
     }
+}
+
+/// The fields of `/proc/<pid>/stat` we use.
+struct Stat {
+    comm: String,
+    state: char,
+    ppid: i32,
+}
+
+fn read_stat(pid: i32) -> Option<Stat> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // "pid (comm) state ppid …"; comm may itself hold spaces and parentheses.
+    let open = stat.find('(')?;
+    let close = stat.rfind(')')?;
+    let comm = stat.get(open + 1..close)?.to_string();
+    let mut rest = stat.get(close + 1..)?.split_whitespace();
+    let state = rest.next()?.chars().next()?;
+    let ppid = rest.next()?.parse().ok()?;
+    Some(Stat { comm, state, ppid })
+}
+
+/// The pids of the processes whose parent is `parent`.
+fn children_of(parent: i32) -> Vec<i32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| read_stat(pid).is_some_and(|stat| stat.ppid == parent))
+        .collect()
+}
+
+/// Sends `signal` to the one process `pid`; one that is already gone is fine.
+fn send_signal(pid: i32, signal: libc::c_int) -> io::Result<()> {
+    if pid <= 0 {
+        // 0 and negative pids name process groups, or every process we may signal.
+        return Err(io::Error::from(io::ErrorKind::InvalidInput));
+    }
+    // SAFETY: kill(2) has no memory-safety preconditions; pid > 0 names a single process.
+    if unsafe { libc::kill(pid, signal) } == 0 {
+        return Ok(());
+    }
+    let err = io::Error::last_os_error();
+    if err.raw_os_error() == Some(libc::ESRCH) {
+        return Ok(());
+    }
+    Err(err)
 }
 
 /// FNV-1a of a path: a stable, dependency-free name for the fallback directory.
