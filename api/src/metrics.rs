@@ -100,6 +100,11 @@ struct PoolStateLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DatabaseLabel {
+    database: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ChannelLabel {
     channel: String,
 }
@@ -618,6 +623,56 @@ impl Collector for StatsCollector {
                 "index_errors",
                 "Errors the index follower met and waited out (database reads, LISTEN)",
                 ix.errors,
+            )?;
+        }
+        // The databases the node routes between (one per configured replica, and the
+        // primary): a bounded label set, fixed at start.
+        let databases = self.services.databases();
+        if databases.len() > 1 {
+            let by_database = |f: &dyn Fn(&schema::DatabaseState) -> Option<i64>| {
+                databases
+                    .iter()
+                    .filter_map(|d| {
+                        f(d).map(|v| {
+                            (
+                                DatabaseLabel {
+                                    database: d.name.clone(),
+                                },
+                                ConstGauge::new(v),
+                            )
+                        })
+                    })
+                    .collect::<Vec<_>>()
+            };
+            family(
+                &mut e,
+                "database_reachable",
+                "1 while a database this node routes reads between answers its probes",
+                by_database(&|d| Some(i64::from(d.up))),
+            )?;
+            family(
+                &mut e,
+                "database_usable",
+                "1 while reads may go to the database: answering and within the lag bound",
+                by_database(&|d| Some(i64::from(d.usable))),
+            )?;
+            family(
+                &mut e,
+                "database_reading",
+                "1 for the database reads go to now",
+                by_database(&|d| Some(i64::from(d.reading))),
+            )?;
+            family(
+                &mut e,
+                "database_lag_bytes",
+                "WAL bytes a replica has not replayed, against the primary's position",
+                by_database(&|d| d.lag_bytes.map(clamp)),
+            )?;
+            family(
+                &mut e,
+                "database_lag_blocks",
+                "Blocks the primary has applied and a replica has not, over all channels",
+                by_database(&|d| d.lag_blocks.map(clamp)),
             )?;
         }
         per_channel(

@@ -68,8 +68,8 @@ impl Env {
         let reads = migrations::connect_for_requests(&pg.database_url(), opts.request_timeout)
             .await
             .expect("connect for requests");
-        let services = schema::Services::start_with_primary(
-            reads,
+        let services = schema::Services::start_routed(
+            schema::Databases::primary_only(reads),
             pool,
             Arc::new(client),
             index,

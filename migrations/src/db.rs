@@ -114,6 +114,22 @@ pub async fn connect_for_requests(
     open(url, pool_options(), connect_options).await
 }
 
+/// A pool like [`connect_for_requests`]'s that connects only when first used and gives up
+/// waiting for a connection after `acquire_timeout`: for the replicas an API node routes
+/// between, which may be down when the node starts and which it reads only while they
+/// answer (a replica that cannot give a connection in time is read around, not waited for).
+pub fn connect_lazy_for_requests(
+    url: &str,
+    statement_timeout: Duration,
+    acquire_timeout: Duration,
+) -> Result<PgPool, DbError> {
+    let ms = statement_timeout.as_millis().max(1).to_string();
+    let connect_options = parse_url(url)?.options([("statement_timeout", ms.as_str())]);
+    Ok(pool_options()
+        .acquire_timeout(acquire_timeout)
+        .connect_lazy_with(connect_options))
+}
+
 /// Connects to each read replica (`--replica-url`), in order; fails on the first that
 /// cannot be reached, naming it.
 pub async fn connect_replicas<S: AsRef<str>>(urls: &[S]) -> Result<Vec<PgPool>, DbError> {

@@ -19,11 +19,12 @@ use sqlx::{AssertSqlSafe, Postgres, QueryBuilder, Row};
 use crate::batch::Batcher;
 use crate::cursor::Key;
 use crate::instruments::Instruments;
+use crate::routing::{Router, Served};
 use crate::types::meta::SyncError;
 use crate::types::{PropertyFilter, PropertyOrder, Source};
 
 pub(crate) struct Db {
-    pool: PgPool,
+    router: Arc<Router>,
     statements: Arc<AtomicU64>,
     instruments: Arc<Instruments>,
     /// `property(id)` lookups of concurrent requests, one statement per batch.
@@ -58,6 +59,8 @@ pub(crate) struct PropertyRow {
     /// Whether the record still hashes to the hash the sync worker stored beside it (taken
     /// from the ledger's write). False means the row was altered behind landql's back.
     pub intact: bool,
+    /// The database it was read from.
+    pub served: Served,
     pub version: VersionRef,
     pub source: Source,
     /// The sort keys of the row, for cursors.
@@ -129,6 +132,8 @@ pub(crate) struct DocumentRow {
 #[derive(Debug, Clone)]
 pub(crate) struct VersionRow {
     pub property_id: String,
+    /// The database it was read from.
+    pub served: Served,
     pub event: String,
     pub record: Value,
     pub committed_at: DateTime<Utc>,
@@ -181,7 +186,7 @@ const PROPERTY_COLUMNS: &str =
      (extract(epoch from p.updated_at) * 1000000)::bigint AS updated_us, \
      p.market_value, p.area_sq_m";
 
-fn property_row(row: &PgRow) -> std::result::Result<PropertyRow, String> {
+fn property_row(row: &PgRow, served: Served) -> std::result::Result<PropertyRow, String> {
     let get = |e: sqlx::Error| e.to_string();
     let record: sqlx::types::Json<Value> = row.try_get("record").map_err(get)?;
     let value = record.0;
@@ -193,6 +198,7 @@ fn property_row(row: &PgRow) -> std::result::Result<PropertyRow, String> {
     Ok(PropertyRow {
         record,
         intact: stored == record_hash,
+        served,
         record_hash,
         version: VersionRef {
             channel: row.try_get("channel").map_err(get)?,
@@ -241,10 +247,53 @@ impl DbError {
 
 type Result<T> = std::result::Result<T, DbError>;
 
-fn rows(rows: &[PgRow]) -> Result<Vec<PropertyRow>> {
+fn rows(rows: &[PgRow], served: Served) -> Result<Vec<PropertyRow>> {
     rows.iter()
-        .map(|r| property_row(r).map_err(DbError::Row))
+        .map(|r| property_row(r, served).map_err(DbError::Row))
         .collect()
+}
+
+/// An error a statement may end with, as `routed!` sees it.
+trait Failure {
+    fn sql(&self) -> Option<&sqlx::Error>;
+}
+
+impl Failure for sqlx::Error {
+    fn sql(&self) -> Option<&sqlx::Error> {
+        Some(self)
+    }
+}
+
+impl Failure for DbError {
+    fn sql(&self) -> Option<&sqlx::Error> {
+        DbError::sql(self)
+    }
+}
+
+/// Runs a statement (`$e`, a future built anew on each attempt from `$pool`) on the database
+/// the router picks; when that database turns out to be gone, the router takes it out and
+/// the statement runs again on the next pick, so the request that found out does not fail.
+/// With `$served`, also says which database answered.
+macro_rules! routed {
+    ($db:expr, |$pool:ident, $served:ident| $e:expr) => {{
+        $db.count();
+        let mut attempts = $db.router.len();
+        loop {
+            let ($served, $pool) = $db.router.pick();
+            match $e {
+                Err(e)
+                    if attempts > 1
+                        && Failure::sql(&e).is_some_and(|e| $db.router.failed($served, e)) =>
+                {
+                    attempts -= 1
+                }
+                r => break r.map(|v| (v, $served)),
+            }
+        }
+    }};
+    ($db:expr, |$pool:ident| $e:expr) => {
+        routed!($db, |$pool, _served| $e).map(|(v, _)| v)
+    };
 }
 
 /// Properties by ID in any of their spellings, each preferring the exact one: one answer
@@ -252,6 +301,7 @@ fn rows(rows: &[PgRow]) -> Result<Vec<PropertyRow>> {
 /// sequence), one probe per ID.
 async fn properties_by_keys(
     pool: &PgPool,
+    served: Served,
     ids: &[ledger::PropertyId],
 ) -> Result<Vec<Option<PropertyRow>>> {
     if let [id] = ids {
@@ -270,7 +320,7 @@ async fn properties_by_keys(
             .fetch_optional(pool)
             .await?;
         return Ok(vec![row
-            .map(|r| property_row(&r).map_err(DbError::Row))
+            .map(|r| property_row(&r, served).map_err(DbError::Row))
             .transpose()?]);
     }
     let sql = format!(
@@ -312,47 +362,68 @@ async fn properties_by_keys(
             .ok_or_else(|| {
                 DbError::Row(format!("batched lookup answered key {i} of {}", ids.len()))
             })?;
-        *slot = Some(property_row(row).map_err(DbError::Row)?);
+        *slot = Some(property_row(row, served).map_err(DbError::Row)?);
     }
     Ok(answers)
 }
 
+/// The router alone, for statements not counted as a request's: the batched lookups
+/// (counted per batch) and the node's background work (listener, checkpoints).
+struct Routed<'a> {
+    router: &'a Router,
+}
+
+impl Routed<'_> {
+    fn count(&self) {}
+}
+
 impl Db {
-    pub fn new(pool: PgPool, instruments: Arc<Instruments>) -> Self {
+    pub fn new(router: Arc<Router>, instruments: Arc<Instruments>) -> Self {
         let statements = Arc::new(AtomicU64::new(0));
         let by_id = Batcher::new(BY_ID_IN_FLIGHT, BY_ID_BATCH, {
-            let (pool, statements) = (pool.clone(), Arc::clone(&statements));
+            let (router, statements) = (Arc::clone(&router), Arc::clone(&statements));
             let instruments = Arc::clone(&instruments);
             move |ids: Vec<ledger::PropertyId>| {
                 statements.fetch_add(1, Ordering::Relaxed);
-                let (pool, instruments) = (pool.clone(), Arc::clone(&instruments));
+                let (router, instruments) = (Arc::clone(&router), Arc::clone(&instruments));
                 async move {
                     let _timer = instruments.statement();
-                    properties_by_keys(&pool, &ids).await.map_err(Arc::new)
+                    let db = Routed { router: &router };
+                    routed!(db, |pool, served| properties_by_keys(pool, served, &ids)
+                        .await)
+                    .map(|(rows, _)| rows)
+                    .map_err(Arc::new)
                 }
             }
         });
         Db {
-            pool,
+            router,
             statements,
             instruments,
             by_id,
         }
     }
 
-    /// The pool, counting one statement made while answering a request.
-    fn pool(&self) -> &PgPool {
+    /// Counts one statement made while answering a request.
+    fn count(&self) {
         self.statements.fetch_add(1, Ordering::Relaxed);
-        &self.pool
     }
 
-    /// The pool for the node's background work (listener, checkpoints), not counted.
-    fn background(&self) -> &PgPool {
-        &self.pool
+    /// For the node's background work, whose statements are not counted.
+    fn background(&self) -> Routed<'_> {
+        Routed {
+            router: &self.router,
+        }
     }
 
+    /// The databases this node reads and which one it reads now.
+    pub fn router(&self) -> &Router {
+        &self.router
+    }
+
+    /// The pool reads go to now.
     pub fn raw_pool(&self) -> &PgPool {
-        &self.pool
+        self.router.pick().1
     }
 
     pub fn statements(&self) -> u64 {
@@ -369,16 +440,35 @@ impl Db {
         }
     }
 
+    /// One property read on the primary itself, when reads go to a replica and the primary
+    /// answers (`None` otherwise): a record the replica does not hold (yet).
+    #[tracing::instrument(name = "sql.property_on_primary", skip_all)]
+    pub async fn property_on_primary(
+        &self,
+        id: &ledger::PropertyId,
+    ) -> Option<Result<Option<PropertyRow>>> {
+        let (served, pool) = self.router.primary_elsewhere()?;
+        let _timer = self.instruments.statement();
+        self.count();
+        Some(
+            properties_by_keys(pool, served, std::slice::from_ref(id))
+                .await
+                .map(|mut found| found.pop().flatten()),
+        )
+    }
+
     /// Properties by their on-chain IDs (primary key), in no particular order.
     #[tracing::instrument(name = "sql.properties_by_ids", skip_all)]
     pub async fn properties_by_ids(&self, ids: &[String]) -> Result<Vec<PropertyRow>> {
         let _timer = self.instruments.statement();
         let sql = format!("SELECT {PROPERTY_COLUMNS} FROM properties p WHERE p.id = ANY($1)");
-        let found = sqlx::query(AssertSqlSafe(sql))
-            .bind(ids)
-            .fetch_all(self.pool())
-            .await?;
-        rows(&found)
+        let (found, served) = routed!(self, |pool, served| sqlx::query(AssertSqlSafe(
+            sql.as_str()
+        ))
+        .bind(ids)
+        .fetch_all(pool)
+        .await)?;
+        rows(&found, served)
     }
 
     /// A page of `properties(filter, orderBy, first, after)`: up to `limit` rows after the
@@ -393,18 +483,21 @@ impl Db {
         limit: i64,
     ) -> Result<Vec<PropertyRow>> {
         let _timer = self.instruments.statement();
-        let mut q = QueryBuilder::<Postgres>::new(format!(
-            "SELECT {PROPERTY_COLUMNS} FROM properties p WHERE true"
-        ));
-        push_filter(&mut q, filter);
-        if let Some(key) = after {
-            q.push(" AND ");
-            push_keyset(&mut q, order, key);
-        }
-        q.push(" ORDER BY ").push(order_sql(order));
-        q.push(" LIMIT ").push_bind(limit);
-        let found = q.build().fetch_all(self.pool()).await?;
-        rows(&found)
+        let (found, served) = routed!(self, |pool, served| {
+            let mut q = QueryBuilder::<Postgres>::new(format!(
+                "SELECT {PROPERTY_COLUMNS} FROM properties p WHERE true"
+            ));
+            push_filter(&mut q, filter);
+            if let Some(key) = after {
+                q.push(" AND ");
+                push_keyset(&mut q, order, key);
+            }
+            q.push(" ORDER BY ").push(order_sql(order));
+            q.push(" LIMIT ").push_bind(limit);
+            let found = q.build().fetch_all(pool).await;
+            found
+        })?;
+        rows(&found, served)
     }
 
     /// `totalCount` of a filtered connection. A filter on location alone (a prefix of state,
@@ -417,7 +510,7 @@ impl Db {
             let mut key: Vec<String> = prefix.into_iter().map(str::to_string).collect();
             key.resize(4, String::new());
             key[0] = key[0].trim().to_uppercase();
-            let n: Option<i64> = sqlx::query_scalar(
+            let n: Option<i64> = routed!(self, |pool| sqlx::query_scalar(
                 "SELECT properties FROM location_counts \
                  WHERE state = $1 AND district = $2 AND mandal = $3 AND village = $4",
             )
@@ -425,26 +518,30 @@ impl Db {
             .bind(&key[1])
             .bind(&key[2])
             .bind(&key[3])
-            .fetch_optional(self.pool())
-            .await?;
+            .fetch_optional(pool)
+            .await)?;
             return Ok(n.unwrap_or(0));
         }
-        let mut q = QueryBuilder::<Postgres>::new("SELECT count(*) FROM properties p WHERE true");
-        push_filter(&mut q, filter);
-        Ok(q.build_query_scalar::<i64>().fetch_one(self.pool()).await?)
+        Ok(routed!(self, |pool| {
+            let mut q =
+                QueryBuilder::<Postgres>::new("SELECT count(*) FROM properties p WHERE true");
+            push_filter(&mut q, filter);
+            let n = q.build_query_scalar::<i64>().fetch_one(pool).await;
+            n
+        })?)
     }
 
     /// The documents of many properties. Index: documents primary key (property_id, ...).
     #[tracing::instrument(name = "sql.documents", skip_all)]
     pub async fn documents(&self, ids: &[String]) -> Result<Vec<DocumentRow>> {
         let _timer = self.instruments.statement();
-        let found = sqlx::query(
+        let found = routed!(self, |pool| sqlx::query(
             "SELECT property_id, doc_hash, doc_type, linked_at, tx_id FROM documents \
              WHERE property_id = ANY($1) ORDER BY property_id, linked_at, doc_hash",
         )
         .bind(ids)
-        .fetch_all(self.pool())
-        .await?;
+        .fetch_all(pool)
+        .await)?;
         found
             .iter()
             .map(|r| {
@@ -464,7 +561,8 @@ impl Db {
     #[tracing::instrument(name = "sql.first_versions", skip_all)]
     pub async fn first_versions(&self, ids: &[String], first: i64) -> Result<Vec<VersionRow>> {
         let _timer = self.instruments.statement();
-        let found = sqlx::query(
+        let (found, served) = routed!(self, |pool, served| {
+            sqlx::query(
             "SELECT property_id, event, record, committed_at, channel, block_number, tx_index, tx_id \
              FROM (SELECT v.*, row_number() OVER (PARTITION BY property_id \
                        ORDER BY block_number, tx_index, channel) AS n \
@@ -473,9 +571,10 @@ impl Db {
         )
         .bind(ids)
         .bind(first)
-        .fetch_all(self.pool())
-        .await?;
-        found.iter().map(version_row).collect()
+        .fetch_all(pool)
+        .await
+        })?;
+        found.iter().map(|r| version_row(r, served)).collect()
     }
 
     /// A page of one property's history after a version. Index: as [`Db::first_versions`].
@@ -487,7 +586,8 @@ impl Db {
         limit: i64,
     ) -> Result<Vec<VersionRow>> {
         let _timer = self.instruments.statement();
-        let found = sqlx::query(
+        let (found, served) = routed!(self, |pool, served| {
+            sqlx::query(
             "SELECT property_id, event, record, committed_at, channel, block_number, tx_index, tx_id \
              FROM property_versions WHERE property_id = $1 \
                AND (block_number, tx_index, channel) > ($2, $3, $4) \
@@ -498,9 +598,10 @@ impl Db {
         .bind(after.1 as i32)
         .bind(after.2)
         .bind(limit)
-        .fetch_all(self.pool())
-        .await?;
-        found.iter().map(version_row).collect()
+        .fetch_all(pool)
+        .await
+        })?;
+        found.iter().map(|r| version_row(r, served)).collect()
     }
 
     /// The version of property `id` (as on chain) in force at a point, the version after
@@ -533,13 +634,15 @@ impl Db {
             AsOf::Block(b) => (Some(b), None),
             AsOf::Time(t) => (None, Some(t)),
         };
-        let r = sqlx::query(AssertSqlSafe(sql))
-            .bind(id)
-            .bind(channel)
-            .bind(block)
-            .bind(time)
-            .fetch_one(self.pool())
-            .await?;
+        let (r, served) = routed!(self, |pool, served| sqlx::query(AssertSqlSafe(
+            sql.as_str()
+        ))
+        .bind(id)
+        .bind(channel)
+        .bind(block)
+        .bind(time)
+        .fetch_one(pool)
+        .await)?;
         let applied: Option<i64> = r.try_get("applied")?;
         let found: Option<i64> = r.try_get("block_number")?;
         if found.is_none() {
@@ -550,7 +653,7 @@ impl Db {
                 next: None,
             });
         }
-        let version = version_row(&r)?;
+        let version = version_row(&r, served)?;
         let stored: String = r.try_get("stored_hash")?;
         let intact = record_hash(&version.record).map_err(DbError::Row)? == stored;
         let next = match r.try_get::<Option<i64>, _>("next_block")? {
@@ -574,23 +677,24 @@ impl Db {
     #[tracing::instrument(name = "sql.versions_count", skip_all)]
     pub async fn versions_count(&self, id: &str) -> Result<i64> {
         let _timer = self.instruments.statement();
-        Ok(
-            sqlx::query_scalar("SELECT count(*) FROM property_versions WHERE property_id = $1")
-                .bind(id)
-                .fetch_one(self.pool())
-                .await?,
+        Ok(routed!(self, |pool| sqlx::query_scalar(
+            "SELECT count(*) FROM property_versions WHERE property_id = $1"
         )
+        .bind(id)
+        .fetch_one(pool)
+        .await)?)
     }
 
     /// One owner by reference. Index: owners primary key.
     #[tracing::instrument(name = "sql.owner", skip_all)]
     pub async fn owner(&self, owner_ref: &str) -> Result<Option<OwnerRow>> {
         let _timer = self.instruments.statement();
-        let row =
-            sqlx::query("SELECT owner_ref, name, father_name FROM owners WHERE owner_ref = $1")
-                .bind(owner_ref)
-                .fetch_optional(self.pool())
-                .await?;
+        let row = routed!(self, |pool| sqlx::query(
+            "SELECT owner_ref, name, father_name FROM owners WHERE owner_ref = $1"
+        )
+        .bind(owner_ref)
+        .fetch_optional(pool)
+        .await)?;
         row.as_ref().map(owner_row).transpose()
     }
 
@@ -605,21 +709,24 @@ impl Db {
     ) -> Result<Vec<(String, OwnerRow)>> {
         let _timer = self.instruments.statement();
         let pattern = format!("{}%", like_escape(&prefix.to_lowercase()));
-        let mut q = QueryBuilder::<Postgres>::new(
-            "SELECT lower(name) AS sort_name, owner_ref, name, father_name FROM owners \
-             WHERE lower(name) COLLATE \"C\" LIKE ",
-        );
-        q.push_bind(pattern);
-        if let Some((name, owner_ref)) = after {
-            q.push(" AND (lower(name) COLLATE \"C\", owner_ref) > (")
-                .push_bind(name.to_string())
-                .push(", ")
-                .push_bind(owner_ref.to_string())
-                .push(")");
-        }
-        q.push(" ORDER BY lower(name) COLLATE \"C\", owner_ref LIMIT ")
-            .push_bind(limit);
-        let found = q.build().fetch_all(self.pool()).await?;
+        let found = routed!(self, |pool| {
+            let mut q = QueryBuilder::<Postgres>::new(
+                "SELECT lower(name) AS sort_name, owner_ref, name, father_name FROM owners \
+                 WHERE lower(name) COLLATE \"C\" LIKE ",
+            );
+            q.push_bind(pattern.clone());
+            if let Some((name, owner_ref)) = after {
+                q.push(" AND (lower(name) COLLATE \"C\", owner_ref) > (")
+                    .push_bind(name.to_string())
+                    .push(", ")
+                    .push_bind(owner_ref.to_string())
+                    .push(")");
+            }
+            q.push(" ORDER BY lower(name) COLLATE \"C\", owner_ref LIMIT ")
+                .push_bind(limit);
+            let found = q.build().fetch_all(pool).await;
+            found
+        })?;
         found
             .iter()
             .map(|r| Ok((r.try_get("sort_name")?, owner_row(r)?)))
@@ -630,12 +737,12 @@ impl Db {
     pub async fn owners_by_name_count(&self, prefix: &str) -> Result<i64> {
         let _timer = self.instruments.statement();
         let pattern = format!("{}%", like_escape(&prefix.to_lowercase()));
-        Ok(sqlx::query_scalar(
+        Ok(routed!(self, |pool| sqlx::query_scalar(
             "SELECT count(*) FROM owners WHERE lower(name) COLLATE \"C\" LIKE $1",
         )
-        .bind(pattern)
-        .fetch_one(self.pool())
-        .await?)
+        .bind(&pattern)
+        .fetch_one(pool)
+        .await)?)
     }
 
     /// A page of an owner's properties, keyset-paged by property ID.
@@ -652,13 +759,15 @@ impl Db {
             "SELECT {PROPERTY_COLUMNS} FROM ownerships o JOIN properties p ON p.id = o.property_id \
              WHERE o.owner_ref = $1 AND o.property_id > $2 ORDER BY o.property_id LIMIT $3"
         );
-        let found = sqlx::query(AssertSqlSafe(sql))
-            .bind(owner_ref)
-            .bind(after.unwrap_or(""))
-            .bind(limit)
-            .fetch_all(self.pool())
-            .await?;
-        rows(&found)
+        let (found, served) = routed!(self, |pool, served| sqlx::query(AssertSqlSafe(
+            sql.as_str()
+        ))
+        .bind(owner_ref)
+        .bind(after.unwrap_or(""))
+        .bind(limit)
+        .fetch_all(pool)
+        .await)?;
+        rows(&found, served)
     }
 
     /// The first `limit` properties (by ID) of each of many owners, in one statement: the
@@ -679,17 +788,19 @@ impl Db {
                  WHERE o.owner_ref = k.owner_ref ORDER BY o.property_id LIMIT $2) p \
              ORDER BY k.owner_ref, p.id"
         );
-        let found = sqlx::query(AssertSqlSafe(sql))
-            .bind(owners)
-            .bind(limit)
-            .fetch_all(self.pool())
-            .await?;
+        let (found, served) = routed!(self, |pool, served| sqlx::query(AssertSqlSafe(
+            sql.as_str()
+        ))
+        .bind(owners)
+        .bind(limit)
+        .fetch_all(pool)
+        .await)?;
         found
             .iter()
             .map(|r| {
                 Ok((
                     r.try_get("for_owner")?,
-                    property_row(r).map_err(DbError::Row)?,
+                    property_row(r, served).map_err(DbError::Row)?,
                 ))
             })
             .collect()
@@ -700,12 +811,14 @@ impl Db {
     #[tracing::instrument(name = "sql.owners_properties_counts", skip_all)]
     pub async fn owners_properties_counts(&self, owners: &[String]) -> Result<Vec<(String, i64)>> {
         let _timer = self.instruments.statement();
-        let found = sqlx::query(
+        let found = routed!(self, |pool| {
+            sqlx::query(
             "SELECT owner_ref, count(*) FROM ownerships WHERE owner_ref = ANY($1) GROUP BY owner_ref",
         )
         .bind(owners)
-        .fetch_all(self.pool())
-        .await?;
+        .fetch_all(pool)
+        .await
+        })?;
         found
             .iter()
             .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
@@ -745,11 +858,13 @@ impl Db {
             ),
         };
         let sql = format!("{sql} ORDER BY properties DESC, name");
-        let mut q = sqlx::query(AssertSqlSafe(sql));
-        for v in [state, district, mandal].into_iter().flatten() {
-            q = q.bind(v);
-        }
-        let found = q.fetch_all(self.pool()).await?;
+        let found = routed!(self, |pool| {
+            let mut q = sqlx::query(AssertSqlSafe(sql.as_str()));
+            for v in [state, district, mandal].into_iter().flatten() {
+                q = q.bind(v);
+            }
+            q.fetch_all(pool).await
+        })?;
         found
             .iter()
             .map(|r| {
@@ -765,9 +880,11 @@ impl Db {
     /// Every channel's checkpoint.
     #[tracing::instrument(name = "sql.checkpoints", skip_all)]
     pub async fn checkpoints(&self) -> Result<Vec<(String, i64, DateTime<Utc>)>> {
-        let found = sqlx::query("SELECT channel, block_number, updated_at FROM checkpoints")
-            .fetch_all(self.background())
-            .await?;
+        let found = routed!(self.background(), |pool| sqlx::query(
+            "SELECT channel, block_number, updated_at FROM checkpoints"
+        )
+        .fetch_all(pool)
+        .await)?;
         found
             .iter()
             .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
@@ -777,14 +894,14 @@ impl Db {
     /// Change-log rows after `seq`, in order. Index: change_log primary key.
     #[tracing::instrument(name = "sql.changes_after", skip_all)]
     pub async fn changes_after(&self, seq: i64, limit: i64) -> Result<Vec<ChangeRow>> {
-        let found = sqlx::query(
+        let found = routed!(self.background(), |pool| sqlx::query(
             "SELECT seq, property_id, event, channel, block_number, tx_id FROM change_log \
              WHERE seq > $1 ORDER BY seq LIMIT $2",
         )
         .bind(seq)
         .bind(limit)
-        .fetch_all(self.background())
-        .await?;
+        .fetch_all(pool)
+        .await)?;
         found
             .iter()
             .map(|r| {
@@ -803,20 +920,20 @@ impl Db {
     /// The newest change-log seq (0 when empty).
     #[tracing::instrument(name = "sql.last_seq", skip_all)]
     pub async fn last_seq(&self) -> Result<i64> {
-        Ok(
-            sqlx::query_scalar("SELECT coalesce(max(seq), 0)::bigint FROM change_log")
-                .fetch_one(self.background())
-                .await?,
+        Ok(routed!(self.background(), |pool| sqlx::query_scalar(
+            "SELECT coalesce(max(seq), 0)::bigint FROM change_log"
         )
+        .fetch_one(pool)
+        .await)?)
     }
 
     #[tracing::instrument(name = "sql.has_indexing_errors", skip_all)]
     pub async fn has_indexing_errors(&self) -> Result<bool> {
-        Ok(
-            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM indexing_errors)")
-                .fetch_one(self.background())
-                .await?,
+        Ok(routed!(self.background(), |pool| sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM indexing_errors)"
         )
+        .fetch_one(pool)
+        .await)?)
     }
 
     /// A page of the sync worker's `indexing_errors`, newest first, below `before` (an id);
@@ -824,15 +941,17 @@ impl Db {
     #[tracing::instrument(name = "sql.sync_errors", skip_all)]
     pub async fn sync_errors(&self, before: Option<i64>, limit: i64) -> Result<Vec<SyncError>> {
         let _timer = self.instruments.statement();
-        let rows = sqlx::query(
+        let rows = routed!(self, |pool| {
+            sqlx::query(
             "SELECT id, channel, block_number, tx_index::bigint, tx_id, error, raw, created_at \
              FROM indexing_errors WHERE ($1::bigint IS NULL OR id < $1) \
              ORDER BY id DESC LIMIT $2",
         )
         .bind(before)
         .bind(limit)
-        .fetch_all(self.pool())
-        .await?;
+        .fetch_all(pool)
+        .await
+        })?;
         rows.iter()
             .map(|r| {
                 Ok(SyncError {
@@ -853,16 +972,18 @@ impl Db {
     #[tracing::instrument(name = "sql.pinned_orderer_key", skip_all)]
     pub async fn pinned_orderer_key(&self) -> Result<Option<String>> {
         let _timer = self.instruments.statement();
-        Ok(sqlx::query_scalar("SELECT orderer_key FROM sync_trust")
-            .fetch_optional(self.pool())
-            .await?)
+        Ok(routed!(self, |pool| sqlx::query_scalar(
+            "SELECT orderer_key FROM sync_trust"
+        )
+        .fetch_optional(pool)
+        .await)?)
     }
 
     /// The denormalised columns and ownerships of a property, for verification.
     #[tracing::instrument(name = "sql.columns", skip_all)]
     pub async fn columns(&self, id: &str) -> Result<Option<ColumnsRow>> {
         let _timer = self.instruments.statement();
-        let Some(r) = sqlx::query(
+        let Some(r) = routed!(self, |pool| sqlx::query(
             "SELECT state, year::text, coalesce(shard::text, ''), sequence::text, district, \
                     mandal, village, survey_no, coalesce(khata_no, ''), area_sq_m::text, \
                     area_text, land_type, market_value::text, verification_status, \
@@ -871,8 +992,8 @@ impl Db {
              FROM properties WHERE id = $1",
         )
         .bind(id)
-        .fetch_optional(self.pool())
-        .await?
+        .fetch_optional(pool)
+        .await)?
         else {
             return Ok(None);
         };
@@ -898,12 +1019,14 @@ impl Db {
         for (i, name) in NAMES.iter().enumerate() {
             columns.push((*name, r.try_get::<String, _>(i)?));
         }
-        let owners = sqlx::query(
+        let owners = routed!(self, |pool| {
+            sqlx::query(
             "SELECT owner_ref, share_pct FROM ownerships WHERE property_id = $1 ORDER BY position",
         )
         .bind(id)
-        .fetch_all(self.pool())
-        .await?
+        .fetch_all(pool)
+        .await
+        })?
         .iter()
         .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
         .collect::<Result<Vec<_>>>()?;
@@ -913,14 +1036,17 @@ impl Db {
     /// Whether the database answers.
     #[tracing::instrument(name = "sql.ping", skip_all)]
     pub async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        routed!(self.background(), |pool| sqlx::query("SELECT 1")
+            .execute(pool)
+            .await)?;
         Ok(())
     }
 }
 
-fn version_row(r: &PgRow) -> Result<VersionRow> {
+fn version_row(r: &PgRow, served: Served) -> Result<VersionRow> {
     let record: sqlx::types::Json<Value> = r.try_get("record")?;
     Ok(VersionRow {
+        served,
         property_id: r.try_get("property_id")?,
         event: r.try_get("event")?,
         record: record.0,

@@ -28,6 +28,7 @@ use ledger::PropertyId;
 use crate::db::{record_hash, AsOf, AsOfRow, Historical, PropertyRow, VersionRef, VersionRow};
 use crate::errors::{bad_input, db_error, internal, ledger_unavailable, replica_behind};
 use crate::query::replica_property;
+use crate::routing::Served;
 use crate::services::Services;
 use crate::types::property::ms_time;
 use crate::types::{Consistency, Source};
@@ -142,6 +143,7 @@ fn historical_row(
         record,
         record_hash: hash,
         intact,
+        served: v.served,
         version: v.version,
         source: Source::Replica,
         sort: Default::default(),
@@ -246,6 +248,8 @@ async fn ledger_as_of(s: &Services, id: &PropertyId, at: AsOf) -> Result<Option<
         id: v.record.property_id.to_string(),
         record_hash: v.served_hash,
         intact: true,
+        // Read from the ledger (`source`), not from a database.
+        served: Served::default(),
         historical: Some(Historical {
             committed_at: ms_time(v.record.updated_at),
             superseded_by: next,

@@ -22,6 +22,7 @@ mod instruments;
 mod list_depth;
 mod loaders;
 mod query;
+mod routing;
 mod services;
 mod subscription;
 mod types;
@@ -32,6 +33,7 @@ use async_graphql::{EmptyMutation, Schema};
 pub use auth::{Principal, Role};
 pub use errors::Code;
 pub use query::Query;
+pub use routing::{DatabaseRole, DatabaseState, Databases, Replica, Routing};
 pub use services::{
     CacheStats, ChannelLag, Check, Config, IndexStats, PoolStats, Readiness, ReplicaLag, Services,
     Stats,

@@ -545,6 +545,8 @@ pub(crate) async fn ledger_property(
         record,
         record_hash: hash,
         intact: true,
+        // Read from the ledger (`source`), not from a database.
+        served: crate::routing::Served::default(),
         version: VersionRef {
             channel: rv.version.channel,
             block_number: rv.version.block_number as i64,
@@ -557,6 +559,24 @@ pub(crate) async fn ledger_property(
     })))
 }
 
+/// A record the replica reads go to does not hold: asked of the primary, which may have it
+/// already (the seed's "not found locally, ask the hub"); `None` when the node reads the
+/// primary anyway, or the primary does not answer or hold it either.
+async fn primary_property(s: &Services, id: &PropertyId) -> Result<Option<Arc<PropertyRow>>> {
+    match s.0.db.property_on_primary(id).await {
+        Some(Ok(Some(row))) => {
+            s.0.instruments.read(ReadSource::Replica);
+            Ok(Some(Arc::new(row)))
+        }
+        Some(Ok(None)) | None => Ok(None),
+        // The primary is a fallback here: its failure is the ledger's turn, not an error.
+        Some(Err(e)) => {
+            tracing::debug!(error = %e, id = %id, "the primary could not be asked");
+            Ok(None)
+        }
+    }
+}
+
 /// design/api.md's consistency levels.
 pub(crate) async fn read_property(
     s: &Services,
@@ -564,10 +584,16 @@ pub(crate) async fn read_property(
     consistency: Consistency,
 ) -> Result<Option<Arc<PropertyRow>>> {
     match consistency {
-        Consistency::Replica => replica_property(s, id).await,
+        Consistency::Replica => match replica_property(s, id).await? {
+            Some(row) => Ok(Some(row)),
+            None => primary_property(s, id).await,
+        },
         Consistency::Ledger => ledger_property(s, id).await,
         Consistency::Fresh => {
-            let local = replica_property(s, id).await?;
+            let local = match replica_property(s, id).await? {
+                Some(row) => Some(row),
+                None => primary_property(s, id).await?,
+            };
             let ledger_known = s.0.freshness.chain_known();
             match local {
                 Some(row) => {

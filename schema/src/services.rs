@@ -17,6 +17,7 @@ use crate::changes::{self, Change};
 use crate::db::Db;
 use crate::freshness::Freshness;
 use crate::instruments::Instruments;
+use crate::routing::{self, DatabaseState, Databases, Routing};
 
 /// Tunables of the API node's policies. Defaults are design/api.md's.
 #[derive(Debug, Clone)]
@@ -42,6 +43,9 @@ pub struct Config {
     /// missed, e.g. while the listener reconnects).
     pub property_cache_capacity: u64,
     pub property_cache_ttl: Duration,
+    /// How replicas are measured and when one is routed around (its block bound is
+    /// `freshness_blocks`).
+    pub routing: Routing,
 }
 
 impl Default for Config {
@@ -56,6 +60,7 @@ impl Default for Config {
             anonymous_deep_lists: false,
             property_cache_capacity: 10_000,
             property_cache_ttl: Duration::from_secs(10),
+            routing: Routing::default(),
         }
     }
 }
@@ -196,16 +201,17 @@ impl Services {
         config: Config,
     ) -> Result<Services, sqlx::Error> {
         let wake = db.clone();
-        Self::start_with_primary(db, wake, ledger, index, config).await
+        Self::start_routed(Databases::primary_only(db), wake, ledger, index, config).await
     }
 
-    /// As [`Services::start`], for a node that reads from a replica (`db`): NOTIFY is not
-    /// replicated, so the listener LISTENs on the `primary` for its wake-ups, but reads the
-    /// change log from the replica — a change is acted on (caches dropped, subscribers told)
-    /// once the replica has it, never before.
-    pub async fn start_with_primary(
-        db: PgPool,
-        primary: PgPool,
+    /// As [`Services::start`], for a node that reads `dbs` (replicas, routed; see
+    /// `routing`) and waits for the change log's NOTIFY on `wake`, a connection to the
+    /// primary (NOTIFY is not replicated). The change log is read from the database reads go
+    /// to, so a change is acted on (caches dropped, subscribers told) once that database has
+    /// it, never before.
+    pub async fn start_routed(
+        dbs: Databases,
+        wake: PgPool,
         ledger: Arc<dyn Ledger>,
         index: Option<Arc<SearchIndex>>,
         config: Config,
@@ -213,8 +219,14 @@ impl Services {
         let (changes, _) = broadcast::channel(4096);
         let chain_expiry = config.ledger_timeout + config.chain_poll * 4;
         let instruments = Arc::new(Instruments::new());
+        let routing = Routing {
+            max_lag_blocks: config.freshness_blocks,
+            ..config.routing.clone()
+        };
+        let (router, monitor) = routing::start(dbs, routing).await;
+        let primary = wake;
         let inner = Arc::new(Inner {
-            db: Db::new(db, Arc::clone(&instruments)),
+            db: Db::new(router, Arc::clone(&instruments)),
             instruments,
             primary: primary.clone(),
             ledger,
@@ -241,7 +253,7 @@ impl Services {
             .tasks
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .extend([listener, poller]);
+            .extend([listener, poller].into_iter().chain(monitor));
         Ok(Services(inner))
     }
 
@@ -314,6 +326,11 @@ impl Services {
             index,
             lag,
         }
+    }
+
+    /// The databases this node may read, in order of preference, and which one it reads.
+    pub fn databases(&self) -> Vec<DatabaseState> {
+        self.0.db.router().states()
     }
 
     /// Counters for metrics.

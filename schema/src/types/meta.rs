@@ -10,6 +10,33 @@ use crate::services::Services;
 
 #[ComplexObject]
 impl Meta {
+    /// This node's region: the one whose replica it reads first (null when it reads the
+    /// primary only).
+    async fn region(&self, ctx: &Context<'_>) -> Option<String> {
+        let s = ctx.data_unchecked::<Services>();
+        s.0.db.router().home().map(str::to_string)
+    }
+
+    /// The databases this node reads, in order of preference (its region's replica, the
+    /// other replicas nearest first, the primary), how far each trails the primary, and
+    /// which one answers now.
+    async fn databases(&self, ctx: &Context<'_>) -> Vec<DatabaseProgress> {
+        let s = ctx.data_unchecked::<Services>();
+        s.databases()
+            .into_iter()
+            .map(|d| DatabaseProgress {
+                name: d.name,
+                role: d.role,
+                region: d.region,
+                up: d.up,
+                lag_bytes: d.lag_bytes.map(|b| b as f64),
+                lag_blocks: d.lag_blocks.map(|b| i64::try_from(b).unwrap_or(i64::MAX)),
+                usable: d.usable,
+                reading: d.reading,
+            })
+            .collect()
+    }
+
     /// What the sync worker could not project (newest first): the transaction, the error,
     /// and the input as received. Operational detail for the registrar and admin roles
     /// (FORBIDDEN for others).
@@ -50,6 +77,26 @@ impl Meta {
             edges,
         })
     }
+}
+
+/// A database an API node reads, as its router last measured it.
+#[derive(SimpleObject)]
+pub struct DatabaseProgress {
+    /// `primary`, or `replica` and the region.
+    pub name: String,
+    pub role: crate::routing::DatabaseRole,
+    pub region: Option<String>,
+    /// Answered its last probe (or statement).
+    pub up: bool,
+    /// WAL bytes the replica has not replayed; null when the primary does not answer.
+    pub lag_bytes: Option<f64>,
+    /// Blocks the primary has applied and the replica has not, over all channels; null when
+    /// the primary does not answer.
+    pub lag_blocks: Option<i64>,
+    /// Answering and within the bound: reads may go to it.
+    pub usable: bool,
+    /// Reads go to it now.
+    pub reading: bool,
 }
 
 /// A page of sync errors.

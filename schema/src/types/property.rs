@@ -239,8 +239,17 @@ impl Property {
         let v = &self.0.version;
         let view = s.0.freshness.channel(&v.channel);
         let h = self.0.historical.as_ref();
+        let (database, region) = match self.0.source {
+            Source::Ledger => ("ledger".to_string(), None),
+            Source::Replica => {
+                let m = s.0.db.router().member(self.0.served);
+                (m.name.clone(), m.region.clone())
+            }
+        };
         Provenance {
             source: self.0.source,
+            database,
+            region,
             channel: v.channel.clone(),
             block_number: v.block_number,
             tx_index: v.tx_index,
@@ -265,6 +274,10 @@ impl Property {
 #[derive(SimpleObject)]
 pub struct Provenance {
     pub source: Source,
+    /// What answered: `primary`, `replica` and its region, or `ledger`.
+    pub database: String,
+    /// The region of the replica that answered (null for the primary and the ledger).
+    pub region: Option<String>,
     pub channel: String,
     pub block_number: i64,
     /// The transaction's position in its block.
@@ -646,6 +659,7 @@ impl PropertyVersion {
             record,
             record_hash: self.record_hash.clone(),
             intact: true,
+            served: self.row.served,
             version: self.row.version.clone(),
             source: Source::Replica,
             sort: Default::default(),
