@@ -1,6 +1,7 @@
-//! `landql serve`: one API node — the GraphQL API over this node's read pool (the first
-//! reachable replica, else the primary), its own search index follower, and the ledger for
-//! read-through and proofs.
+//! `landql serve`: one API node — the GraphQL API over the databases it reads (its region's
+//! replica while that is close enough to the primary, else the nearest other replica that
+//! is, else the primary: see `schema`'s routing), its own search index follower, and the
+//! ledger for read-through and proofs.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -25,15 +26,26 @@ pub struct ServeArgs {
     /// The primary database (the change log is followed there).
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     database_url: String,
-    /// A read replica; repeat for several (the environment variable takes a comma-separated
-    /// list). Queries go to the first that answers at start, else to the primary.
+    /// A hot standby of the primary and its region, as REGION=URL; repeat for several,
+    /// nearest first (the environment variable takes a comma-separated list). Reads go to
+    /// --region's replica while it is within the bound, else to the next one listed that
+    /// is, else to the primary.
     #[arg(
         long = "replica-url",
         env = "LANDQL_REPLICA_URL",
         value_delimiter = ',',
-        hide_env_values = true
+        hide_env_values = true,
+        value_parser = parse_replica
     )]
-    replica_urls: Vec<String>,
+    replica_urls: Vec<(String, String)>,
+    /// This node's region: the one whose replica it reads first. Default: the first
+    /// --replica-url's.
+    #[arg(long, env = "LANDQL_REGION")]
+    region: Option<String>,
+    /// A replica more than this many WAL bytes behind the primary is read around (as is
+    /// one more than --freshness-blocks blocks behind it).
+    #[arg(long, env = "LANDQL_REPLICA_MAX_LAG_BYTES", default_value_t = 16 << 20)]
+    replica_max_lag_bytes: u64,
     /// Deepest query nesting accepted.
     #[arg(long, env = "LANDQL_MAX_DEPTH", default_value_t = 12)]
     max_depth: usize,
@@ -176,6 +188,10 @@ impl ServeArgs {
             freshness_blocks: self.freshness_blocks,
             freshness_time: Duration::from_millis(self.freshness_ms),
             ledger_timeout: Duration::from_millis(self.ledger_timeout_ms),
+            routing: schema::Routing {
+                max_lag_bytes: self.replica_max_lag_bytes,
+                ..schema::Routing::default()
+            },
             max_page: self.max_page,
             max_page_anonymous: self.max_page_anonymous,
             anonymous_deep_lists: self.anonymous_deep_lists,
@@ -184,27 +200,95 @@ impl ServeArgs {
     }
 }
 
-/// The pool queries read from: the first replica that answers, else the primary — a pool of
-/// its own either way, whose statements the database cancels at the request time limit.
-async fn read_pool(
-    replicas: &[String],
-    primary_url: &str,
-    statement_timeout: Duration,
-) -> anyhow::Result<migrations::PgPool> {
-    for (i, url) in replicas.iter().enumerate() {
-        match migrations::connect_for_requests(url, statement_timeout).await {
-            Ok(pool) => {
-                tracing::info!(replica = i + 1, "reading from replica");
-                return Ok(pool);
-            }
-            // The error names the URL with its password masked.
-            Err(e) => tracing::warn!(replica = i + 1, error = %e, "replica unreachable"),
+/// `--replica-url REGION=URL`.
+fn parse_replica(s: &str) -> Result<(String, String), String> {
+    let Some((region, url)) = s.split_once('=').filter(|(r, _)| !r.contains(':')) else {
+        return Err("write a replica as REGION=URL, e.g. AP=postgres://replica-ap/landql".into());
+    };
+    let region = region.trim();
+    if region.is_empty()
+        || !region
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(format!(
+            "the region \"{region}\" is not a name: letters, digits, '-' and '_' only"
+        ));
+    }
+    Ok((region.to_string(), url.trim().to_string()))
+}
+
+/// How long a statement waits for a replica's connection before it is read around.
+const REPLICA_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// The regions as configured: each named once, `--region` among them.
+fn check_regions(replicas: &[(String, String)], region: Option<&str>) -> anyhow::Result<()> {
+    let mut seen = std::collections::BTreeSet::new();
+    for (r, _) in replicas {
+        if !seen.insert(r.as_str()) {
+            anyhow::bail!(
+                "--replica-url names the region {r} twice; give each region one replica URL"
+            );
         }
     }
-    if !replicas.is_empty() {
-        tracing::warn!("no replica answered; reading from the primary");
+    if let Some(home) = region {
+        if !seen.contains(home) {
+            let known: Vec<&str> = replicas.iter().map(|(r, _)| r.as_str()).collect();
+            anyhow::bail!(
+                "--region {home} is not a region of any --replica-url (they are: {}); \
+                 add --replica-url {home}=URL or name one of those",
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
+            );
+        }
     }
-    Ok(migrations::connect_for_requests(primary_url, statement_timeout).await?)
+    Ok(())
+}
+
+/// The databases queries read: the primary, and each replica — a pool of its own, whose
+/// statements the database cancels at the request time limit. A replica that answers must
+/// be a hot standby (else the node refuses to start); one that does not answer yet is read
+/// once it does.
+async fn read_databases(
+    args: &ServeArgs,
+    statement_timeout: Duration,
+) -> Result<schema::Databases, NotOpen> {
+    let primary = migrations::connect_for_requests(&args.database_url, statement_timeout)
+        .await
+        .map_err(|e| NotOpen::Waiting(format!("the database is not reachable yet: {e}")))?;
+    let mut replicas = Vec::with_capacity(args.replica_urls.len());
+    for (region, url) in &args.replica_urls {
+        let pool =
+            migrations::connect_lazy_for_requests(url, statement_timeout, REPLICA_ACQUIRE_TIMEOUT)
+                .map_err(|e| NotOpen::Fatal(anyhow::anyhow!("--replica-url {region}=…: {e}")))?;
+        match sqlx::query_scalar::<_, bool>("SELECT pg_is_in_recovery()")
+            .fetch_one(&pool)
+            .await
+        {
+            Ok(true) => tracing::info!(region, "replica answers"),
+            Ok(false) => {
+                return Err(NotOpen::Fatal(anyhow::anyhow!(
+                    "--replica-url {region}=… is not a hot standby (pg_is_in_recovery() is \
+                     false): name a streaming replica of the primary, or leave it out to read \
+                     the primary"
+                )))
+            }
+            // The router reads it once it answers.
+            Err(e) => tracing::warn!(region, error = %e, "replica unreachable at start"),
+        }
+        replicas.push(schema::Replica {
+            region: region.clone(),
+            pool,
+        });
+    }
+    Ok(schema::Databases {
+        primary,
+        replicas,
+        home: args.region.clone(),
+    })
 }
 
 /// Why the node cannot open its database yet (it keeps waiting), or cannot at all (it exits).
@@ -244,7 +328,7 @@ async fn missing_migrations(pool: &migrations::PgPool) -> Result<Option<Vec<Stri
 /// every migration this binary needs.
 async fn open_database(
     args: &ServeArgs,
-) -> Result<(migrations::PgPool, migrations::PgPool), NotOpen> {
+) -> Result<(migrations::PgPool, schema::Databases), NotOpen> {
     let unreachable = |e: migrations::DbError| match e {
         migrations::DbError::InvalidUrl { .. } => NotOpen::Fatal(e.into()),
         e => NotOpen::Waiting(format!("the database is not reachable yet: {e}")),
@@ -271,13 +355,7 @@ async fn open_database(
             )))
         }
     }
-    let reads = read_pool(
-        &args.replica_urls,
-        &args.database_url,
-        Duration::from_millis(args.request_timeout_ms),
-    )
-    .await
-    .map_err(|e| NotOpen::Waiting(format!("the database is not reachable yet: {e:#}")))?;
+    let reads = read_databases(args, Duration::from_millis(args.request_timeout_ms)).await?;
     Ok((primary, reads))
 }
 
@@ -291,6 +369,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     // Settings first: a bad key or limit fails before anything connects.
     let opts = args.options()?;
+    check_regions(&args.replica_urls, args.region.as_deref())?;
     let ledger = Arc::new(
         ledger::client::HttpLedger::new(
             &args.ledger,
@@ -343,7 +422,7 @@ pub async fn run(
     let opened = loop {
         let attempt = async {
             let (primary, reads) = open_database(&args).await?;
-            let services = schema::Services::start_with_primary(
+            let services = schema::Services::start_routed(
                 reads,
                 primary.clone(),
                 ledger.clone(),
@@ -404,6 +483,7 @@ pub async fn run(
         ledger = %args.ledger,
         index = args.index_dir.as_ref().map(|d| d.display().to_string()),
         replicas = args.replica_urls.len(),
+        region = args.region.as_deref(),
         "GraphQL API ready at http://{}/graphql",
         args.listen
     );
@@ -420,4 +500,49 @@ pub async fn run(
     served?;
     tracing::info!("stopped");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replicas_are_region_and_url() {
+        assert_eq!(
+            parse_replica("AP=postgres://replica-ap/landql?sslmode=require"),
+            Ok((
+                "AP".to_string(),
+                "postgres://replica-ap/landql?sslmode=require".to_string()
+            ))
+        );
+        let bare = parse_replica("postgres://replica/landql?a=b").unwrap_err();
+        assert!(bare.contains("REGION=URL"), "{bare}");
+        let bad = parse_replica("A P=postgres://x").unwrap_err();
+        assert!(bad.contains("not a name"), "{bad}");
+    }
+
+    #[test]
+    fn each_region_once_and_the_home_among_them() {
+        let r = |names: &[&str]| -> Vec<(String, String)> {
+            names
+                .iter()
+                .map(|n| (n.to_string(), format!("postgres://{n}")))
+                .collect()
+        };
+        assert!(check_regions(&r(&["TS", "AP"]), Some("AP")).is_ok());
+        assert!(check_regions(&r(&[]), None).is_ok());
+        let twice = check_regions(&r(&["AP", "AP"]), None)
+            .unwrap_err()
+            .to_string();
+        assert!(twice.contains("names the region AP twice"), "{twice}");
+        let unknown = check_regions(&r(&["TS", "AP"]), Some("KA"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            unknown.contains("--region KA is not a region") && unknown.contains("TS, AP"),
+            "{unknown}"
+        );
+        let none = check_regions(&r(&[]), Some("KA")).unwrap_err().to_string();
+        assert!(none.contains("none"), "{none}");
+    }
 }
