@@ -1,7 +1,9 @@
 //! `landql dev`: the whole system in one process for a newcomer — a private PostgreSQL, the
 //! devnet ledger seeded with demo records and its HTTP API, the sync worker, the search
 //! index follower and the GraphQL API — wired from the crates, with progress while it seeds
-//! and catches up.
+//! and catches up. With `--regions`, the multi-region layout on one machine (`regions`).
+
+mod regions;
 
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -33,8 +35,13 @@ pub struct DevArgs {
     #[arg(long, env = "LANDQL_DATA", default_value = ".landql")]
     data: PathBuf,
     /// A database to use instead of the private PostgreSQL.
-    #[arg(long, env = "DATABASE_URL")]
+    #[arg(long, env = "DATABASE_URL", conflicts_with = "regions")]
     database_url: Option<String>,
+    /// Run several regions, e.g. TS,AP,KA: one streaming replica of the private PostgreSQL
+    /// per region (pg_basebackup) and one API node per region reading it, on --listen's
+    /// port and the ones after it; a standby sync worker beside the leader.
+    #[arg(long, value_delimiter = ',', value_parser = regions::parse_region)]
+    regions: Vec<String>,
 }
 
 fn bar(len: u64, what: &str) -> ProgressBar {
@@ -52,6 +59,8 @@ pub async fn run(
     args: DevArgs,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
+    // Settings first: a region named twice fails before anything starts.
+    regions::api_addresses(args.listen, &args.regions)?;
     std::fs::create_dir_all(&args.data)
         .with_context(|| format!("creating {}", args.data.display()))?;
     let data = std::fs::canonicalize(&args.data)?;
@@ -104,9 +113,14 @@ pub async fn run(
         .await
         .with_context(|| format!("listening on {} for the ledger", args.ledger_listen))?;
     // Bound now, served once the replica has caught up: a port in use fails before the wait.
-    let api_listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("listening on {} for the API", args.listen))?;
+    let mut api_listeners = Vec::new();
+    for addr in regions::api_addresses(args.listen, &args.regions)? {
+        api_listeners.push(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("listening on {addr} for the API"))?,
+        );
+    }
     let ledger_url = format!("http://{}", args.ledger_listen);
     let heights: u64 = node.info().channels.iter().map(|c| c.height).sum();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -121,9 +135,20 @@ pub async fn run(
         metrics_listen: Some(args.sync_metrics_listen),
         ..sync::SyncOptions::new(&ledger_url, &database_url)
     };
+    let standby_opts = sync::SyncOptions {
+        metrics_listen: None,
+        ..sync_opts.clone()
+    };
     let sync_task = tokio::spawn(sync::run(sync_opts, async move {
         let _ = stopped.wait_for(|s| *s).await;
     }));
+    // With regions, a standby worker waits to take over should the leader stop.
+    let standby = (!args.regions.is_empty()).then(|| {
+        let mut stopped = stop_rx.clone();
+        tokio::spawn(sync::run(standby_opts, async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        }))
+    });
     let pb = bar(heights, "syncing");
     loop {
         let done: i64 = migrations::sqlx::query_scalar(
@@ -140,28 +165,15 @@ pub async fn run(
     }
     pb.finish_with_message("in sync");
 
-    // 4. The search index follower: rebuilds from `properties` when needed, then follows
-    //    the change log.
-    let index_dir = data.join("index");
-    let index = std::sync::Arc::new(
-        search_index::follower::open_or_reset(&index_dir)
-            .with_context(|| format!("opening the search index in {}", index_dir.display()))?,
-    );
-    let mut stopped = stop_rx.clone();
-    let follower = tokio::spawn(search_index::follower::follow(
-        index.clone(),
-        pool.clone(),
-        search_index::follower::FollowOptions::default(),
-        async move {
-            let _ = stopped.wait_for(|s| *s).await;
-        },
-    ));
+    // 4. With regions, a streaming replica of the private PostgreSQL per region.
+    let replicas = match &private {
+        Some(pg) if !args.regions.is_empty() => regions::replicas(pg, &data, &args.regions).await?,
+        _ => Vec::new(),
+    };
 
-    // 5. The API, reading the same database and searching the index the follower writes.
-    let ledger_client = ledger::client::HttpLedger::new(&ledger_url, Duration::from_secs(2))
-        .context("ledger client")?;
-    // Tokens: a random HS256 secret for this session only, and example tokens for two
-    // roles, so the signed-in fields can be tried from the pages right away.
+    // 5. The API (one node per region): its index follower and the GraphQL API. Tokens: a
+    //    random HS256 secret for this session only, and example tokens for two roles, so
+    //    the signed-in fields can be tried from the pages right away.
     let secret = api::auth::random_secret();
     let day = Duration::from_secs(24 * 3600);
     let citizen =
@@ -176,29 +188,69 @@ pub async fn run(
         auth: api::Auth::hs256(secret.as_bytes(), api::TokenRules::default())?,
         ..api::Options::default()
     };
-    let reads = migrations::connect_for_requests(&database_url, opts.request_timeout).await?;
-    let services = schema::Services::start_with_primary(
-        reads,
-        pool.clone(),
-        std::sync::Arc::new(ledger_client),
-        Some(index),
-        schema::Config::default(),
-    )
-    .await
-    .context("starting the API services")?;
-    let router = api::router(api::schema(services.clone(), &opts), services, opts);
-    let mut stopped = stop_rx.clone();
-    let api_task = tokio::spawn(api::serve(api_listener, router, async move {
-        let _ = stopped.wait_for(|s| *s).await;
-    }));
+    let mut api_tasks = Vec::new();
+    let mut followers = Vec::new();
+    let mut index_dirs = Vec::new();
+    for (i, api_listener) in api_listeners.into_iter().enumerate() {
+        let region = args.regions.get(i);
+        let index_dir = match region {
+            None => data.join("index"),
+            Some(r) => data.join(format!("index-{r}")),
+        };
+        // The follower rebuilds from `properties` when needed, then follows the change log.
+        let index = std::sync::Arc::new(
+            search_index::follower::open_or_reset(&index_dir)
+                .with_context(|| format!("opening the search index in {}", index_dir.display()))?,
+        );
+        let mut stopped = stop_rx.clone();
+        followers.push(tokio::spawn(search_index::follower::follow(
+            index.clone(),
+            pool.clone(),
+            search_index::follower::FollowOptions::default(),
+            async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            },
+        )));
+        index_dirs.push(index_dir);
+        let reads = match region {
+            None => schema::Databases::primary_only(
+                migrations::connect_for_requests(&database_url, opts.request_timeout).await?,
+            ),
+            Some(home) => {
+                regions::databases(&database_url, &replicas, home, opts.request_timeout).await?
+            }
+        };
+        let ledger_client = ledger::client::HttpLedger::new(&ledger_url, Duration::from_secs(2))
+            .context("ledger client")?;
+        let services = schema::Services::start_routed(
+            reads,
+            pool.clone(),
+            std::sync::Arc::new(ledger_client),
+            Some(index),
+            schema::Config::default(),
+        )
+        .await
+        .context("starting the API services")?;
+        let router = api::router(api::schema(services.clone(), &opts), services, opts.clone());
+        let mut stopped = stop_rx.clone();
+        api_tasks.push(tokio::spawn(api::serve(api_listener, router, async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        })));
+    }
 
     let api = format!("http://{}", args.listen);
     let ws = format!("ws://{}", args.listen);
     // The banner goes out in one write, and a stdout that is gone (`landql dev | head`, a
     // test that stopped reading) is not a reason to stop the system, as a `println!` that
     // panics on the broken pipe would.
-    let index = index_dir.display();
+    let index = index_dirs[0].display();
     let sync_metrics = args.sync_metrics_listen;
+    let regions = match &private {
+        Some(pg) if !args.regions.is_empty() => {
+            regions::banner(pg, &pool, args.listen, &args.regions, &replicas).await
+        }
+        _ => String::new(),
+    };
     let banner = format!(
         "
 landql dev is running (Ctrl-C stops it):
@@ -216,7 +268,7 @@ landql dev is running (Ctrl-C stops it):
     citizen         {citizen}
     registrar       {registrar}
   search index      {index}   (landql search \"ravi kumar\" --index-dir {index})
-
+{regions}
 "
     );
     let mut out = std::io::stdout();
@@ -224,33 +276,38 @@ landql dev is running (Ctrl-C stops it):
         tracing::warn!(error = %e, "could not print the URLs to standard output");
     }
 
-    tokio::select! {
-        () = shutdown => {}
-        r = sync_task => {
-            let _ = stop_tx.send(true);
-            let _ = api_task.await;
-            let _ = ledger_task.await;
-            let _ = follower.await;
-            return match r {
-                Ok(Ok(())) => Ok(()),
-                Ok(Err(e)) => Err(e.into()),
-                Err(e) => Err(e.into()),
-            };
-        }
-    }
+    let result = tokio::select! {
+        () = shutdown => Ok(()),
+        r = sync_task => match r {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(anyhow::Error::from(e)),
+            Err(e) => Err(e.into()),
+        },
+    };
     tracing::info!("stopping");
     let _ = stop_tx.send(true);
-    match api_task.await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::error!(error = %e, "API"),
-        Err(e) => tracing::error!(error = %e, "API task"),
+    for task in api_tasks {
+        match task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "API"),
+            Err(e) => tracing::error!(error = %e, "API task"),
+        }
     }
     let _ = ledger_task.await;
-    if let Ok(Err(e)) = follower.await {
-        tracing::error!(error = %e, "search index follower");
+    if let Some(standby) = standby {
+        let _ = standby.await;
+    }
+    for follower in followers {
+        if let Ok(Err(e)) = follower.await {
+            tracing::error!(error = %e, "search index follower");
+        }
+    }
+    // Replicas first: a primary stopped before its standbys makes them wait for it.
+    for mut pg in replicas.into_iter().map(|r| r.pg).rev() {
+        pg.stop().await?;
     }
     if let Some(mut pg) = private {
         pg.stop().await?;
     }
-    Ok(())
+    result
 }

@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 async fn landql_dev_serves_the_whole_system_and_stops_on_ctrl_c() {
     let data = tempfile::tempdir().expect("temp dir");
     let (api_port, ledger_port) = (common::free_port(), common::free_port());
-    let mut child = start_dev(data.path(), 400, api_port, ledger_port);
+    let mut child = start_dev(data.path(), 400, api_port, ledger_port, &[]);
 
     // It prints every URL once everything is up.
     let stdout = child.stdout.take().expect("stdout");
@@ -66,13 +66,100 @@ async fn landql_dev_serves_the_whole_system_and_stops_on_ctrl_c() {
     stop_with_ctrl_c(child, data.path()).await;
 }
 
+/// `landql dev --regions TS,AP,KA`: a streaming replica and an API node per region, each
+/// node reading its own region's replica, the replication state printed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn landql_dev_with_regions_runs_a_replica_and_a_node_per_region() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let (api_port, ledger_port) = (three_free_ports(), common::free_port());
+    let mut child = start_dev(
+        data.path(),
+        200,
+        api_port,
+        ledger_port,
+        &["--regions", "TS,AP,KA"],
+    );
+    let stdout = child.stdout.take().expect("stdout");
+    let printed = tokio::task::spawn_blocking(move || {
+        let mut lines = Vec::new();
+        for line in BufReader::new(stdout).lines() {
+            let line = line.expect("stdout line");
+            let last = line.trim_start().starts_with("KA ");
+            lines.push(line);
+            if last {
+                break;
+            }
+        }
+        lines.join("\n")
+    });
+    let printed = tokio::time::timeout(Duration::from_secs(240), printed)
+        .await
+        .expect("landql dev --regions comes up within 4 minutes")
+        .expect("reader");
+    assert!(
+        printed.contains("3 replicas streaming"),
+        "replication state not printed:\n{printed}"
+    );
+    let client = reqwest::Client::new();
+    for (i, region) in ["TS", "AP", "KA"].iter().enumerate() {
+        let api = format!("http://127.0.0.1:{}", api_port + i as u16);
+        assert!(printed.contains(&api), "{api} not printed:\n{printed}");
+        assert!(
+            printed.contains(&format!("pg-{region}")),
+            "{region}'s replica not printed:\n{printed}"
+        );
+        common::caught_up(&client, &api, 200, Duration::from_secs(60)).await;
+        let v: Value = client
+            .post(format!("{api}/graphql"))
+            .json(&json!({"query": "{ _meta { region databases { name reading } } properties(first: 1) { edges { node { provenance { database } } } } }"}))
+            .send()
+            .await
+            .expect("POST")
+            .json()
+            .await
+            .expect("JSON");
+        assert_eq!(v["data"]["_meta"]["region"], *region, "{v}");
+        let replica = format!("replica {region}");
+        assert_eq!(
+            v["data"]["properties"]["edges"][0]["node"]["provenance"]["database"], replica,
+            "{v}"
+        );
+        assert_eq!(v["data"]["_meta"]["databases"][0]["name"], replica, "{v}");
+        assert_eq!(v["data"]["_meta"]["databases"][0]["reading"], true, "{v}");
+    }
+    stop_with_ctrl_c(child, data.path()).await;
+    for region in ["TS", "AP", "KA"] {
+        let pid_file = data
+            .path()
+            .join(format!("pg-{region}"))
+            .join("postmaster.pid");
+        assert!(!pid_file.exists(), "{region}'s replica left running");
+    }
+}
+
+/// The first of three free loopback ports in a row.
+fn three_free_ports() -> u16 {
+    for _ in 0..100 {
+        let first = common::free_port();
+        let all_free = (0..3u16).all(|i| {
+            first
+                .checked_add(i)
+                .is_some_and(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok())
+        });
+        if all_free {
+            return first;
+        }
+    }
+    panic!("no three free ports in a row");
+}
+
 /// Nobody reading its standard output (`landql dev | head`, a closed terminal) is no reason
 /// for `landql dev` to stop: it serves as usual and still stops cleanly on Ctrl-C.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn landql_dev_keeps_serving_when_its_stdout_is_closed() {
     let data = tempfile::tempdir().expect("temp dir");
     let (api_port, ledger_port) = (common::free_port(), common::free_port());
-    let mut child = start_dev(data.path(), 200, api_port, ledger_port);
+    let mut child = start_dev(data.path(), 200, api_port, ledger_port, &[]);
     // The read end closed before anything is printed: every write to stdout fails.
     drop(child.stdout.take());
     let api = format!("http://127.0.0.1:{api_port}");
@@ -87,6 +174,7 @@ fn start_dev(
     records: u64,
     api_port: u16,
     ledger_port: u16,
+    extra: &[&str],
 ) -> std::process::Child {
     common::landql()
         .args(["dev", "--records", &records.to_string(), "--data"])
@@ -97,6 +185,7 @@ fn start_dev(
             "--sync-metrics-listen",
             &format!("127.0.0.1:{}", common::free_port()),
         ])
+        .args(extra)
         .env_remove("DATABASE_URL")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
