@@ -53,6 +53,31 @@ enum Transport {
     Post,
 }
 
+/// The request header naming the blocks a request must see: `CHANNEL:BLOCK[,…]`, as the
+/// ledger's receipts give them (read your own writes; see `schema`'s `read_after`).
+pub(crate) const READ_AFTER: &str = "x-landql-read-after";
+
+/// The request's read-after header, parsed; a refusal that says what is wrong with it.
+fn read_after(headers: &HeaderMap) -> Result<Option<schema::ReadAfter>, Refusal> {
+    let Some(v) = headers.get(READ_AFTER) else {
+        return Ok(None);
+    };
+    let text = v.to_str().map_err(|_| {
+        Refusal::new(
+            StatusCode::BAD_REQUEST,
+            Code::Schema(schema::Code::BadUserInput),
+            "X-Landql-Read-After is not text",
+        )
+    })?;
+    schema::ReadAfter::parse(text).map(Some).map_err(|e| {
+        Refusal::new(
+            StatusCode::BAD_REQUEST,
+            Code::Schema(schema::Code::BadUserInput),
+            format!("X-Landql-Read-After: {e}"),
+        )
+    })
+}
+
 /// `POST /graphql`.
 pub(crate) async fn post(
     State(state): State<AppState>,
@@ -94,9 +119,21 @@ pub(crate) async fn post(
         Ok(b) => b,
         Err(refusal) => return refusal.into_response(media),
     };
+    let after = match read_after(&headers) {
+        Ok(a) => a,
+        Err(refusal) => return refusal.into_response(media),
+    };
+    let after = after.as_ref();
     match batch {
         Body1::Single(req) => {
-            let (resp, op) = execute(&state, req.data(principal), Transport::Post, deadline).await;
+            let (resp, op) = execute(
+                &state,
+                req.data(principal),
+                Transport::Post,
+                deadline,
+                after,
+            )
+            .await;
             single_response(resp, op, media, Transport::Post)
         }
         Body1::Batch(reqs) => {
@@ -118,11 +155,16 @@ pub(crate) async fn post(
                     return refused;
                 }
             }
-            let results =
-                futures::future::join_all(reqs.into_iter().map(|r| {
-                    execute(&state, r.data(principal.clone()), Transport::Post, deadline)
-                }))
-                .await;
+            let results = futures::future::join_all(reqs.into_iter().map(|r| {
+                execute(
+                    &state,
+                    r.data(principal.clone()),
+                    Transport::Post,
+                    deadline,
+                    after,
+                )
+            }))
+            .await;
             let bodies: Vec<Item<'_>> = results
                 .iter()
                 .map(|(resp, _)| match resp {
@@ -168,7 +210,18 @@ pub(crate) async fn get_or_upgrade(State(state): State<AppState>, req: Request) 
         .get::<Principal>()
         .cloned()
         .unwrap_or(Principal::ANONYMOUS);
-    let (resp, op) = execute(&state, gql.data(principal), Transport::Get, deadline).await;
+    let after = match read_after(req.headers()) {
+        Ok(a) => a,
+        Err(refusal) => return refusal.into_response(media),
+    };
+    let (resp, op) = execute(
+        &state,
+        gql.data(principal),
+        Transport::Get,
+        deadline,
+        after.as_ref(),
+    )
+    .await;
     single_response(resp, op, media, Transport::Get)
 }
 
@@ -723,12 +776,14 @@ fn finish(resp: &mut GqlResponse) -> Outcome {
 }
 
 /// Runs one request (checking first that the transport allows it) and labels its errors.
-/// Execution stops at `deadline`, the request's time limit.
+/// Execution stops at `deadline`, the request's time limit. With `after`, the request reads
+/// a database that has applied those blocks (or the ledger), as planned before it runs.
 async fn execute(
     state: &AppState,
     req: async_graphql::Request,
     transport: Transport,
     deadline: Instant,
+    after: Option<&schema::ReadAfter>,
 ) -> (Result<GqlResponse, Refusal>, OpRecord) {
     let Prepared { req, name, ty } =
         match prepare(&state.persisted, &state.documents, req, transport) {
@@ -742,7 +797,17 @@ async fn execute(
     // Dropping the execution future on timeout stops its resolvers; the statement a
     // resolver was waiting on is stopped by the database's own statement_timeout.
     let limit = state.opts.request_timeout;
-    let mut resp = match tokio::time::timeout_at(deadline, state.schema.execute(req)).await {
+    let run = async {
+        match after {
+            None => state.schema.execute(req).await,
+            Some(after) => {
+                let plan = state.services.plan_read_after(after).await;
+                let req = schema::with_own_loaders(req, &state.services);
+                schema::read_after_scoped(plan, state.schema.execute(req)).await
+            }
+        }
+    };
+    let mut resp = match tokio::time::timeout_at(deadline, run).await {
         Ok(resp) => resp,
         Err(_) => GqlResponse::from_errors(vec![codes::error(
             Code::Schema(schema::Code::RequestTimeout),

@@ -252,6 +252,7 @@ fn cors(origins: &[HeaderValue]) -> CorsLayer {
             header::CONTENT_TYPE,
             header::AUTHORIZATION,
             request_id.clone(),
+            HeaderName::from_static(graphql::READ_AFTER),
         ])
         .expose_headers([request_id, header::RETRY_AFTER, header::WWW_AUTHENTICATE])
         .max_age(Duration::from_secs(600));

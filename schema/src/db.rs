@@ -434,6 +434,17 @@ impl Db {
     /// together with the other requests' (see `batch`).
     #[tracing::instrument(name = "sql.property", skip_all)]
     pub async fn property(&self, id: &ledger::PropertyId) -> Result<Option<PropertyRow>> {
+        if crate::read_after::current().is_some() {
+            // Not batched with other requests, which read where reads go.
+            let _timer = self.instruments.statement();
+            let (mut found, _) = routed!(self, |pool, served| properties_by_keys(
+                pool,
+                served,
+                std::slice::from_ref(id)
+            )
+            .await)?;
+            return Ok(found.pop().flatten());
+        }
         match self.by_id.load(*id).await {
             Ok(answer) => answer.map_err(DbError::Batch),
             Err(no_answer) => Err(DbError::Row(no_answer.to_string())),

@@ -22,6 +22,7 @@ mod instruments;
 mod list_depth;
 mod loaders;
 mod query;
+mod read_after;
 mod routing;
 mod services;
 mod subscription;
@@ -33,6 +34,7 @@ use async_graphql::{EmptyMutation, Schema};
 pub use auth::{Principal, Role};
 pub use errors::Code;
 pub use query::Query;
+pub use read_after::{scoped as read_after_scoped, ReadAfter, ReadPlan};
 pub use routing::{DatabaseRole, DatabaseState, Databases, Replica, Routing};
 pub use services::{
     CacheStats, ChannelLag, Check, Config, IndexStats, PoolStats, Readiness, ReplicaLag, Services,
@@ -54,15 +56,30 @@ pub fn build(services: Services) -> LandqlSchema {
 pub fn builder(
     services: Services,
 ) -> async_graphql::SchemaBuilder<Query, EmptyMutation, Subscription> {
-    // A batch's statements run in a task of their own, inside the span of the resolver that
-    // set the batch off, so that they show in that request's trace.
-    let loaders =
-        async_graphql::dataloader::DataLoader::new(loaders::Loaders::new(&services), |batch| {
-            tokio::spawn(tracing::Instrument::in_current_span(batch))
-        });
+    let loaders = loaders(&services);
     Schema::build(Query, EmptyMutation, Subscription)
         .data(services)
         .data(loaders)
+}
+
+/// `req` with DataLoaders of its own, for a request that must read after some blocks
+/// ([`ReadPlan`]): the schema's are shared between requests, whose batches read where reads
+/// go.
+pub fn with_own_loaders(
+    req: async_graphql::Request,
+    services: &Services,
+) -> async_graphql::Request {
+    req.data(loaders(services))
+}
+
+fn loaders(services: &Services) -> async_graphql::dataloader::DataLoader<loaders::Loaders> {
+    // A batch's statements run in a task of their own, inside the span of the resolver that
+    // set the batch off, so that they show in that request's trace (and under its read plan).
+    async_graphql::dataloader::DataLoader::new(loaders::Loaders::new(services), |batch| {
+        tokio::spawn(read_after::inherit(tracing::Instrument::in_current_span(
+            batch,
+        )))
+    })
 }
 
 /// The schema's SDL, as checked in at `schema/schema.graphql`.

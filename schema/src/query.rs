@@ -499,9 +499,13 @@ pub(crate) async fn replica_property(
 ) -> Result<Option<Arc<PropertyRow>>> {
     let i = &s.0;
     let key = cache::key(id);
-    if let Some(row) = i.caches.properties.get(&key).await {
-        i.instruments.read(ReadSource::Cache);
-        return Ok(Some(row));
+    // A request reading after a write skips the cache: an entry may predate the write.
+    let after_write = crate::read_after::current().is_some();
+    if !after_write {
+        if let Some(row) = i.caches.properties.get(&key).await {
+            i.instruments.read(ReadSource::Cache);
+            return Ok(Some(row));
+        }
     }
     let seen = i.seq.load(Ordering::SeqCst);
     let row = i.db.property(id).await.map_err(db_error)?.map(Arc::new);
@@ -583,6 +587,11 @@ pub(crate) async fn read_property(
     id: &PropertyId,
     consistency: Consistency,
 ) -> Result<Option<Arc<PropertyRow>>> {
+    // No database applied the blocks the request must see in time: only the ledger has them.
+    let consistency = match crate::read_after::current() {
+        Some(plan) if plan.reads_ledger() => Consistency::Ledger,
+        _ => consistency,
+    };
     match consistency {
         Consistency::Replica => match replica_property(s, id).await? {
             Some(row) => Ok(Some(row)),

@@ -180,10 +180,50 @@ impl Router {
         router
     }
 
-    /// The database reads go to now.
+    /// The database reads go to now; for a request that must read after some blocks, the
+    /// one its plan chose (`read_after`).
     pub fn pick(&self) -> (Served, &PgPool) {
+        if let Some(served) = crate::read_after::current().and_then(|p| p.database) {
+            return (served, &self.member(served).pool);
+        }
         let i = self.current.load(Ordering::Relaxed);
         (Served(i as u8), &self.members[i].pool)
+    }
+
+    /// The databases worth asking for a read-after, in order: the one reads go to now, the
+    /// other usable ones by preference, the primary (when it answers).
+    pub fn candidates(&self) -> Vec<Served> {
+        let current = self.current.load(Ordering::Relaxed);
+        let mut out = vec![current];
+        out.extend(
+            self.preference
+                .iter()
+                .copied()
+                .filter(|&i| i != current && self.usable(&self.members[i])),
+        );
+        if !out.contains(&0) && self.members[0].up.load(Ordering::Relaxed) {
+            out.push(0);
+        }
+        out.into_iter().map(|i| Served(i as u8)).collect()
+    }
+
+    /// The primary, when it answers.
+    pub fn primary_if_up(&self) -> Option<Served> {
+        self.members[0]
+            .up
+            .load(Ordering::Relaxed)
+            .then_some(Served(0))
+    }
+
+    /// A database's checkpoints now: (channel, last block applied).
+    pub async fn checkpoints(&self, served: Served) -> Result<Vec<(String, i64)>, sqlx::Error> {
+        let m = self.member(served);
+        tokio::time::timeout(
+            self.routing.probe_timeout,
+            sqlx::query_as("SELECT channel, block_number FROM checkpoints").fetch_all(&m.pool),
+        )
+        .await
+        .unwrap_or(Err(sqlx::Error::PoolTimedOut))
     }
 
     pub fn member(&self, served: Served) -> &Member {

@@ -46,6 +46,9 @@ pub struct Config {
     /// How replicas are measured and when one is routed around (its block bound is
     /// `freshness_blocks`).
     pub routing: Routing,
+    /// How long a request that must read after some blocks waits for a database that has
+    /// applied them before reading the ledger.
+    pub read_after_wait: Duration,
 }
 
 impl Default for Config {
@@ -61,6 +64,7 @@ impl Default for Config {
             property_cache_capacity: 10_000,
             property_cache_ttl: Duration::from_secs(10),
             routing: Routing::default(),
+            read_after_wait: Duration::from_secs(1),
         }
     }
 }
