@@ -202,11 +202,22 @@ pub async fn run(
             search_index::follower::open_or_reset(&index_dir)
                 .with_context(|| format!("opening the search index in {}", index_dir.display()))?,
         );
+        // A region's index follows its own replica's change log, woken by the primary.
+        let (follow, wake) = match replicas.get(i) {
+            Some(r) => (
+                migrations::connect_lazy(&r.pg.database_url())?,
+                Some(pool.clone()),
+            ),
+            None => (pool.clone(), None),
+        };
         let mut stopped = stop_rx.clone();
         followers.push(tokio::spawn(search_index::follower::follow(
             index.clone(),
-            pool.clone(),
-            search_index::follower::FollowOptions::default(),
+            follow,
+            search_index::follower::FollowOptions {
+                wake,
+                ..Default::default()
+            },
             async move {
                 let _ = stopped.wait_for(|s| *s).await;
             },

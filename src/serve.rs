@@ -464,12 +464,31 @@ pub async fn run(
         return Ok(());
     };
 
-    // This node's index follows the primary's change log: LISTEN/NOTIFY only works there.
+    // This node's index follows the change log of its region's replica (so that what it
+    // finds, that replica holds), woken by NOTIFY on the primary (standbys cannot LISTEN);
+    // without replicas, the primary's. While the home replica is down the index waits for
+    // it (searches answer from the index as it stands).
+    let home = args
+        .region
+        .as_ref()
+        .and_then(|r| args.replica_urls.iter().find(|(region, _)| region == r))
+        .or(args.replica_urls.first());
+    let (follow, wake) = match home {
+        Some((region, url)) => (
+            migrations::connect_lazy(url)
+                .with_context(|| format!("--replica-url {region}=… for the search index"))?,
+            Some(primary),
+        ),
+        None => (primary, None),
+    };
     let follower = index.map(|index| {
         tokio::spawn(search_index::follower::follow(
             index,
-            primary,
-            search_index::follower::FollowOptions::default(),
+            follow,
+            search_index::follower::FollowOptions {
+                wake,
+                ..Default::default()
+            },
             stopped(stop_rx.clone()),
         ))
     });

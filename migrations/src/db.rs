@@ -114,6 +114,12 @@ pub async fn connect_for_requests(
     open(url, pool_options(), connect_options).await
 }
 
+/// A pool like [`connect`]'s that connects only when first used: for a replica that may be
+/// down when the process starts (its first statements fail until it answers).
+pub fn connect_lazy(url: &str) -> Result<PgPool, DbError> {
+    Ok(pool_options().connect_lazy_with(parse_url(url)?))
+}
+
 /// A pool like [`connect_for_requests`]'s that connects only when first used and gives up
 /// waiting for a connection after `acquire_timeout`: for the replicas an API node routes
 /// between, which may be down when the node starts and which it reads only while they

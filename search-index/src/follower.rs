@@ -48,6 +48,9 @@ pub struct FollowOptions {
     pub batch: i64,
     /// Rebuild instead of replaying when the index is this many seqs behind.
     pub rebuild_lag: i64,
+    /// Where to LISTEN for wake-ups: the primary, when the follower reads a hot standby
+    /// (which cannot LISTEN, and NOTIFY is not replicated); `None`: the database it reads.
+    pub wake: Option<PgPool>,
 }
 
 impl Default for FollowOptions {
@@ -56,6 +59,7 @@ impl Default for FollowOptions {
             commit_interval: Duration::from_millis(500),
             batch: 2000,
             rebuild_lag: 1_000_000,
+            wake: None,
         }
     }
 }
@@ -333,7 +337,7 @@ pub async fn follow(
     tracing::info!(seq = last, "index follower started");
     loop {
         if listener.is_none() {
-            match PgListener::connect_with(&pool).await {
+            match PgListener::connect_with(opts.wake.as_ref().unwrap_or(&pool)).await {
                 Ok(mut l) => match l.listen(NOTIFY_CHANNEL).await {
                     Ok(()) => listener = Some(l),
                     Err(e) => {
