@@ -8,23 +8,12 @@
 mod common;
 mod sync_support;
 
-use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use ledger::client::{HttpLedger, Ledger};
 use ledger::model::channels;
 use serde_json::{json, Value};
 use sync_support::{assert_matches_ledger, database, options, seeded_devnet, wait_synced, Running};
-
-/// A child process killed when dropped.
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 async fn graphql(http: &reqwest::Client, api: &str, query: &str) -> Value {
     http.post(format!("{api}/graphql"))
@@ -48,21 +37,17 @@ async fn the_primary_lost_reads_go_on_and_a_promoted_replica_resumes_exactly_onc
     let port = common::free_port();
     let api = format!("http://127.0.0.1:{port}");
     let index = tempfile::tempdir().expect("temp dir");
-    let _serve = Process(
-        common::landql()
-            .args(["serve", "--ledger", &devnet.url, "--listen"])
-            .arg(format!("127.0.0.1:{port}"))
-            .arg("--index-dir")
-            .arg(index.path())
-            .args(["--region", "AP", "--replica-url"])
-            .arg(format!("AP={}", replica.database_url()))
-            .args(["--rate-limit", "anonymous=off"])
-            .env("DATABASE_URL", primary.database_url())
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start landql serve"),
+    let _serve = common::serve(
+        &devnet.url,
+        &primary.database_url(),
+        port,
+        index.path(),
+        &[
+            "--region".to_string(),
+            "AP".into(),
+            "--replica-url".into(),
+            format!("AP={}", replica.database_url()),
+        ],
     );
     let http = reqwest::Client::new();
     common::caught_up(&http, &api, 1_000, Duration::from_secs(120)).await;

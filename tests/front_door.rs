@@ -15,8 +15,9 @@
 
 mod common;
 
+use common::Process;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,22 +28,6 @@ use serde_json::{json, Value};
 const RECORDS: u64 = 200;
 const REGIONS: [&str; 3] = ["TS", "AP", "KA"];
 
-/// A child process killed when dropped.
-struct Process(Child);
-
-impl Process {
-    fn kill9(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        self.kill9();
-    }
-}
-
 /// `landql serve --region R` reading its region's replica first, then the others.
 fn serve(
     region: &str,
@@ -52,23 +37,12 @@ fn serve(
     replicas: &[(&str, String)],
     index: &Path,
 ) -> Process {
-    let mut c = common::landql();
-    c.args(["serve", "--ledger", ledger, "--listen"])
-        .arg(format!("127.0.0.1:{port}"))
-        .arg("--index-dir")
-        .arg(index)
-        .args(["--region", region, "--rate-limit", "anonymous=off"]);
+    let mut args = vec!["--region".to_string(), region.to_string()];
     for (r, url) in replicas {
-        c.arg("--replica-url").arg(format!("{r}={url}"));
+        args.push("--replica-url".into());
+        args.push(format!("{r}={url}"));
     }
-    Process(
-        c.env("DATABASE_URL", primary)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start landql serve"),
-    )
+    common::serve(ledger, primary, port, index, &args)
 }
 
 /// deploy/haproxy/haproxy.cfg with the test's ports for the nodes and the entries.
@@ -138,16 +112,7 @@ async fn each_region_reaches_its_node_and_the_hub_when_its_node_is_gone() {
         .await
         .expect("private PostgreSQL");
     let devnet = testkit::seeded_devnet(RECORDS, 21).await;
-    let _sync = Process(
-        common::landql()
-            .args(["sync", "--ledger", &devnet.url])
-            .env("DATABASE_URL", primary.database_url())
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start landql sync"),
-    );
+    let _sync = common::sync(&devnet.url, &primary.database_url());
     let mut replicas = Vec::new();
     for r in REGIONS {
         replicas.push((r, primary.temporary_replica().await.expect("replica")));

@@ -118,6 +118,19 @@ async fn the_index_follower_survives_sigkill_and_a_deleted_index() {
     };
     for round in 0..8u64 {
         let mut serve = start_serve(&devnet.url, &pg.database_url(), &index_dir, port);
+        if round == 0 {
+            // Once, the first rebuild is let finish (its time depends on the machine's
+            // load), so that at least one kill finds a committed index to resume from.
+            let url = format!("http://127.0.0.1:{port}");
+            let deadline = Instant::now() + Duration::from_secs(120);
+            while !index_seq(&url).await.is_some_and(|s| s >= 0) {
+                assert!(
+                    Instant::now() < deadline,
+                    "the first rebuild never committed"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
         tokio::time::sleep(Duration::from_millis(rng.gen_range(300..2000))).await;
         kill(&mut serve);
         let log_seq = last_seq(&pool).await;

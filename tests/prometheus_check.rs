@@ -53,6 +53,11 @@ const CANNOT_EXIST_ON_DEV: &[(&str, &str)] = &[
         "landql_api_replica_lag_bytes",
         "exported only when the API node reads a hot standby; landql dev reads its own primary",
     ),
+    (
+        "landql_api_database_usable",
+        "exported only by a node that routes between replicas; landql dev (without --regions) \
+         reads its own primary",
+    ),
 ];
 
 /// Label values that appear only when something fails, so a healthy stack has no series

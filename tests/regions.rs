@@ -13,7 +13,6 @@
 
 mod common;
 
-use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,23 +24,13 @@ use serde_json::{json, Value};
 
 const RECORDS: u64 = 300;
 
-/// A child process killed when dropped.
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 struct Regions {
     primary: PrivatePostgres,
     ap: PrivatePostgres,
     ka: PrivatePostgres,
     devnet: testkit::Devnet,
-    _sync: Process,
-    _serve: Process,
+    _sync: common::Process,
+    _serve: common::Process,
     _index: tempfile::TempDir,
     api: String,
     http: reqwest::Client,
@@ -52,39 +41,25 @@ async fn regions() -> Regions {
         .await
         .expect("private PostgreSQL");
     let devnet = testkit::seeded_devnet(RECORDS, 11).await;
-    let sync = Process(
-        common::landql()
-            .args(["sync", "--ledger", &devnet.url])
-            .env("DATABASE_URL", primary.database_url())
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start landql sync"),
-    );
+    let sync = common::sync(&devnet.url, &primary.database_url());
     let ap = primary.temporary_replica().await.expect("replica AP");
     let ka = primary.temporary_replica().await.expect("replica KA");
     let port = common::free_port();
     let api = format!("http://127.0.0.1:{port}");
     let index = tempfile::tempdir().expect("temp dir");
-    let serve = Process(
-        common::landql()
-            .args(["serve", "--ledger", &devnet.url, "--listen"])
-            .arg(format!("127.0.0.1:{port}"))
-            .arg("--index-dir")
-            .arg(index.path())
-            .args(["--region", "AP", "--replica-url"])
-            .arg(format!("AP={}", ap.database_url()))
-            .arg("--replica-url")
-            .arg(format!("KA={}", ka.database_url()))
-            // Every test request is anonymous and they come fast.
-            .args(["--rate-limit", "anonymous=off"])
-            .env("DATABASE_URL", primary.database_url())
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start landql serve"),
+    let serve = common::serve(
+        &devnet.url,
+        &primary.database_url(),
+        port,
+        index.path(),
+        &[
+            "--region".to_string(),
+            "AP".into(),
+            "--replica-url".into(),
+            format!("AP={}", ap.database_url()),
+            "--replica-url".into(),
+            format!("KA={}", ka.database_url()),
+        ],
     );
     let http = reqwest::Client::new();
     common::caught_up(&http, &api, RECORDS as i64, Duration::from_secs(120)).await;

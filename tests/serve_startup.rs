@@ -6,22 +6,11 @@
 
 mod common;
 
-use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 const RECORDS: u64 = 300;
-
-/// A child process killed when dropped.
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// `/readyz` as (status, body), or `None` while nothing answers.
 async fn readyz(http: &reqwest::Client, api: &str) -> Option<(u16, Value)> {
@@ -96,18 +85,12 @@ async fn serve_waits_for_the_database_and_its_schema_then_serves() {
     let port = common::free_port();
     let api = format!("http://127.0.0.1:{port}");
     let index = tempfile::tempdir().expect("temp dir");
-    let _serve = Process(
-        common::landql()
-            .args(["serve", "--ledger", &devnet.url, "--listen"])
-            .arg(format!("127.0.0.1:{port}"))
-            .arg("--index-dir")
-            .arg(index.path())
-            .env("DATABASE_URL", &database_url)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start landql serve"),
+    let _serve = common::serve(
+        &devnet.url,
+        &database_url,
+        port,
+        index.path(),
+        &[] as &[&str],
     );
     let http = reqwest::Client::new();
 
@@ -146,16 +129,7 @@ async fn serve_waits_for_the_database_and_its_schema_then_serves() {
     assert!(detail(&body).contains("no landql schema"), "{body}");
 
     // 3. The sync worker starts, migrates and catches up: serve becomes ready and answers.
-    let _sync = Process(
-        common::landql()
-            .args(["sync", "--ledger", &devnet.url])
-            .env("DATABASE_URL", &database_url)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start landql sync"),
-    );
+    let _sync = common::sync(&devnet.url, &database_url);
     let (_, body) = wait_readyz(&http, &api, "ready", |s, _| s == 200).await;
     assert_eq!(body["ready"], true, "{body}");
     let answer = common::caught_up(&http, &api, RECORDS as i64, Duration::from_secs(120)).await;

@@ -115,3 +115,60 @@ pub async fn caught_up(
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// A child process, killed (SIGKILL) and reaped when dropped.
+pub struct Process(pub Child);
+
+impl Process {
+    /// SIGKILL: no chance to flush or say goodbye.
+    pub fn kill9(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// `landql sync --ledger URL` writing `database_url`; its stderr shown.
+pub fn sync(ledger: &str, database_url: &str) -> Process {
+    Process(
+        landql()
+            .args(["sync", "--ledger", ledger])
+            .env("DATABASE_URL", database_url)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start landql sync"),
+    )
+}
+
+/// `landql serve` on 127.0.0.1:`port` over `database_url` with its index in `index`, the
+/// anonymous rate limit off (tests send fast), and `args` (e.g. regions and replicas).
+pub fn serve<S: AsRef<std::ffi::OsStr>>(
+    ledger: &str,
+    database_url: &str,
+    port: u16,
+    index: &Path,
+    args: &[S],
+) -> Process {
+    Process(
+        landql()
+            .args(["serve", "--ledger", ledger, "--listen"])
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--index-dir")
+            .arg(index)
+            .args(["--rate-limit", "anonymous=off"])
+            .args(args)
+            .env("DATABASE_URL", database_url)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start landql serve"),
+    )
+}
