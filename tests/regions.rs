@@ -29,7 +29,7 @@ struct Regions {
     ap: PrivatePostgres,
     ka: PrivatePostgres,
     devnet: testkit::Devnet,
-    _sync: common::Process,
+    sync: common::Process,
     _serve: common::Process,
     _index: tempfile::TempDir,
     api: String,
@@ -68,7 +68,7 @@ async fn regions() -> Regions {
         ap,
         ka,
         devnet,
-        _sync: sync,
+        sync,
         _serve: serve,
         _index: index,
         api,
@@ -370,6 +370,37 @@ async fn reads_stay_home_move_when_home_falls_behind_or_dies_and_come_back() {
     assert!(ok > 20, "the load hardly ran: {ok} answered");
     assert_eq!(failed, 0, "reads failed while AP was killed: {errors:?}");
     assert_eq!(r.served_by().await, ("replica AP".into(), json!("AP")));
+
+    // No database can catch up (the sync worker is gone): a read after a new block waits
+    // its bound, then reads the ledger, which has it.
+    r.sync.kill9();
+    let ledger = HttpLedger::new(&r.devnet.url, Duration::from_secs(10)).expect("client");
+    let receipt = ledger
+        .submit(
+            channels::PRIMARY,
+            &[testkit::transfer(&new[0], "ryw-owner-2", "ryw-transfer-2")],
+        )
+        .await
+        .expect("transfer")
+        .remove(0);
+    let v: Value = r
+        .http
+        .post(format!("{}/graphql", r.api))
+        .header(
+            "X-Landql-Read-After",
+            format!("{}:{}", channels::PRIMARY, receipt.block_number),
+        )
+        .json(&json!({"query": "query P($id: ID!) { property(id: $id) { provenance { source database blockNumber } } }", "variables": {"id": new[0]}}))
+        .send()
+        .await
+        .expect("POST")
+        .json()
+        .await
+        .expect("JSON");
+    let p = &v["data"]["property"]["provenance"];
+    assert_eq!(p["source"], "LEDGER", "{v}");
+    assert_eq!(p["database"], "ledger", "{v}");
+    assert_eq!(p["blockNumber"], receipt.block_number, "{v}");
     drop(r.ka);
     drop(r.primary);
 }
