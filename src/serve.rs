@@ -23,7 +23,8 @@ pub struct ServeArgs {
     /// in step with the change log). Without it, `search` is unavailable on this node.
     #[arg(long, env = "LANDQL_INDEX_DIR")]
     index_dir: Option<PathBuf>,
-    /// The primary database (the change log is followed there).
+    /// The primary database: reads fall back to it, and the node waits there for the change
+    /// log's NOTIFY (its search index follows its region's replica, or this without one).
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     database_url: String,
     /// A hot standby of the primary and its region, as REGION=URL; repeat for several,
