@@ -293,6 +293,11 @@ enum BenchCommand {
     /// with traces off, exported at 0.1 % and at 100 %, one run (`landql serve` each time
     /// as a child process, exporting to an OTLP sink in the benchmark).
     Tracing(bench::traces::TracesBenchArgs),
+    /// Reads in three regions (TS, AP, KA) on one machine: a primary, a hot standby and a
+    /// `landql serve --region` per region, links delayed by a proxy (50/100/150 ms), under
+    /// 1000 tx/s of writes — reads from the home replica, local and cross-region latency,
+    /// replica lag, commit → visible, a replica SIGKILLed; against one node on the primary.
+    Regions(bench::regions::RegionsBenchArgs),
 }
 
 #[derive(clap::Args)]
@@ -345,6 +350,7 @@ fn main() -> ExitCode {
         Command::Bench(BenchCommand::Limits(args)) => run_async(bench::limits::run(args)),
         Command::Bench(BenchCommand::Pages(args)) => run_async(bench::pages::run(args)),
         Command::Bench(BenchCommand::Tracing(args)) => run_async(bench::traces::run(args)),
+        Command::Bench(BenchCommand::Regions(args)) => run_async(bench::regions::run(args)),
         Command::Bench(BenchCommand::Ledger(args)) => run_async(async move {
             alloc::for_bulk_jobs();
             bench::ledger::run(args).await

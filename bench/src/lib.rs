@@ -9,6 +9,8 @@
 //! - [`search`] — tantivy against PostgreSQL tsvector and pg_trgm (`bench search`);
 //! - [`limits`] — rate limits under a burst (`bench limits`);
 //! - [`pages`] — the web pages' sizes and first results painted (`bench pages`);
+//! - [`regions`] — three regions' reads on their own replicas across delayed links, under
+//!   writes, a replica killed (`bench regions`);
 //! - [`load`] — the load generators: [`load::ledger`] (`landql load`, the devnet's
 //!   realistic mix) and [`load::http`] (open and closed loop over any request).
 
@@ -17,12 +19,14 @@ pub mod ledger;
 pub mod limits;
 pub mod load;
 pub mod pages;
+pub mod regions;
 pub mod search;
 pub mod sync;
 pub mod traces;
 
 // What the benchmarks share.
 pub mod backend;
+pub mod delay;
 pub mod machine;
 mod out;
 pub mod proc;

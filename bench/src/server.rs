@@ -28,6 +28,25 @@ impl Server {
         log_filter: &str,
         args: &[&str],
     ) -> anyhow::Result<Server> {
+        Self::start_on(
+            &backend.database_url,
+            &backend.ledger_url,
+            dir,
+            log_filter,
+            args,
+        )
+        .await
+    }
+
+    /// [`start`](Self::start) with the primary's URL (`DATABASE_URL`) and the ledger given
+    /// apart: `bench regions` reaches the primary through a delay proxy.
+    pub async fn start_on(
+        database_url: &str,
+        ledger_url: &str,
+        dir: &Path,
+        log_filter: &str,
+        args: &[&str],
+    ) -> anyhow::Result<Server> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
@@ -36,8 +55,8 @@ impl Server {
         let child = tokio::process::Command::new(program)
             .arg("serve")
             .args(args)
-            .env("DATABASE_URL", &backend.database_url)
-            .env("LANDQL_LEDGER", &backend.ledger_url)
+            .env("DATABASE_URL", database_url)
+            .env("LANDQL_LEDGER", ledger_url)
             .env("LANDQL_LISTEN", format!("127.0.0.1:{port}"))
             .env("LANDQL_INDEX_DIR", dir.join("index"))
             .env_remove("LANDQL_REPLICA_URL")
