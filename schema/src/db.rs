@@ -278,13 +278,16 @@ macro_rules! routed {
     ($db:expr, |$pool:ident, $served:ident| $e:expr) => {{
         $db.count();
         let mut attempts = $db.router.len();
+        // The databases this statement failed on (a bit each), not picked again.
+        let mut tried = 0u64;
         loop {
-            let ($served, $pool) = $db.router.pick();
+            let ($served, $pool) = $db.router.pick_except(tried);
             match $e {
                 Err(e)
                     if attempts > 1
                         && Failure::sql(&e).is_some_and(|e| $db.router.failed($served, e)) =>
                 {
+                    tried |= 1u64 << $served.0.min(63);
                     attempts -= 1
                 }
                 r => break r.map(|v| (v, $served)),

@@ -129,12 +129,11 @@ pub(crate) struct Router {
 }
 
 /// A statement's error that says the database is gone, not that the statement is wrong:
-/// worth the next database.
+/// worth the next database, and the database is out until a probe finds it again.
 pub(crate) fn is_unreachable(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)
-        | sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
         | sqlx::Error::WorkerCrashed => true,
         // 08: connection exception; 57P01–57P03: the server is shutting down, crashed or
@@ -251,10 +250,40 @@ impl Router {
         self.members.len()
     }
 
-    /// A statement on `served` failed with `e`: when that says the database is gone, takes
-    /// it out at once and answers true (run the statement again on the next choice).
+    /// [`pick`](Self::pick), but never a database in `tried` (a bit per member) while
+    /// another answers: where a statement runs again after a failure.
+    pub fn pick_except(&self, tried: u64) -> (Served, &PgPool) {
+        let (served, pool) = self.pick();
+        let untried = |i: usize| tried & (1u64 << i.min(63)) == 0;
+        if untried(usize::from(served.0)) {
+            return (served, pool);
+        }
+        let next = self
+            .preference
+            .iter()
+            .copied()
+            .find(|&i| untried(i) && self.members[i].up.load(Ordering::Relaxed))
+            .or_else(|| self.preference.iter().copied().find(|&i| untried(i)));
+        match next {
+            Some(i) => (Served(i as u8), &self.members[i].pool),
+            None => (served, pool),
+        }
+    }
+
+    /// A statement on `served` failed with `e`: answers whether to run it again on another
+    /// database. When `e` says the database is gone it is also taken out at once. A pool
+    /// that gave no connection in time is only skipped for this statement: a busy pool
+    /// times out as a dead server does (sqlx retries a refused connection until then), and
+    /// taking busy databases out would push their load onto the next until the primary
+    /// carries everything; the monitor's probe decides whether it is gone.
     pub fn failed(&self, served: Served, e: &sqlx::Error) -> bool {
-        if !self.routes() || !is_unreachable(e) {
+        if !self.routes() {
+            return false;
+        }
+        if matches!(e, sqlx::Error::PoolTimedOut) {
+            return true;
+        }
+        if !is_unreachable(e) {
             return false;
         }
         let m = self.member(served);
@@ -540,6 +569,14 @@ mod tests {
         let served = r.pick().0;
         assert!(!r.failed(served, &sqlx::Error::RowNotFound));
         assert_eq!(reading(&r), "replica TS");
+        // A pool that gave no connection in time: tried elsewhere, not taken out.
+        assert!(r.failed(served, &sqlx::Error::PoolTimedOut));
+        assert_eq!(reading(&r), "replica TS");
+        let tried = 1u64 << served.0;
+        let next = r.member(r.pick_except(tried).0).name.clone();
+        assert_eq!(next, "replica AP");
+        let all = (1u64 << r.len()) - 1;
+        assert_eq!(r.member(r.pick_except(all).0).name, "replica TS");
         let gone = sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
         assert!(r.failed(served, &gone));
         assert_eq!(reading(&r), "replica AP");
