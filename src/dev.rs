@@ -5,6 +5,8 @@
 
 mod regions;
 
+pub use regions::parse_region;
+
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;

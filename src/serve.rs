@@ -206,17 +206,7 @@ fn parse_replica(s: &str) -> Result<(String, String), String> {
     let Some((region, url)) = s.split_once('=').filter(|(r, _)| !r.contains(':')) else {
         return Err("write a replica as REGION=URL, e.g. AP=postgres://replica-ap/landql".into());
     };
-    let region = region.trim();
-    if region.is_empty()
-        || !region
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-    {
-        return Err(format!(
-            "the region \"{region}\" is not a name: letters, digits, '-' and '_' only"
-        ));
-    }
-    Ok((region.to_string(), url.trim().to_string()))
+    Ok((crate::dev::parse_region(region)?, url.trim().to_string()))
 }
 
 /// How long a statement waits for a replica's connection before it is read around.
@@ -538,7 +528,7 @@ mod tests {
         let bare = parse_replica("postgres://replica/landql?a=b").unwrap_err();
         assert!(bare.contains("REGION=URL"), "{bare}");
         let bad = parse_replica("A P=postgres://x").unwrap_err();
-        assert!(bad.contains("not a name"), "{bad}");
+        assert!(bad.contains("not a region name"), "{bad}");
     }
 
     #[test]
