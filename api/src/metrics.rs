@@ -355,8 +355,8 @@ impl Metrics {
 
     /// Asks the database what the series of readiness and replica lag need.
     async fn probe(&self) {
-        let (readiness, replica) =
-            tokio::join!(self.services.readiness(), self.services.replica_lag());
+        let readiness = self.services.readiness().await;
+        let replica = self.services.replica_lag();
         *self.probed.lock().unwrap_or_else(|p| p.into_inner()) = Probed {
             ready: readiness.ready,
             database_up: readiness.database.ok,
@@ -617,6 +617,13 @@ impl Collector for StatsCollector {
                 "index_documents",
                 "Documents searchable in the index",
                 clamp(ix.documents),
+            )?;
+            gauge(
+                &mut e,
+                "index_disk_bytes",
+                "Bytes of the search index's files on disk (live segments and files not yet \
+                 collected)",
+                clamp(ix.disk_bytes),
             )?;
             counter(
                 &mut e,

@@ -35,10 +35,9 @@ pub use auth::{Principal, Role};
 pub use errors::Code;
 pub use query::Query;
 pub use read_after::{scoped as read_after_scoped, ReadAfter, ReadPlan};
-pub use routing::{DatabaseRole, DatabaseState, Databases, Replica, Routing};
+pub use routing::{DatabaseRole, DatabaseState, Databases, Replica, ReplicaLag, Routing};
 pub use services::{
-    CacheStats, ChannelLag, Check, Config, IndexStats, PoolStats, Readiness, ReplicaLag, Services,
-    Stats,
+    CacheStats, ChannelLag, Check, Config, IndexStats, PoolStats, Readiness, Services, Stats,
 };
 pub use subscription::Subscription;
 

@@ -97,6 +97,23 @@ pub(crate) struct Member {
     lag_bytes: AtomicI64,
     /// Blocks not applied yet, summed over channels; -1 unknown.
     lag_blocks: AtomicI64,
+    /// A standby's own view, for when the primary does not answer: WAL bytes received and
+    /// not replayed; -1 before the first probe.
+    unreplayed: AtomicI64,
+    /// A standby's age of its last replayed transaction while WAL waits to be replayed (0
+    /// when everything received is replayed), in ms; -1 before the first probe.
+    replay_age_ms: AtomicI64,
+}
+
+/// How far a hot standby trails the primary, as the metrics show it.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct ReplicaLag {
+    /// WAL bytes the standby has not replayed: against the primary's current position when
+    /// the primary answers, else against what the standby has received.
+    pub bytes: f64,
+    /// Age of the last replayed transaction while WAL is waiting to be replayed; 0 when
+    /// everything received is replayed.
+    pub seconds: f64,
 }
 
 /// A database's state, as `_meta` and the metrics show it.
@@ -333,6 +350,24 @@ impl Router {
         }
     }
 
+    /// How far the database reads go to now trails the primary, when it is a hot standby
+    /// that answers and has been probed; from the monitor's last probe, no query.
+    pub fn reading_lag(&self) -> Option<ReplicaLag> {
+        let m = &self.members[self.current.load(Ordering::Relaxed)];
+        let age = m.replay_age_ms.load(Ordering::Relaxed);
+        if m.role != DatabaseRole::Replica || !m.up.load(Ordering::Relaxed) || age < 0 {
+            return None;
+        }
+        let bytes = match m.lag_bytes.load(Ordering::Relaxed) {
+            b if b >= 0 => b,
+            _ => m.unreplayed.load(Ordering::Relaxed).max(0),
+        };
+        Some(ReplicaLag {
+            bytes: bytes as f64,
+            seconds: age as f64 / 1000.0,
+        })
+    }
+
     /// Every database's state, in order of preference.
     pub fn states(&self) -> Vec<DatabaseState> {
         let current = self.current.load(Ordering::Relaxed);
@@ -379,6 +414,9 @@ impl Router {
                     };
                     m.lag_bytes.store(bytes, Ordering::Relaxed);
                     m.lag_blocks.store(blocks, Ordering::Relaxed);
+                    m.unreplayed.store(p.unreplayed as i64, Ordering::Relaxed);
+                    m.replay_age_ms
+                        .store((p.replay_age * 1000.0) as i64, Ordering::Relaxed);
                     if !m.up.swap(true, Ordering::Relaxed) {
                         tracing::info!(database = %m.name, lag_bytes = bytes, lag_blocks = blocks, "database answers again");
                     }
@@ -409,6 +447,8 @@ impl Member {
             up: AtomicBool::new(true),
             lag_bytes: AtomicI64::new(if role == DatabaseRole::Primary { 0 } else { -1 }),
             lag_blocks: AtomicI64::new(if role == DatabaseRole::Primary { 0 } else { -1 }),
+            unreplayed: AtomicI64::new(-1),
+            replay_age_ms: AtomicI64::new(-1),
         }
     }
 }
@@ -418,32 +458,52 @@ impl Member {
 struct Position {
     lsn: u64,
     checkpoints: Vec<(String, i64)>,
+    /// A standby's WAL received and not replayed, in bytes (0 for the primary).
+    unreplayed: u64,
+    /// A standby's age of the last replayed transaction while WAL waits, in seconds.
+    replay_age: f64,
 }
 
+/// One round trip: the WAL figures, repeated on each checkpoint's row (one row with no
+/// checkpoint before the sync worker's first batch).
 async fn position(pool: &PgPool, role: DatabaseRole) -> Result<Position, sqlx::Error> {
     let sql = match role {
         DatabaseRole::Primary => {
-            "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::float8, pg_is_in_recovery()"
+            "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::float8, pg_is_in_recovery(), \
+             0::float8, 0::float8, c.channel, c.block_number \
+             FROM (SELECT) AS now LEFT JOIN checkpoints c ON true"
         }
         DatabaseRole::Replica => {
             "SELECT pg_wal_lsn_diff(coalesce(pg_last_wal_replay_lsn(), '0/0'), '0/0')::float8, \
-             pg_is_in_recovery()"
+             pg_is_in_recovery(), \
+             coalesce(pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn()), 0)::float8, \
+             CASE WHEN pg_last_wal_receive_lsn() IS NOT DISTINCT FROM pg_last_wal_replay_lsn() \
+                  THEN 0 \
+                  ELSE coalesce(extract(epoch FROM now() - pg_last_xact_replay_timestamp()), 0) \
+             END::float8, \
+             c.channel, c.block_number \
+             FROM (SELECT) AS now LEFT JOIN checkpoints c ON true"
         }
     };
-    let (lsn, standby): (f64, bool) = sqlx::query_as(sql).fetch_one(pool).await?;
+    type Row = (f64, bool, f64, f64, Option<String>, Option<i64>);
+    let rows: Vec<Row> = sqlx::query_as(sql).fetch_all(pool).await?;
+    let Some(&(lsn, standby, unreplayed, replay_age, _, _)) = rows.first() else {
+        return Err(sqlx::Error::RowNotFound);
+    };
     if role == DatabaseRole::Replica && !standby {
         // Promoted, or never a standby: its data no longer follows the primary.
         return Err(sqlx::Error::Protocol(
             "not a hot standby (pg_is_in_recovery() is false)".into(),
         ));
     }
-    let checkpoints: Vec<(String, i64)> =
-        sqlx::query_as("SELECT channel, block_number FROM checkpoints")
-            .fetch_all(pool)
-            .await?;
     Ok(Position {
         lsn: lsn as u64,
-        checkpoints,
+        checkpoints: rows
+            .into_iter()
+            .filter_map(|(.., channel, block)| Some((channel?, block?)))
+            .collect(),
+        unreplayed: unreplayed.max(0.0) as u64,
+        replay_age: replay_age.max(0.0),
     })
 }
 

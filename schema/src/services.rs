@@ -17,7 +17,7 @@ use crate::changes::{self, Change};
 use crate::db::Db;
 use crate::freshness::Freshness;
 use crate::instruments::Instruments;
-use crate::routing::{self, DatabaseState, Databases, Routing};
+use crate::routing::{self, DatabaseState, Databases, ReplicaLag, Routing};
 
 /// Tunables of the API node's policies. Defaults are design/api.md's.
 #[derive(Debug, Clone)]
@@ -149,17 +149,8 @@ pub struct IndexStats {
     pub seq: Option<i64>,
     pub documents: u64,
     pub errors: u64,
-}
-
-/// How far the database this node reads trails its primary, when it is a hot standby.
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct ReplicaLag {
-    /// WAL bytes the standby has not replayed: against the primary's current position when
-    /// the primary answers, else against what the standby has received.
-    pub bytes: f64,
-    /// Age of the last replayed transaction while WAL is waiting to be replayed; 0 when
-    /// everything received is replayed.
-    pub seconds: f64,
+    /// Bytes of the index's files on disk.
+    pub disk_bytes: u64,
 }
 
 /// Counters for `/metrics`, read at scrape time.
@@ -374,6 +365,7 @@ impl Services {
                     seq: a.seq,
                     documents: a.documents,
                     errors: a.errors,
+                    disk_bytes: a.disk_bytes,
                 }
             }),
             change_log_seq: i.seq.load(Ordering::Relaxed),
@@ -408,58 +400,10 @@ impl Services {
         }
     }
 
-    /// How far the database this node reads trails the primary; `None` when it is not a
-    /// hot standby (or does not answer within a second).
-    pub async fn replica_lag(&self) -> Option<ReplicaLag> {
-        let i = &self.0;
-        let probe = async {
-            let (standby, received, replayed, age): (
-                bool,
-                Option<String>,
-                Option<String>,
-                Option<f64>,
-            ) = sqlx::query_as(
-                "SELECT pg_is_in_recovery(), pg_last_wal_receive_lsn()::text, \
-                     pg_last_wal_replay_lsn()::text, \
-                     extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8",
-            )
-            .fetch_one(i.db.raw_pool())
-            .await
-            .ok()?;
-            if !standby {
-                return None;
-            }
-            let seconds = if received == replayed {
-                0.0
-            } else {
-                age.unwrap_or(0.0).max(0.0)
-            };
-            // The primary's position, when the primary answers (and is one).
-            let head: Option<String> = sqlx::query_scalar(
-                "SELECT CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_lsn()::text END",
-            )
-            .fetch_one(&i.primary)
-            .await
-            .ok()
-            .flatten();
-            let bytes: Option<f64> = sqlx::query_scalar(
-                "SELECT pg_wal_lsn_diff(coalesce($1::pg_lsn, pg_last_wal_receive_lsn()), \
-                 pg_last_wal_replay_lsn())::float8",
-            )
-            .bind(head)
-            .fetch_one(i.db.raw_pool())
-            .await
-            .ok()
-            .flatten();
-            Some(ReplicaLag {
-                bytes: bytes.unwrap_or(0.0).max(0.0),
-                seconds,
-            })
-        };
-        tokio::time::timeout(Duration::from_secs(1), probe)
-            .await
-            .ok()
-            .flatten()
+    /// How far the database this node reads now trails the primary; `None` when it is not
+    /// a hot standby (or not one that answers). The router's monitor measured it.
+    pub fn replica_lag(&self) -> Option<ReplicaLag> {
+        self.0.db.router().reading_lag()
     }
 }
 

@@ -2,7 +2,7 @@
 //! long-lived writer, committed with the change-log seq in the commit payload so that a
 //! follower resumes exactly where it stopped (design/system.md, invariant 4).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
 use std::sync::{Arc, Mutex};
@@ -241,6 +241,8 @@ pub struct SearchIndex {
     rebuilding: AtomicBool,
     /// What the follower did, for the API node's metrics (see [`SearchIndex::activity`]).
     activity: ActivityCounters,
+    /// The index's directory, whose files [`SearchIndex::activity`] sizes.
+    dir: PathBuf,
 }
 
 /// The follower's work as the node's metrics show it.
@@ -253,6 +255,9 @@ pub struct Activity {
     pub documents: u64,
     /// Errors the follower met and waited out (database reads, LISTEN).
     pub errors: u64,
+    /// Bytes of the index's files on disk: the live segments and the files tantivy has not
+    /// collected yet, which is what fills an operator's disk.
+    pub disk_bytes: u64,
 }
 
 #[derive(Debug)]
@@ -311,6 +316,7 @@ impl SearchIndex {
             window: Window::new(REBUILD_WINDOW),
             activity,
             reader,
+            dir: dir.to_path_buf(),
         })
     }
 
@@ -337,6 +343,7 @@ impl SearchIndex {
             window: Window::new(REBUILD_WINDOW),
             activity,
             reader,
+            dir: dir.to_path_buf(),
         })
     }
 
@@ -601,6 +608,7 @@ impl SearchIndex {
             seq,
             documents: self.num_docs(),
             errors: self.activity.errors.load(Ordering::Relaxed),
+            disk_bytes: disk_bytes(&self.dir),
         }
     }
 
@@ -613,6 +621,20 @@ impl SearchIndex {
     pub(crate) fn count_error(&self) {
         self.activity.errors.fetch_add(1, Ordering::Relaxed);
     }
+}
+
+/// Bytes of the regular files in `dir` (tantivy's directory is flat). A file removed
+/// while it is being listed, or a directory that cannot be read, counts as nothing: the
+/// figure is for a gauge, not for a decision.
+fn disk_bytes(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .filter_map(|e| e.ok()?.metadata().ok())
+        .filter(|m| m.is_file())
+        .map(|m| m.len())
+        .sum()
 }
 
 /// The seq in the last commit's payload, when there is a readable one.
@@ -646,12 +668,8 @@ fn balanced_groups<T: Copy>(mut segments: Vec<(T, u32)>, n: usize) -> Vec<Vec<T>
 mod tests {
     use super::*;
 
-    #[test]
-    fn merge_all_leaves_two_segments_keeps_docs_and_payload_and_deletes_the_rest() {
-        let dir = tempfile::tempdir().unwrap();
-        let idx = SearchIndex::open_or_create(dir.path()).unwrap();
-        idx.set_bulk(true).unwrap();
-        let r = Record {
+    fn sample_record() -> Record {
+        Record {
             property_id: PropertyId::sharded("TS", 2026, 3, 100).unwrap(),
             state: "TS".into(),
             district: "Nalgonda".into(),
@@ -672,7 +690,15 @@ mod tests {
             verification_status: ledger::model::VerificationStatus::Pending,
             created_at: 1,
             updated_at: 1,
-        };
+        }
+    }
+
+    #[test]
+    fn merge_all_leaves_two_segments_keeps_docs_and_payload_and_deletes_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let idx = SearchIndex::open_or_create(dir.path()).unwrap();
+        idx.set_bulk(true).unwrap();
+        let r = sample_record();
         // Six commits with merging off: six segments.
         for (i, n) in (101u64..107).enumerate() {
             let mut r = r.clone();
@@ -704,6 +730,31 @@ mod tests {
             })
             .collect();
         assert_eq!(on_disk, live);
+    }
+
+    #[test]
+    fn activity_sizes_the_files_on_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let idx = SearchIndex::open_or_create(dir.path()).unwrap();
+        let empty = idx.activity().disk_bytes;
+        let mut r = sample_record();
+        for n in 1..50 {
+            r.property_id = PropertyId::sharded("TS", 2026, 3, n).unwrap();
+            idx.upsert(&r, &[]).unwrap();
+        }
+        idx.commit(1).unwrap();
+        let a = idx.activity();
+        assert_eq!(a.documents, 49);
+        let on_disk: u64 = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().metadata().unwrap())
+            .filter(|m| m.is_file())
+            .map(|m| m.len())
+            .sum();
+        assert_eq!(a.disk_bytes, on_disk);
+        assert!(a.disk_bytes > empty, "{} > {empty}", a.disk_bytes);
+        // A directory that has gone away is sized as nothing, not an error.
+        assert_eq!(disk_bytes(&dir.path().join("missing")), 0);
     }
 
     #[test]
