@@ -5,7 +5,7 @@
 
 mod regions;
 
-pub use regions::parse_region;
+pub use regions::{named_twice, parse_region};
 
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -204,13 +204,23 @@ pub async fn run(
             search_index::follower::open_or_reset(&index_dir)
                 .with_context(|| format!("opening the search index in {}", index_dir.display()))?,
         );
-        // A region's index follows its own replica's change log, woken by the primary.
-        let (follow, wake) = match replicas.get(i) {
-            Some(r) => (
-                migrations::connect_lazy(&r.pg.database_url())?,
-                Some(pool.clone()),
-            ),
-            None => (pool.clone(), None),
+        // A region's index follows its own replica's change log, woken by the primary;
+        // while that replica is down, the other regions' and then the primary's.
+        let (follow, fallbacks, wake) = match replicas.get(i) {
+            Some(r) => {
+                let within = |r: &regions::RegionReplica| {
+                    migrations::connect_lazy_within(&r.pg.database_url(), Duration::from_secs(1))
+                };
+                let mut others = replicas
+                    .iter()
+                    .enumerate()
+                    .filter(|(j, _)| *j != i)
+                    .map(|(_, r)| within(r))
+                    .collect::<Result<Vec<_>, _>>()?;
+                others.push(pool.clone());
+                (within(r)?, others, Some(pool.clone()))
+            }
+            None => (pool.clone(), Vec::new(), None),
         };
         let mut stopped = stop_rx.clone();
         followers.push(tokio::spawn(search_index::follower::follow(
@@ -218,6 +228,7 @@ pub async fn run(
             follow,
             search_index::follower::FollowOptions {
                 wake,
+                fallbacks,
                 ..Default::default()
             },
             async move {

@@ -214,17 +214,12 @@ const REPLICA_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// The regions as configured: each named once, `--region` among them.
 fn check_regions(replicas: &[(String, String)], region: Option<&str>) -> anyhow::Result<()> {
-    let mut seen = std::collections::BTreeSet::new();
-    for (r, _) in replicas {
-        if !seen.insert(r.as_str()) {
-            anyhow::bail!(
-                "--replica-url names the region {r} twice; give each region one replica URL"
-            );
-        }
+    let known: Vec<&str> = replicas.iter().map(|(r, _)| r.as_str()).collect();
+    if let Some(r) = crate::dev::named_twice(known.iter().copied()) {
+        anyhow::bail!("--replica-url names the region {r} twice; give each region one replica URL");
     }
     if let Some(home) = region {
-        if !seen.contains(home) {
-            let known: Vec<&str> = replicas.iter().map(|(r, _)| r.as_str()).collect();
+        if !known.contains(&home) {
             anyhow::bail!(
                 "--region {home} is not a region of any --replica-url (they are: {}); \
                  add --replica-url {home}=URL or name one of those",
@@ -457,20 +452,29 @@ pub async fn run(
 
     // This node's index follows the change log of its region's replica (so that what it
     // finds, that replica holds), woken by NOTIFY on the primary (standbys cannot LISTEN);
-    // without replicas, the primary's. While the home replica is down the index waits for
-    // it (searches answer from the index as it stands).
+    // without replicas, the primary's. While the home replica is down it reads the next
+    // replica's, then the primary's (the same change log), and goes home again when it
+    // answers.
     let home = args
         .region
         .as_ref()
-        .and_then(|r| args.replica_urls.iter().find(|(region, _)| region == r))
-        .or(args.replica_urls.first());
-    let (follow, wake) = match home {
-        Some((region, url)) => (
-            migrations::connect_lazy(url)
-                .with_context(|| format!("--replica-url {region}=… for the search index"))?,
-            Some(primary),
-        ),
-        None => (primary, None),
+        .and_then(|r| args.replica_urls.iter().position(|(region, _)| region == r))
+        .unwrap_or(0);
+    let order = std::iter::once(home).chain((0..args.replica_urls.len()).filter(|i| *i != home));
+    let mut sources = order
+        .filter_map(|i| args.replica_urls.get(i))
+        .map(|(region, url)| {
+            migrations::connect_lazy_within(url, REPLICA_ACQUIRE_TIMEOUT)
+                .with_context(|| format!("--replica-url {region}=… for the search index"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let (follow, fallbacks, wake) = match sources.len() {
+        0 => (primary, Vec::new(), None),
+        _ => {
+            let follow = sources.remove(0);
+            sources.push(primary.clone());
+            (follow, sources, Some(primary))
+        }
     };
     let follower = index.map(|index| {
         tokio::spawn(search_index::follower::follow(
@@ -478,6 +482,7 @@ pub async fn run(
             follow,
             search_index::follower::FollowOptions {
                 wake,
+                fallbacks,
                 ..Default::default()
             },
             stopped(stop_rx.clone()),

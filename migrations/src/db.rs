@@ -120,6 +120,15 @@ pub fn connect_lazy(url: &str) -> Result<PgPool, DbError> {
     Ok(pool_options().connect_lazy_with(parse_url(url)?))
 }
 
+/// A pool like [`connect_lazy`]'s that gives up waiting for a connection after
+/// `acquire_timeout`: for a reader with somewhere else to go when this database is down
+/// (the index follower, which then reads another replica's change log).
+pub fn connect_lazy_within(url: &str, acquire_timeout: Duration) -> Result<PgPool, DbError> {
+    Ok(pool_options()
+        .acquire_timeout(acquire_timeout)
+        .connect_lazy_with(parse_url(url)?))
+}
+
 /// A pool like [`connect_for_requests`]'s that connects only when first used and gives up
 /// waiting for a connection after `acquire_timeout`: for the replicas an API node routes
 /// between, which may be down when the node starts and which it reads only while they

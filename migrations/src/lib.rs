@@ -11,8 +11,8 @@ pub mod db;
 pub mod private;
 
 pub use db::{
-    connect, connect_for_requests, connect_lazy, connect_lazy_for_requests, connect_replicas,
-    connect_with, migrate, pool_options, DbError, MIGRATOR,
+    connect, connect_for_requests, connect_lazy, connect_lazy_for_requests, connect_lazy_within,
+    connect_replicas, connect_with, migrate, pool_options, DbError, MIGRATOR,
 };
 pub use private::{PgError, PgOptions, PrivatePostgres, DATABASE};
 /// The sqlx this crate is built against, so dependants name the same types.

@@ -51,7 +51,18 @@ pub struct FollowOptions {
     /// Where to LISTEN for wake-ups: the primary, when the follower reads a hot standby
     /// (which cannot LISTEN, and NOTIFY is not replicated); `None`: the database it reads.
     pub wake: Option<PgPool>,
+    /// Where to read the change log while the database given to [`follow`] does not
+    /// answer, in order (other replicas, then the primary). They hold the same change log:
+    /// a hot standby is a prefix of its primary, seq for seq, so the follower may move
+    /// between them at any seq; one that is behind only has fewer rows to give yet. The
+    /// first database is tried again every [`HOME_RETRY`]. Not used at start: a follower
+    /// that starts while its database is down waits for it (a fallback further behind than
+    /// the index would look like a reset database and cost a rebuild).
+    pub fallbacks: Vec<PgPool>,
 }
+
+/// How long the follower reads a fallback before it tries its own database again.
+pub const HOME_RETRY: Duration = Duration::from_secs(5);
 
 impl Default for FollowOptions {
     fn default() -> Self {
@@ -60,6 +71,7 @@ impl Default for FollowOptions {
             batch: 2000,
             rebuild_lag: 1_000_000,
             wake: None,
+            fallbacks: Vec::new(),
         }
     }
 }
@@ -333,6 +345,10 @@ pub async fn follow(
     };
     let mut committed = last;
     let mut last_commit = Instant::now();
+    let sources: Vec<&PgPool> = std::iter::once(&pool).chain(&opts.fallbacks).collect();
+    // The source read now, and when the follower left its own database.
+    let mut reading = 0usize;
+    let mut left_home: Option<Instant> = None;
     let mut listener: Option<PgListener> = None;
     tracing::info!(seq = last, "index follower started");
     loop {
@@ -351,15 +367,25 @@ pub async fn follow(
                 }
             }
         }
+        if left_home.is_some_and(|t| t.elapsed() >= HOME_RETRY) {
+            reading = 0;
+            left_home = None;
+        }
         let mut caught_up = false;
-        match apply_batch(&index, &pool, last, opts.batch).await {
+        match apply_batch(&index, sources[reading], last, opts.batch).await {
             Ok((l, n)) => {
                 last = l;
                 caught_up = (n as i64) < opts.batch;
             }
             Err(FollowError::Db(e)) => {
                 index.count_error();
-                tracing::warn!(error = %e, seq = last, "change log read failed; retrying")
+                if sources.len() > 1 {
+                    left_home.get_or_insert_with(Instant::now);
+                    reading = (reading + 1) % sources.len();
+                    tracing::warn!(error = %e, seq = last, source = reading, "change log read failed; reading the next database");
+                } else {
+                    tracing::warn!(error = %e, seq = last, "change log read failed; retrying")
+                }
             }
             Err(e) => return Err(e),
         }

@@ -31,14 +31,17 @@ pub fn parse_region(s: &str) -> Result<String, String> {
     Ok(r.to_string())
 }
 
+/// The first region named a second time, if any: every region is named once, whichever
+/// flag names it (`dev --regions`, `serve --replica-url`).
+pub fn named_twice<'a>(regions: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let mut seen = std::collections::BTreeSet::new();
+    regions.into_iter().find(|r| !seen.insert(*r))
+}
+
 /// Where the API nodes listen: `listen` alone, or one port per region from `listen`'s on.
 pub fn api_addresses(listen: SocketAddr, regions: &[String]) -> anyhow::Result<Vec<SocketAddr>> {
-    let mut seen = std::collections::BTreeSet::new();
-    for r in regions {
-        anyhow::ensure!(
-            seen.insert(r.as_str()),
-            "--regions names {r} twice; name each region once"
-        );
+    if let Some(r) = named_twice(regions.iter().map(String::as_str)) {
+        anyhow::bail!("--regions names {r} twice; name each region once");
     }
     (0..regions.len().max(1))
         .map(|i| {
