@@ -389,7 +389,10 @@ pub async fn follow(
             }
             Err(e) => return Err(e),
         }
-        if last != committed && (caught_up || last_commit.elapsed() >= opts.commit_interval) {
+        // A commit is a new segment (files, an fsync, a reader reload, later a merge): at
+        // most one per interval however often the change log wakes us, else a busy chain
+        // (a NOTIFY per sync batch) makes the index commit many times a second.
+        if last != committed && last_commit.elapsed() >= opts.commit_interval {
             commit(&index, last).await?;
             tracing::debug!(seq = last, "index follower committed");
             committed = last;
@@ -398,7 +401,12 @@ pub async fn follow(
         if !caught_up {
             continue;
         }
-        let wait = tokio::time::sleep(opts.commit_interval);
+        // Applied but not yet committed: wake when the commit is due.
+        let wait = tokio::time::sleep(if last != committed {
+            opts.commit_interval.saturating_sub(last_commit.elapsed())
+        } else {
+            opts.commit_interval
+        });
         tokio::select! {
             _ = &mut shutdown => break,
             _ = wait => {}

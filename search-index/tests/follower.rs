@@ -123,6 +123,66 @@ async fn three_records() -> (PrivatePostgres, PgPool, Vec<Record>) {
     (pg, pool, hand)
 }
 
+/// A busy change log (a NOTIFY every 50 ms, as a sync worker under load sends one per
+/// batch) is committed once per interval, not once per wake-up: a commit is a segment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_change_log_is_committed_once_per_interval() {
+    let (_pg, pool, hand) = three_records().await;
+    let dir = tempfile::tempdir().unwrap();
+    let idx = Arc::new(SearchIndex::open_or_create(dir.path()).unwrap());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let interval = Duration::from_millis(1000);
+    let opts = FollowOptions {
+        commit_interval: interval,
+        ..Default::default()
+    };
+    let h = tokio::spawn(follow(Arc::clone(&idx), pool.clone(), opts, async {
+        let _ = rx.await;
+    }));
+    until("initial catch-up", || idx.activity().seq == Some(3)).await;
+
+    let last = 3 + 40;
+    let writer = {
+        let pool = pool.clone();
+        let r = hand[0].clone();
+        tokio::spawn(async move {
+            for seq in 4..=last {
+                put(&pool, seq, &r).await;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Instant::now()
+        })
+    };
+    let mut commits = std::collections::BTreeSet::new();
+    let started = Instant::now();
+    while idx.activity().seq != Some(last) {
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "never caught up"
+        );
+        if let Some(seq) = idx.activity().seq.filter(|s| *s > 3) {
+            commits.insert(seq);
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let searchable_after = writer.await.unwrap().elapsed();
+    commits.insert(last);
+    // About 2.2 s of changes at one commit a second: 3 commits, 4 with timing slack; a
+    // commit per wake-up would have made about 40.
+    assert!(
+        commits.len() <= 4,
+        "{} commits for 40 changes over ~2 s: {commits:?}",
+        commits.len()
+    );
+    // And the last change still became searchable within the interval (+ slack).
+    assert!(
+        searchable_after < interval + Duration::from_millis(500),
+        "the last change took {searchable_after:?}"
+    );
+    let _ = tx.send(());
+    h.await.unwrap().unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn follows_resumes_and_rebuilds() {
     let (_pg, pool, hand) = three_records().await;
