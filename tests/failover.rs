@@ -12,19 +12,8 @@ use std::time::{Duration, Instant};
 
 use ledger::client::{HttpLedger, Ledger};
 use ledger::model::channels;
-use serde_json::{json, Value};
+use serde_json::json;
 use sync_support::{assert_matches_ledger, database, options, seeded_devnet, wait_synced, Running};
-
-async fn graphql(http: &reqwest::Client, api: &str, query: &str) -> Value {
-    http.post(format!("{api}/graphql"))
-        .json(&json!({ "query": query }))
-        .send()
-        .await
-        .expect("POST /graphql")
-        .json()
-        .await
-        .expect("JSON")
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_primary_lost_reads_go_on_and_a_promoted_replica_resumes_exactly_once() {
@@ -42,12 +31,7 @@ async fn the_primary_lost_reads_go_on_and_a_promoted_replica_resumes_exactly_onc
         &primary.database_url(),
         port,
         index.path(),
-        &[
-            "--region".to_string(),
-            "AP".into(),
-            "--replica-url".into(),
-            format!("AP={}", replica.database_url()),
-        ],
+        &common::region_flags("AP", &[("AP", replica.database_url())]),
     );
     let http = reqwest::Client::new();
     common::caught_up(&http, &api, 1_000, Duration::from_secs(120)).await;
@@ -65,7 +49,7 @@ async fn the_primary_lost_reads_go_on_and_a_promoted_replica_resumes_exactly_onc
     let page = "{ properties(first: 1) { edges { node { id provenance { database stale } } } } }";
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let v = graphql(&http, &api, page).await;
+        let v = common::graphql(&http, &api, page, json!({})).await;
         let p = &v["data"]["properties"]["edges"][0]["node"]["provenance"];
         assert_eq!(
             p["database"], "replica AP",

@@ -37,12 +37,13 @@ fn serve(
     replicas: &[(&str, String)],
     index: &Path,
 ) -> Process {
-    let mut args = vec!["--region".to_string(), region.to_string()];
-    for (r, url) in replicas {
-        args.push("--replica-url".into());
-        args.push(format!("{r}={url}"));
-    }
-    common::serve(ledger, primary, port, index, &args)
+    common::serve(
+        ledger,
+        primary,
+        port,
+        index,
+        &common::region_flags(region, replicas),
+    )
 }
 
 /// deploy/haproxy/haproxy.cfg with the test's ports for the nodes and the entries.

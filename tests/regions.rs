@@ -52,14 +52,10 @@ async fn regions() -> Regions {
         &primary.database_url(),
         port,
         index.path(),
-        &[
-            "--region".to_string(),
-            "AP".into(),
-            "--replica-url".into(),
-            format!("AP={}", ap.database_url()),
-            "--replica-url".into(),
-            format!("KA={}", ka.database_url()),
-        ],
+        &common::region_flags(
+            "AP",
+            &[("AP", ap.database_url()), ("KA", ka.database_url())],
+        ),
     );
     let http = reqwest::Client::new();
     common::caught_up(&http, &api, RECORDS as i64, Duration::from_secs(120)).await;
@@ -86,15 +82,7 @@ const META: &str =
 
 impl Regions {
     async fn query(&self, query: &str, variables: Value) -> Value {
-        self.http
-            .post(format!("{}/graphql", self.api))
-            .json(&json!({"query": query, "variables": variables}))
-            .send()
-            .await
-            .expect("POST /graphql")
-            .json()
-            .await
-            .expect("JSON")
+        common::graphql(&self.http, &self.api, query, variables).await
     }
 
     /// The database `_meta` says reads go to.

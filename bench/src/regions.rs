@@ -558,24 +558,13 @@ async fn measure(
 
     // Warm-up: pools, caches of plans.
     tracing::info!("warming up");
-    let mut warm = Vec::new();
-    for n in &nodes {
-        let stats = Arc::new(Mutex::new(ReadStats::new(&n.replica_name)?));
-        let req = reads(
-            http.clone(),
-            &n.server.base,
-            ids.clone(),
-            districts.clone(),
-            stats,
-        );
-        warm.push(tokio::spawn(loadgen::open_loop(
-            args.read_rate,
-            Duration::from_secs(3),
-            256,
-            req,
-        )));
-    }
-    for w in warm {
+    let reads_on = ReadLoad {
+        http: &http,
+        ids: &ids,
+        districts: &districts,
+        rate: args.read_rate,
+    };
+    for (_, _, w) in reads_on.start(&nodes, Duration::from_secs(3), 256)? {
         w.await??;
     }
 
@@ -608,24 +597,8 @@ async fn measure(
         Duration::from_millis(args.probe_ms.max(10)),
         stop.clone(),
     ));
-    let mut loads = Vec::new();
-    for n in &nodes {
-        let stats = Arc::new(Mutex::new(ReadStats::new(&n.replica_name)?));
-        let req = reads(
-            http.clone(),
-            &n.server.base,
-            ids.clone(),
-            districts.clone(),
-            stats.clone(),
-        );
-        loads.push((
-            n.region,
-            stats,
-            tokio::spawn(loadgen::open_loop(args.read_rate, duration, 1024, req)),
-        ));
-    }
     let mut read_figures = Vec::new();
-    for (region, stats, task) in loads {
+    for (region, stats, task) in reads_on.start(&nodes, duration, 1024)? {
         let report = task.await??;
         let stats = take(stats);
         tracing::info!(
@@ -754,6 +727,45 @@ async fn measure(
         baseline_stats,
         kill,
     })
+}
+
+/// The read mix on every node at once, each with its own stats.
+struct ReadLoad<'a> {
+    http: &'a reqwest::Client,
+    ids: &'a Arc<Vec<String>>,
+    districts: &'a Arc<Vec<(String, String)>>,
+    /// Requests per second on each node.
+    rate: f64,
+}
+
+type Running = tokio::task::JoinHandle<Result<Report, loadgen::LoadError>>;
+/// One node's open loop: its region, its stats as they fill, the loop itself.
+type NodeLoad = (&'static str, Arc<Mutex<ReadStats>>, Running);
+
+impl ReadLoad<'_> {
+    /// Starts the open loop on each node for `duration`: (region, its stats, the loop).
+    fn start(
+        &self,
+        nodes: &[Node],
+        duration: Duration,
+        max_in_flight: usize,
+    ) -> anyhow::Result<Vec<NodeLoad>> {
+        nodes
+            .iter()
+            .map(|n| {
+                let stats = Arc::new(Mutex::new(ReadStats::new(&n.replica_name)?));
+                let req = reads(
+                    self.http.clone(),
+                    &n.server.base,
+                    self.ids.clone(),
+                    self.districts.clone(),
+                    stats.clone(),
+                );
+                let run = loadgen::open_loop(self.rate, duration, max_in_flight, req);
+                Ok((n.region, stats, tokio::spawn(run)))
+            })
+            .collect()
+    }
 }
 
 /// The stats out of their shared cell, once every request has finished.
@@ -903,10 +915,11 @@ async fn probe_visible(
         .with_context(|| format!("a client of {ledger_url}"))?;
     let info = ledger.info().await.context("the ledger's channels")?;
     let regional: Vec<String> = info.channels.iter().map(|c| c.name.clone()).collect();
+    let (ledger, nodes) = (Arc::new(ledger), Arc::new(nodes));
     let mut gen = Generator::new(0x7265_6769_6f6e, DemoData::embedded());
-    let mut visible = vec![Vec::new(); nodes.len()];
-    let mut timeouts = vec![0u64; nodes.len()];
-    let mut probes = 0u64;
+    // Each probe runs on its own, so that a slow one does not delay the next: one every
+    // `every`, whatever the others are doing.
+    let mut running = tokio::task::JoinSet::new();
     let mut tick = tokio::time::interval(every);
     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
         tick.tick().await;
@@ -915,29 +928,31 @@ async fn probe_visible(
             .map(channels::regional)
             .filter(|c| regional.contains(c))
             .unwrap_or_else(|| channels::PRIMARY.to_string());
-        let receipts = match ledger.submit(&channel, std::slice::from_ref(&p)).await {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::warn!(error = %e, "probe submission failed");
-                continue;
-            }
-        };
-        let Some(id) = receipts
-            .first()
-            .filter(|r| r.validation == Validation::Valid)
-            .and_then(|r| r.property_id.clone())
-        else {
-            continue;
-        };
+        let (ledger, nodes, http) = (ledger.clone(), nodes.clone(), http.clone());
+        running.spawn(async move {
+            let receipts = match ledger.submit(&channel, std::slice::from_ref(&p)).await {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!(error = %e, "probe submission failed");
+                    return None;
+                }
+            };
+            let id = receipts
+                .first()
+                .filter(|r| r.validation == Validation::Valid)
+                .and_then(|r| r.property_id.clone())?;
+            let polls = nodes
+                .iter()
+                .map(|(base, home)| visible_after(http.clone(), base, &id, home));
+            Some(futures::future::join_all(polls).await)
+        });
+    }
+    let mut visible = vec![Vec::new(); nodes.len()];
+    let mut timeouts = vec![0u64; nodes.len()];
+    let mut probes = 0u64;
+    for seen in running.join_all().await.into_iter().flatten() {
         probes += 1;
-        let polls = nodes
-            .iter()
-            .map(|(base, home)| visible_after(http.clone(), base, &id, home));
-        for (i, r) in futures::future::join_all(polls)
-            .await
-            .into_iter()
-            .enumerate()
-        {
+        for (i, r) in seen.into_iter().enumerate() {
             match r {
                 Some(d) => visible[i].push(d.as_secs_f64() * 1000.0),
                 None => timeouts[i] += 1,

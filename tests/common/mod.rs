@@ -172,3 +172,30 @@ pub fn serve<S: AsRef<std::ffi::OsStr>>(
             .expect("start landql serve"),
     )
 }
+
+/// `serve`'s flags for a node of region `home` reading `replicas` (region, URL) in order.
+pub fn region_flags(home: &str, replicas: &[(&str, String)]) -> Vec<String> {
+    let mut args = vec!["--region".to_string(), home.to_string()];
+    for (region, url) in replicas {
+        args.push("--replica-url".into());
+        args.push(format!("{region}={url}"));
+    }
+    args
+}
+
+/// POSTs a GraphQL request to `base` and returns the answer's JSON, errors included.
+pub async fn graphql(
+    http: &reqwest::Client,
+    base: &str,
+    query: &str,
+    variables: serde_json::Value,
+) -> serde_json::Value {
+    http.post(format!("{base}/graphql"))
+        .json(&serde_json::json!({ "query": query, "variables": variables }))
+        .send()
+        .await
+        .expect("POST /graphql")
+        .json()
+        .await
+        .expect("a JSON answer")
+}
