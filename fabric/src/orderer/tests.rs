@@ -750,3 +750,74 @@ fn bad_configs_are_refused() {
     config.genesis_time = u64::MAX;
     assert!(matches!(Orderer::new(config), Err(OrdererError::Crypto(_))));
 }
+
+mod any_input {
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn spec() -> impl Strategy<Value = TxSpec> {
+        (
+            // Mostly valid chaincode names, some invalid.
+            prop_oneof![3 => "[a-c]{1,3}", 1 => "[a-c_-]{0,4}"],
+            // Mostly distinct keys, some empty or repeated.
+            vec(
+                (
+                    prop_oneof![6 => "[a-dé\u{0}]{1,4}", 1 => Just(String::new())],
+                    proptest::option::of(vec(any::<u8>(), 0..8)),
+                ),
+                0..4,
+            ),
+            prop_oneof![Just(0u8), any::<u8>()],
+        )
+            .prop_map(|(chaincode, writes, code)| TxSpec {
+                chaincode,
+                args: vec![b"f".to_vec()],
+                writes: writes
+                    .into_iter()
+                    .map(|(key, value)| Write { key, value })
+                    .collect(),
+                validation: ValidationCode(code),
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+        #[test]
+        fn any_transactions_give_a_verified_block_or_an_error(txs in vec(spec(), 0..5)) {
+            let mut o = orderer();
+            match o.cut(&txs) {
+                Err(_) => prop_assert_eq!(o.height(), 1),
+                Ok(block) => {
+                    let reports = verify_chain([o.genesis(), &block], true);
+                    prop_assert_eq!(damaged(&reports), vec![]);
+                    for namespace in txs.iter().map(|t| t.chaincode.as_str()) {
+                        let found = chaincode_writes(&block, namespace).unwrap();
+                        let expected: Vec<(usize, Vec<Write>)> = txs
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, t)| {
+                                t.validation == ValidationCode::VALID
+                                    && t.chaincode == namespace
+                                    && !t.writes.is_empty()
+                            })
+                            .map(|(i, t)| {
+                                let mut w = t.writes.clone();
+                                w.sort_by(|a, b| a.key.cmp(&b.key));
+                                (i, w)
+                            })
+                            .collect();
+                        let got: Vec<(usize, Vec<Write>)> = found
+                            .transactions
+                            .into_iter()
+                            .map(|t| (t.tx_index, t.writes))
+                            .collect();
+                        prop_assert_eq!(got, expected);
+                    }
+                }
+            }
+        }
+    }
+}
