@@ -2,6 +2,7 @@
 
 use p256::ecdsa::signature::Verifier;
 use p256::ecdsa::Signature;
+use std::collections::BTreeSet;
 
 use super::*;
 use crate::msp::OrdererTrust;
@@ -820,4 +821,98 @@ mod any_input {
             }
         }
     }
+}
+
+/// The field paths (tag numbers joined by dots) present in a protobuf message, descending
+/// into the fields `nested` names as messages. A reader of the wire format independent of
+/// the prost declarations, to compare our messages with a Fabric peer's.
+fn field_paths(bytes: &[u8], prefix: &str, nested: &[&str], out: &mut BTreeSet<String>) {
+    fn varint(b: &[u8], at: &mut usize) -> u64 {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let byte = b[*at];
+            *at += 1;
+            v |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                break;
+            }
+        }
+        v
+    }
+    let mut at = 0;
+    while at < bytes.len() {
+        let key = varint(bytes, &mut at);
+        let path = format!("{prefix}{}", key >> 3);
+        match key & 7 {
+            0 => {
+                varint(bytes, &mut at);
+            }
+            1 => at += 8,
+            5 => at += 4,
+            2 => {
+                let len = varint(bytes, &mut at) as usize;
+                if nested.contains(&path.as_str()) {
+                    field_paths(&bytes[at..at + len], &format!("{path}."), nested, out);
+                }
+                at += len;
+            }
+            other => panic!("wire type {other} at {path}"),
+        }
+        out.insert(path);
+    }
+}
+
+#[test]
+fn transactions_have_the_fields_of_a_fabric_peers() {
+    // Envelope → Payload → Header (ChannelHeader, SignatureHeader) and Transaction →
+    // TransactionAction → ChaincodeActionPayload → proposal payload and endorsed action
+    // → ProposalResponsePayload → ChaincodeAction → TxReadWriteSet → KVRWSet.
+    const NESTED: &[&str] = &[
+        "1",
+        "1.1",
+        "1.1.1",
+        "1.1.1.3",
+        "1.1.1.7",
+        "1.1.1.7.2",
+        "1.1.2",
+        "1.2",
+        "1.2.1",
+        "1.2.1.2",
+        "1.2.1.2.1",
+        "1.2.1.2.1.1",
+        "1.2.1.2.1.1.1",
+        "1.2.1.2.1.1.1.2",
+        "1.2.1.2.1.1.1.3",
+        "1.2.1.2.2",
+        "1.2.1.2.2.1",
+        "1.2.1.2.2.1.2",
+        "1.2.1.2.2.1.2.1",
+        "1.2.1.2.2.1.2.1.2",
+        "1.2.1.2.2.1.2.1.2.2",
+        "1.2.1.2.2.1.2.1.2.2.3",
+        "1.2.1.2.2.1.2.3",
+        "1.2.1.2.2.1.2.4",
+        "1.2.1.2.2.2",
+    ];
+    let paths = |tx: &[u8]| {
+        let mut out = BTreeSet::new();
+        field_paths(tx, "", NESTED, &mut out);
+        out
+    };
+    // sample_prod's block 4: a marbles invocation by a Fabric 2.x peer's client.
+    let theirs = paths(&sample_block().transactions()[0]);
+    let mut o = orderer();
+    let block = o
+        .cut(&[TxSpec::new("marbles")
+            .arg("initMarble")
+            .put("marble1", "{}")])
+        .unwrap();
+    let ours = paths(&block.transactions()[0]);
+    assert!(ours.is_subset(&theirs), "{:?}", ours.difference(&theirs));
+    // What ours leaves out: the read set, and the timestamp's nanoseconds (zero here, so
+    // not encoded).
+    assert_eq!(
+        theirs.difference(&ours).collect::<Vec<_>>(),
+        ["1.1.1.3.2", "1.2.1.2.2.1.2.1.2.2.1"]
+    );
 }
