@@ -7,7 +7,10 @@
 //! over SHA-256, ASN.1 DER and low-S as Fabric's BCCSP requires. The certificates look
 //! like `cryptogen`'s: a CA with `basicConstraints CA:TRUE`, `keyCertSign`, a subject key
 //! identifier of SHA-256 of the public key point, and members with `digitalSignature`,
-//! the CA's key identifier and an OU naming their role (`orderer`, `client`).
+//! the CA's key identifier and an OU naming their role (`orderer`, `client`). The
+//! application org's one member is both the client that creates transactions and the
+//! peer that endorses them; the MSPs do not enable NodeOUs, so Fabric would not ask an
+//! endorser to be a `peer`.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -33,7 +36,7 @@ use x509_cert::spki::{
     SubjectPublicKeyInfoRef,
 };
 use x509_cert::time::{Time, Validity};
-use x509_cert::TbsCertificate;
+use x509_cert::{Certificate, TbsCertificate};
 
 use super::OrdererError;
 use crate::proto::SerializedIdentity;
@@ -166,17 +169,14 @@ fn crypto<E: std::fmt::Display>(what: &'static str) -> impl Fn(E) -> OrdererErro
     move |e| OrdererError::Crypto(format!("{what}: {e}"))
 }
 
-fn identity(msp_id: &str, key: SigningKey, cert: &[u8]) -> Result<Identity, OrdererError> {
-    let parsed = <x509_cert::Certificate as x509_cert::der::Decode>::from_der(cert)
-        .map_err(crypto("certificate"))?;
-    let cert_pem = parsed
-        .to_pem(LineEnding::LF)
-        .map_err(crypto("certificate PEM"))?;
+fn identity(msp_id: &str, key: SigningKey, cert: &Certificate) -> Result<Identity, OrdererError> {
     Ok(Identity {
         msp_id: msp_id.to_string(),
         key,
-        cert_der: cert.to_vec(),
-        cert_pem,
+        cert_der: cert.to_der().map_err(crypto("certificate DER"))?,
+        cert_pem: cert
+            .to_pem(LineEnding::LF)
+            .map_err(crypto("certificate PEM"))?,
     })
 }
 
@@ -298,15 +298,14 @@ fn issue(
     validity: Validity,
     subject_key: &SigningKey,
     issuer_key: &SigningKey,
-) -> Result<Vec<u8>, OrdererError> {
+) -> Result<Certificate, OrdererError> {
     let spki = SubjectPublicKeyInfo::from_key(subject_key.verifying_key())
         .map_err(crypto("public key"))?;
     let builder =
         CertificateBuilder::new(profile, serial, validity, spki).map_err(crypto("certificate"))?;
-    let cert = builder
+    builder
         .build::<_, DerSignature>(&CertSigner(issuer_key))
-        .map_err(crypto("certificate"))?;
-    cert.to_der().map_err(crypto("certificate DER"))
+        .map_err(crypto("certificate"))
 }
 
 /// A certificate signer whose ECDSA signatures are low-S, like every other signature here.
