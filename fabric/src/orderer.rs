@@ -22,7 +22,10 @@
 //! (SIGNATURES: an `OrdererBlockMetadata` with the last config block's number, signed by
 //! the orderer over `value || signature_header || header DER`; LAST_CONFIG: a `Metadata`
 //! whose value is the `LastConfig`) and, as a committing peer adds it, the
-//! TRANSACTIONS_FILTER with the validation code each [`TxSpec`] asks for. [`BlockFile`]
+//! TRANSACTIONS_FILTER with the validation code each [`TxSpec`] asks for.
+//! [`Orderer::rotate_orderer_ca`] makes a config block that replaces the orderer
+//! organisation's CA, signed by the outgoing orderer, after which the new one signs.
+//! [`BlockFile`]
 //! writes blocks in a peer's block-file framing ([`crate::read::read_block_file`] reads
 //! it).
 //!
@@ -36,8 +39,9 @@
 //! validation: the validation code of each transaction is what the caller says. The
 //! transactions carry no read sets, no events and no private data. The config has no
 //! policies, no consensus type and no TLS CAs, so it satisfies landql's verifier but not
-//! a Fabric peer asked to join the channel. No config update blocks: block 0 is the only
-//! config block. No COMMIT_HASH (a peer's commit hash over its state updates): that slot
+//! a Fabric peer asked to join the channel. The only config update is the orderer CA's
+//! rotation, and its config envelope has no `last_update` (the admins' signed
+//! CONFIG_UPDATE). No COMMIT_HASH (a peer's commit hash over its state updates): that slot
 //! is left empty.
 
 pub mod identity;
@@ -223,8 +227,13 @@ pub struct Orderer {
     genesis: Block,
     /// The header of the last block made.
     last: BlockHeader,
-    /// The number of the last config block (always 0: no config updates).
+    /// The number of the last config block.
     last_config: u64,
+    /// The channel's current config and its sequence number.
+    channel: ConfigGroup,
+    sequence: u64,
+    /// How many times the orderer CA was rotated.
+    rotations: u32,
 }
 
 impl Orderer {
@@ -262,7 +271,8 @@ impl Orderer {
             "client",
             config.genesis_time,
         )?;
-        let genesis = genesis_block(&config, &orderer_org, &app_org)?;
+        let channel = channel_group(&config, &orderer_org, &app_org);
+        let genesis = genesis_block(&config, channel.clone())?;
         let last = genesis.header.clone().unwrap_or_default();
         Ok(Orderer {
             config,
@@ -271,6 +281,9 @@ impl Orderer {
             genesis,
             last,
             last_config: 0,
+            channel,
+            sequence: 0,
+            rotations: 0,
         })
     }
 
@@ -341,12 +354,102 @@ impl Orderer {
             envelopes.push(envelope);
         }
         let filter = txs.iter().map(|t| t.validation.0).collect();
-        let block = self.seal(number, envelopes, filter)?;
+        let block = self.seal(number, envelopes, filter, self.last_config)?;
         self.last = block.header.clone().unwrap_or_default();
         Ok(block)
     }
 
-    /// A signature header of the orderer's member with a derived nonce.
+    /// A config block replacing the orderer organisation's CA and member with new ones
+    /// (same MSP ID, keys derived from the seed and the rotation's count), as a channel
+    /// config update would: the config's sequence and the MSP value's version go up by
+    /// one, the CONFIG envelope and the block are signed by the current orderer, and the
+    /// blocks after it are signed by the new member and name this block as their last
+    /// config. On error nothing changes.
+    pub fn rotate_orderer_ca(&mut self) -> Result<Block, OrdererError> {
+        let number = self
+            .last
+            .number
+            .checked_add(1)
+            .ok_or(OrdererError::ChainFull(self.last.number))?;
+        let rotations = self
+            .rotations
+            .checked_add(1)
+            .ok_or_else(|| OrdererError::Crypto("too many CA rotations".into()))?;
+        let new_org = Org::generate(
+            &self.config.seed,
+            &format!("orderer/rotation-{rotations}"),
+            ORDERER_MSP,
+            "orderer.landql.test",
+            "orderer0",
+            "orderer",
+            self.config.genesis_time,
+        )?;
+        let mut channel = self.channel.clone();
+        let org = channel
+            .groups
+            .get_mut("Orderer")
+            .and_then(|o| o.groups.get_mut("OrdererOrg"))
+            .ok_or_else(|| OrdererError::Crypto("config has no Orderer/OrdererOrg".into()))?;
+        let version = org.values.get("MSP").map_or(0, |v| v.version) + 1;
+        *org = org_group(&new_org);
+        if let Some(msp) = org.values.get_mut("MSP") {
+            msp.version = version;
+        }
+        let sequence = self.sequence + 1;
+        let signer = &self.orderer_org.member;
+        let signature_header = self.signature_header(signer, &format!("config/{number}"));
+        let channel_header = ChannelHeader {
+            r#type: header_type::CONFIG,
+            version: 0,
+            timestamp: Some(self.timestamp(number)),
+            channel_id: self.config.channel_id.clone(),
+            tx_id: tx_id(&signature_header.nonce, &signature_header.creator),
+            epoch: 0,
+            extension: Vec::new(),
+        };
+        let payload = Payload {
+            header: Some(Header {
+                channel_header: channel_header.encode_to_vec(),
+                signature_header: signature_header.encode_to_vec(),
+            }),
+            data: ConfigEnvelope {
+                config: Some(Config {
+                    sequence,
+                    channel_group: Some(channel.clone()),
+                }),
+            }
+            .encode_to_vec(),
+        }
+        .encode_to_vec();
+        let envelope = Envelope {
+            signature: signer.sign(&payload)?,
+            payload,
+        }
+        .encode_to_vec();
+        let max = self.config.batch_size.absolute_max_bytes;
+        if envelope.len() as u64 > u64::from(max) {
+            return Err(OrdererError::TransactionTooLarge {
+                tx: 0,
+                size: envelope.len() as u64,
+                max,
+            });
+        }
+        let block = self.seal(
+            number,
+            vec![envelope],
+            vec![ValidationCode::VALID.0],
+            number,
+        )?;
+        self.last = block.header.clone().unwrap_or_default();
+        self.last_config = number;
+        self.channel = channel;
+        self.sequence = sequence;
+        self.rotations = rotations;
+        self.orderer_org = new_org;
+        Ok(block)
+    }
+
+    /// A signature header of `identity` with a nonce derived from the seed and `what`.
     fn signature_header(&self, identity: &Identity, what: &str) -> SignatureHeader {
         SignatureHeader {
             creator: identity.serialized(),
@@ -483,12 +586,14 @@ impl Orderer {
         }
     }
 
-    /// The block `number` of `envelopes`, with its metadata and the orderer's signature.
+    /// The block `number` of `envelopes`, with its metadata naming `last_config` and the
+    /// orderer's signature.
     fn seal(
         &self,
         number: u64,
         envelopes: Vec<Vec<u8>>,
         filter: Vec<u8>,
+        last_config: u64,
     ) -> Result<Block, OrdererError> {
         let header = BlockHeader {
             number,
@@ -496,9 +601,7 @@ impl Orderer {
             data_hash: data_hash(&envelopes).to_vec(),
         };
         let value = OrdererBlockMetadata {
-            last_config: Some(LastConfig {
-                index: self.last_config,
-            }),
+            last_config: Some(LastConfig { index: last_config }),
             // A Raft orderer puts its consenter metadata here, wrapped in a `Metadata`;
             // with none, the empty `Metadata` encodes to nothing.
             consenter_metadata: Metadata::default().encode_to_vec(),
@@ -523,11 +626,7 @@ impl Orderer {
         Ok(Block {
             header: Some(header),
             data: Some(BlockData { data: envelopes }),
-            metadata: Some(metadata(
-                signatures.encode_to_vec(),
-                self.last_config,
-                filter,
-            )),
+            metadata: Some(metadata(signatures.encode_to_vec(), last_config, filter)),
         })
     }
 }
@@ -695,12 +794,8 @@ fn org_group(org: &Org) -> ConfigGroup {
     }
 }
 
-/// The genesis block, as `configtxgen` writes one and a peer stores it.
-fn genesis_block(
-    config: &OrdererConfig,
-    orderer_org: &Org,
-    app_org: &Org,
-) -> Result<Block, OrdererError> {
+/// The channel group of the genesis config.
+fn channel_group(config: &OrdererConfig, orderer_org: &Org, app_org: &Org) -> ConfigGroup {
     let orderer = ConfigGroup {
         groups: [("OrdererOrg".to_string(), org_group(orderer_org))].into(),
         values: [
@@ -723,7 +818,7 @@ fn genesis_block(
         mod_policy: "Admins".to_string(),
         ..ConfigGroup::default()
     };
-    let channel = ConfigGroup {
+    ConfigGroup {
         version: 0,
         groups: [
             ("Application".to_string(), application),
@@ -754,7 +849,11 @@ fn genesis_block(
         ]
         .into(),
         mod_policy: "Admins".to_string(),
-    };
+    }
+}
+
+/// The genesis block, as `configtxgen` writes one and a peer stores it.
+fn genesis_block(config: &OrdererConfig, channel: ConfigGroup) -> Result<Block, OrdererError> {
     let envelope = ConfigEnvelope {
         config: Some(Config {
             sequence: 0,

@@ -916,3 +916,149 @@ fn transactions_have_the_fields_of_a_fabric_peers() {
         ["1.1.1.3.2", "1.2.1.2.2.1.2.1.2.2.1"]
     );
 }
+
+/// The chain of [`chain`], then the orderer CA rotated (block 4) and two more blocks.
+fn rotated_chain(o: &mut Orderer) -> Vec<Block> {
+    let mut blocks = chain(o);
+    blocks.push(o.rotate_orderer_ca().unwrap());
+    blocks.push(
+        o.cut(&[TxSpec::new("land-registry").put("parcel-7", "seven")])
+            .unwrap(),
+    );
+    blocks.push(
+        o.cut(&[TxSpec::new("land-registry").delete("parcel-7")])
+            .unwrap(),
+    );
+    blocks
+}
+
+fn last_config(block: &Block) -> (u64, u64) {
+    let value = OrdererBlockMetadata::decode(orderer_signatures(block).value.as_slice()).unwrap();
+    let slot = &block.metadata.as_ref().unwrap().metadata[metadata_index::LAST_CONFIG];
+    let slot = Metadata::decode(slot.as_slice()).unwrap();
+    (
+        value.last_config.unwrap().index,
+        LastConfig::decode(slot.value.as_slice()).unwrap().index,
+    )
+}
+
+#[test]
+fn a_rotated_orderer_ca_takes_over_at_its_config_block() {
+    let mut o = orderer();
+    let old = o.orderer_org().clone();
+    let blocks = rotated_chain(&mut o);
+    assert_ne!(o.orderer_org().ca.cert_der(), old.ca.cert_der());
+    assert_eq!(o.orderer_org().ca.msp_id(), ORDERER_MSP);
+
+    let mut verifier = ChainVerifier::new(true);
+    for b in &blocks {
+        let report = verifier.check(b);
+        assert!(report.valid(), "{report:?}");
+        if b.number() > 0 {
+            assert_eq!(
+                report.signatures,
+                Signatures::Verified(vec![ORDERER_MSP.into()])
+            );
+        }
+    }
+    // The verifier took its trust from the rotation's config block.
+    assert_eq!(verifier.trust().unwrap().config_block, 4);
+    // Last config: the genesis block before, the rotation from it on (itself included),
+    // in both places Fabric writes it.
+    let indexes: Vec<(u64, u64)> = blocks[1..].iter().map(last_config).collect();
+    assert_eq!(indexes, [(0, 0), (0, 0), (0, 0), (4, 4), (4, 4), (4, 4)]);
+    // The config: sequence 1, the new CA in the orderer org's MSP (value version 1).
+    let config = crate::msp::config_of(&blocks[4])
+        .unwrap()
+        .unwrap()
+        .config
+        .unwrap();
+    assert_eq!(config.sequence, 1);
+    let msp_value =
+        &config.channel_group.unwrap().groups["Orderer"].groups["OrdererOrg"].values["MSP"];
+    assert_eq!(msp_value.version, 1);
+    let msp = MspConfig::decode(msp_value.value.as_slice()).unwrap();
+    let fabric = FabricMspConfig::decode(msp.config.as_slice()).unwrap();
+    assert_eq!(
+        fabric.root_certs,
+        [o.orderer_org().ca.cert_pem().as_bytes()]
+    );
+    // The config envelope is signed by the outgoing orderer.
+    let (env, _, channel, signature) = envelope(&blocks[4], 0);
+    assert_eq!(channel.r#type, header_type::CONFIG);
+    assert_eq!(signature.creator, old.member.serialized());
+    old.member
+        .verifying_key()
+        .verify(&env.payload, &Signature::from_der(&env.signature).unwrap())
+        .unwrap();
+    assert_eq!(
+        chaincode_writes(&blocks[4], "land-registry")
+            .unwrap()
+            .skipped,
+        Skipped {
+            config: 1,
+            ..Skipped::default()
+        }
+    );
+
+    // Under the genesis block's trust, the new orderer is a stranger.
+    let genesis_trust = OrdererTrust::from_config_block(&blocks[0]).unwrap();
+    let report = ChainVerifier::with_trust(genesis_trust).check(&blocks[5]);
+    assert_eq!(
+        report.errors,
+        strings(&["orderer signature 0: signer certificate does not chain to a CA of OrdererMSP"])
+    );
+    // And the outgoing orderer cannot sign after the rotation: block 5 re-signed by it.
+    let mut forged = blocks.clone();
+    let header = SignatureHeader {
+        creator: old.member.serialized(),
+        nonce: vec![1; 24],
+    };
+    resign(&mut forged[5], &old.member, header.encode_to_vec());
+    assert_eq!(
+        damaged(&verify_chain(&forged, true)),
+        vec![(
+            5,
+            strings(&[
+                "orderer signature 0: signer certificate does not chain to a CA of OrdererMSP"
+            ])
+        )]
+    );
+    // The same before the rotation verifies: the recipe is right.
+    let mut before = blocks.clone();
+    resign(&mut before[2], &old.member, header.encode_to_vec());
+    assert_eq!(damaged(&verify_chain(&before, true)), vec![]);
+}
+
+/// Replaces the block's orderer signature by one of `signer`, made by hand with Fabric's
+/// recipe: over value || signature header || header DER.
+fn resign(block: &mut Block, signer: &Identity, signature_header: Vec<u8>) {
+    let header_der = header_bytes(block.header.as_ref().unwrap());
+    let md = &mut block.metadata.as_mut().unwrap().metadata[metadata_index::SIGNATURES];
+    let mut m = Metadata::decode(md.as_slice()).unwrap();
+    let mut signed = m.value.clone();
+    signed.extend_from_slice(&signature_header);
+    signed.extend_from_slice(&header_der);
+    m.signatures = vec![MetadataSignature {
+        signature: signer.sign(&signed).unwrap(),
+        signature_header,
+        identifier_header: Vec::new(),
+    }];
+    *md = m.encode_to_vec();
+}
+
+#[test]
+fn rotations_are_deterministic_too() {
+    let file = || block_file(&rotated_chain(&mut orderer()));
+    assert_eq!(file(), file());
+    // A second rotation makes yet another CA.
+    let mut o = orderer();
+    let first = o.rotate_orderer_ca().unwrap();
+    let ca1 = o.orderer_org().ca.cert_der().to_vec();
+    let second = o.rotate_orderer_ca().unwrap();
+    assert_ne!(o.orderer_org().ca.cert_der(), ca1);
+    assert_eq!((first.number(), second.number()), (1, 2));
+    let reports = verify_chain([o.genesis(), &first, &second], true);
+    assert_eq!(damaged(&reports), vec![]);
+    assert_eq!(last_config(&second), (2, 2));
+}
