@@ -25,9 +25,8 @@
 //! TRANSACTIONS_FILTER with the validation code each [`TxSpec`] asks for.
 //! [`Orderer::rotate_orderer_ca`] makes a config block that replaces the orderer
 //! organisation's CA, signed by the outgoing orderer, after which the new one signs.
-//! [`BlockFile`]
-//! writes blocks in a peer's block-file framing ([`crate::read::read_block_file`] reads
-//! it).
+//! [`BlockFile`] writes blocks in a peer's block-file framing
+//! ([`crate::read::read_block_file`] reads it).
 //!
 //! Everything is a pure function of the seed, the [`OrdererConfig`] and the transactions:
 //! no clock (timestamps are the config's `genesis_time` plus the block number, in
