@@ -12,13 +12,17 @@
 //! renumbers a field — so a few dozen declared fields are the smaller, reviewable
 //! dependency; the tests decode Fabric's own block files with them.
 //!
-//! Only the fields landql reads are declared; prost skips the others when decoding. That
-//! is deliberate for private data: `NsReadWriteSet.collection_hashed_rwset` (field 3) is
+//! Only the fields landql reads, or [`crate::orderer`] writes, are declared; prost skips
+//! the others when decoding. That is deliberate for private data: `NsReadWriteSet.collection_hashed_rwset` (field 3) is
 //! not declared, so collection hashes are never even decoded. Consequence: re-encoding a
 //! message here drops undeclared fields, so re-encoding is only used on [`Envelope`],
 //! whose two fields are both declared (the trailing-bytes check of `verify`).
+//!
+//! Maps are `BTreeMap`s so that encoding is deterministic, with keys in order, as Go's
+//! deterministic marshalling writes them: [`crate::orderer`] must give the same bytes for
+//! the same input.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 /// `common.HeaderType` values landql tells apart.
 pub mod header_type {
@@ -32,8 +36,17 @@ pub mod header_type {
 pub mod metadata_index {
     /// `SIGNATURES`: a `Metadata` with the orderers' signatures.
     pub const SIGNATURES: usize = 0;
+    /// `LAST_CONFIG`: a `Metadata` whose value is a `LastConfig` (deprecated since Fabric
+    /// 1.4.1 in favour of the `OrdererBlockMetadata` in SIGNATURES, still written).
+    pub const LAST_CONFIG: usize = 1;
     /// `TRANSACTIONS_FILTER`: one validation code byte per transaction, set by the peer.
     pub const TRANSACTIONS_FILTER: usize = 2;
+    /// `ORDERER`: unused since Fabric 2.0, left empty.
+    pub const ORDERER: usize = 3;
+    /// `COMMIT_HASH`: a `Metadata` whose value is the peer's commit hash.
+    pub const COMMIT_HASH: usize = 4;
+    /// How many metadata entries a Fabric 2.x block has.
+    pub const COUNT: usize = 5;
 }
 
 /// `common.Block`.
@@ -161,7 +174,7 @@ pub struct Header {
     pub signature_header: Vec<u8>,
 }
 
-/// `common.ChannelHeader` (timestamp and the later fields are not read).
+/// `common.ChannelHeader` (`tls_cert_hash` is not declared).
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct ChannelHeader {
     /// A [`header_type`].
@@ -169,12 +182,33 @@ pub struct ChannelHeader {
     pub r#type: i32,
     #[prost(int32, tag = "2")]
     pub version: i32,
+    #[prost(message, optional, tag = "3")]
+    pub timestamp: Option<Timestamp>,
     #[prost(string, tag = "4")]
     pub channel_id: String,
     #[prost(string, tag = "5")]
     pub tx_id: String,
     #[prost(uint64, tag = "6")]
     pub epoch: u64,
+    /// For an endorser transaction: a serialized [`ChaincodeHeaderExtension`].
+    #[prost(bytes = "vec", tag = "7")]
+    pub extension: Vec<u8>,
+}
+
+/// `google.protobuf.Timestamp`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Timestamp {
+    #[prost(int64, tag = "1")]
+    pub seconds: i64,
+    #[prost(int32, tag = "2")]
+    pub nanos: i32,
+}
+
+/// `protos.ChaincodeHeaderExtension`: which chaincode an endorser transaction invokes.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ChaincodeHeaderExtension {
+    #[prost(message, optional, tag = "2")]
+    pub chaincode_id: Option<ChaincodeId>,
 }
 
 /// `common.SignatureHeader`.
@@ -218,10 +252,10 @@ pub struct Config {
 pub struct ConfigGroup {
     #[prost(uint64, tag = "1")]
     pub version: u64,
-    #[prost(map = "string, message", tag = "2")]
-    pub groups: HashMap<String, ConfigGroup>,
-    #[prost(map = "string, message", tag = "3")]
-    pub values: HashMap<String, ConfigValue>,
+    #[prost(btree_map = "string, message", tag = "2")]
+    pub groups: BTreeMap<String, ConfigGroup>,
+    #[prost(btree_map = "string, message", tag = "3")]
+    pub values: BTreeMap<String, ConfigValue>,
     #[prost(string, tag = "5")]
     pub mod_policy: String,
 }
@@ -235,6 +269,57 @@ pub struct ConfigValue {
     pub value: Vec<u8>,
     #[prost(string, tag = "3")]
     pub mod_policy: String,
+}
+
+/// `common.HashingAlgorithm`, the channel's `HashingAlgorithm` config value.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct HashingAlgorithm {
+    #[prost(string, tag = "1")]
+    pub name: String,
+}
+
+/// `common.BlockDataHashingStructure`, the channel's `BlockDataHashingStructure` value.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct BlockDataHashingStructure {
+    #[prost(uint32, tag = "1")]
+    pub width: u32,
+}
+
+/// `common.OrdererAddresses`, the channel's `OrdererAddresses` value.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct OrdererAddresses {
+    #[prost(string, repeated, tag = "1")]
+    pub addresses: Vec<String>,
+}
+
+/// `common.Capabilities`, a group's `Capabilities` value.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Capabilities {
+    #[prost(btree_map = "string, message", tag = "1")]
+    pub capabilities: BTreeMap<String, Capability>,
+}
+
+/// `common.Capability` (an empty message: the name is the map key).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Capability {}
+
+/// `orderer.BatchSize`, the Orderer group's `BatchSize` value.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct BatchSize {
+    #[prost(uint32, tag = "1")]
+    pub max_message_count: u32,
+    #[prost(uint32, tag = "2")]
+    pub absolute_max_bytes: u32,
+    #[prost(uint32, tag = "3")]
+    pub preferred_max_bytes: u32,
+}
+
+/// `orderer.BatchTimeout`, the Orderer group's `BatchTimeout` value.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct BatchTimeout {
+    /// A Go duration, e.g. `2s`.
+    #[prost(string, tag = "1")]
+    pub timeout: String,
 }
 
 /// `msp.MSPConfig`.
@@ -259,6 +344,22 @@ pub struct FabricMspConfig {
     /// PEM certificates.
     #[prost(bytes = "vec", repeated, tag = "3")]
     pub intermediate_certs: Vec<Vec<u8>>,
+    #[prost(message, optional, tag = "8")]
+    pub crypto_config: Option<FabricCryptoConfig>,
+    /// PEM certificates of the TLS CAs.
+    #[prost(bytes = "vec", repeated, tag = "9")]
+    pub tls_root_certs: Vec<Vec<u8>>,
+}
+
+/// `msp.FabricCryptoConfig`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct FabricCryptoConfig {
+    /// `SHA2` on every Fabric network.
+    #[prost(string, tag = "1")]
+    pub signature_hash_family: String,
+    /// `SHA256` on every Fabric network.
+    #[prost(string, tag = "2")]
+    pub identity_identifier_hash_function: String,
 }
 
 /// `protos.Transaction`.
@@ -287,12 +388,59 @@ pub struct ChaincodeActionPayload {
     pub action: Option<ChaincodeEndorsedAction>,
 }
 
-/// `protos.ChaincodeEndorsedAction` (endorsements are not read).
+/// `protos.ChaincodeEndorsedAction` (endorsements are not read, only written).
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct ChaincodeEndorsedAction {
     /// A serialized [`ProposalResponsePayload`].
     #[prost(bytes = "vec", tag = "1")]
     pub proposal_response_payload: Vec<u8>,
+    #[prost(message, repeated, tag = "2")]
+    pub endorsements: Vec<Endorsement>,
+}
+
+/// `protos.Endorsement`: a peer's signature over `proposal_response_payload || endorser`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Endorsement {
+    /// A serialized [`SerializedIdentity`].
+    #[prost(bytes = "vec", tag = "1")]
+    pub endorser: Vec<u8>,
+    #[prost(bytes = "vec", tag = "2")]
+    pub signature: Vec<u8>,
+}
+
+/// `protos.ChaincodeProposalPayload` as it is stored in a block (no transient map).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ChaincodeProposalPayload {
+    /// A serialized [`ChaincodeInvocationSpec`].
+    #[prost(bytes = "vec", tag = "1")]
+    pub input: Vec<u8>,
+}
+
+/// `protos.ChaincodeInvocationSpec`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ChaincodeInvocationSpec {
+    #[prost(message, optional, tag = "1")]
+    pub chaincode_spec: Option<ChaincodeSpec>,
+}
+
+/// `protos.ChaincodeSpec` (`timeout` is not declared).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ChaincodeSpec {
+    /// `ChaincodeSpec.Type`: 1 GOLANG, 2 NODE, 3 CAR, 4 JAVA.
+    #[prost(int32, tag = "1")]
+    pub r#type: i32,
+    #[prost(message, optional, tag = "2")]
+    pub chaincode_id: Option<ChaincodeId>,
+    #[prost(message, optional, tag = "3")]
+    pub input: Option<ChaincodeInput>,
+}
+
+/// `protos.ChaincodeInput` (`decorations` and `is_init` are not declared).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ChaincodeInput {
+    /// The function name, then its arguments.
+    #[prost(bytes = "vec", repeated, tag = "1")]
+    pub args: Vec<Vec<u8>>,
 }
 
 /// `protos.ProposalResponsePayload`.
@@ -305,14 +453,28 @@ pub struct ProposalResponsePayload {
     pub extension: Vec<u8>,
 }
 
-/// `protos.ChaincodeAction` (events and response are not read).
+/// `protos.ChaincodeAction` (events are not declared; the response is not read).
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct ChaincodeAction {
     /// A serialized [`TxReadWriteSet`].
     #[prost(bytes = "vec", tag = "1")]
     pub results: Vec<u8>,
+    #[prost(message, optional, tag = "3")]
+    pub response: Option<Response>,
     #[prost(message, optional, tag = "4")]
     pub chaincode_id: Option<ChaincodeId>,
+}
+
+/// `protos.Response`: the chaincode's answer to the proposal.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Response {
+    /// An HTTP-like status: 200 for success.
+    #[prost(int32, tag = "1")]
+    pub status: i32,
+    #[prost(string, tag = "2")]
+    pub message: String,
+    #[prost(bytes = "vec", tag = "3")]
+    pub payload: Vec<u8>,
 }
 
 /// `protos.ChaincodeID`.
