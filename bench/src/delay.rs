@@ -142,16 +142,18 @@ where
     // `None`: end of stream.
     let (tx, mut rx) = tokio::sync::mpsc::channel::<(Instant, Option<Vec<u8>>)>(QUEUE);
     let read = async move {
+        // One buffer per direction, and each chunk copied out at its length: a zeroed
+        // 64 KiB buffer per read (kept whole while it waits out the delay) made the proxy
+        // spend its CPU clearing memory for 100-byte queries.
+        let mut buf = vec![0u8; CHUNK];
         loop {
-            let mut buf = vec![0u8; CHUNK];
             let n = r.read(&mut buf).await?;
             let due = Instant::now() + delay;
             if n == 0 {
                 let _ = tx.send((due, None)).await;
                 return Ok::<(), std::io::Error>(());
             }
-            buf.truncate(n);
-            if tx.send((due, Some(buf))).await.is_err() {
+            if tx.send((due, Some(buf[..n].to_vec()))).await.is_err() {
                 // The writer is gone (its side failed); it reports the error.
                 return Ok(());
             }

@@ -30,9 +30,10 @@
 //!      commit: an upper bound of the lag, as it also counts the gap since the primary's
 //!      last commit);
 //!    - every `--probe-ms` one create is submitted to the ledger; from its receipt, each
-//!      region's node is polled with `property(id, consistency: REPLICA)` (a new request
-//!      every 10 ms, overlapping) until an answer comes from that region's replica (not
-//!      the primary the REPLICA level falls back to, never the ledger): commit → visible;
+//!      region's replica is asked every 10 ms (one statement for all the probes it lacks)
+//!      until it holds the record: commit → visible in that region (what its node serves
+//!      while it reads its replica — the served-by counts and `_meta` samples say how
+//!      often);
 //! 4. **baseline**: a fourth node with no replicas (the primary only, direct), the same
 //!    read mix at the three nodes' total rate, under the same write load;
 //! 5. **replica kill**: AP's node alone under the read load; after `--kill-after` s AP's
@@ -122,9 +123,6 @@ const PAGE: &str = "query D($state: String!, $district: String!) { \
     properties(filter: { state: $state, district: $district }, first: 20) { \
     edges { node { id surveyNo marketValue owners { owner { name } } \
     provenance { database } } } } }";
-
-const VISIBLE: &str = "query V($id: ID!) { property(id: $id, consistency: REPLICA) { \
-    id provenance { database } } }";
 
 const META: &str = "{ _meta { databases { name lagBytes lagBlocks reading } } }";
 
@@ -588,12 +586,8 @@ async fn measure(
         stop.clone(),
     ));
     let probe_task = tokio::spawn(probe_visible(
-        http.clone(),
         private.ledger_url.clone(),
-        nodes
-            .iter()
-            .map(|n| (n.server.base.clone(), n.replica_name.clone()))
-            .collect(),
+        replicas.iter().map(|r| r.database_url()).collect(),
         Duration::from_millis(args.probe_ms.max(10)),
         stop.clone(),
     ));
@@ -901,13 +895,18 @@ async fn sample_lag(
     Ok(out)
 }
 
-/// Every `every` until `stop`: one create submitted to the ledger, then each node polled
-/// until its home replica answers for it. Per node the ms from receipt to visible; per
-/// node the probes that timed out; the probes made.
+/// Commit → visible: one create submitted every `every` until `stop`; from its receipt,
+/// each region's replica is asked every 10 ms — one statement per replica for all the
+/// probes it does not hold yet — until it holds the record (what that region's node serves
+/// while it reads its home replica, which `sample_lag` and the served-by counts show).
+/// Asking the node instead cost a GraphQL request per probe per poll, and each miss fell
+/// through to the primary (REPLICA's fallback): with probes outstanding that polling
+/// became the heaviest load of the run and slowed the very replication it measured.
+/// Returns per region the milliseconds of each probe seen, the probes not seen within
+/// [`VISIBLE_LIMIT`], and how many probes were committed.
 async fn probe_visible(
-    http: reqwest::Client,
     ledger_url: String,
-    nodes: Vec<(String, String)>,
+    replica_urls: Vec<String>,
     every: Duration,
     stop: Arc<std::sync::atomic::AtomicBool>,
 ) -> anyhow::Result<(Vec<Vec<f64>>, Vec<u64>, u64)> {
@@ -915,10 +914,58 @@ async fn probe_visible(
         .with_context(|| format!("a client of {ledger_url}"))?;
     let info = ledger.info().await.context("the ledger's channels")?;
     let regional: Vec<String> = info.channels.iter().map(|c| c.name.clone()).collect();
-    let (ledger, nodes) = (Arc::new(ledger), Arc::new(nodes));
+    let ledger = Arc::new(ledger);
+    // Per region: probe ID → when its receipt came.
+    type Pending = Arc<Mutex<BTreeMap<String, Instant>>>;
+    let pending: Vec<Pending> = replica_urls.iter().map(|_| Pending::default()).collect();
+    let submitting = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let mut pollers = Vec::new();
+    for (url, pending) in replica_urls.iter().zip(&pending) {
+        let pool = migrations::connect(url)
+            .await
+            .context("connecting to a replica")?;
+        let (pending, submitting) = (pending.clone(), submitting.clone());
+        pollers.push(tokio::spawn(async move {
+            let (mut seen, mut missed) = (Vec::new(), 0u64);
+            let mut tick = tokio::time::interval(Duration::from_millis(10));
+            loop {
+                tick.tick().await;
+                let ids: Vec<String> = {
+                    let p = pending.lock().unwrap_or_else(|p| p.into_inner());
+                    if p.is_empty() && !submitting.load(std::sync::atomic::Ordering::Relaxed) {
+                        break;
+                    }
+                    p.keys().cloned().collect()
+                };
+                if ids.is_empty() {
+                    continue;
+                }
+                let found: Vec<String> =
+                    match sqlx::query_scalar("SELECT id FROM properties WHERE id = ANY($1)")
+                        .bind(&ids)
+                        .fetch_all(&pool)
+                        .await
+                    {
+                        Ok(found) => found,
+                        // The replica is down (the kill phase does not run probes) or busy:
+                        // the next tick asks again, and the limit below still applies.
+                        Err(_) => Vec::new(),
+                    };
+                let mut p = pending.lock().unwrap_or_else(|p| p.into_inner());
+                for id in found {
+                    if let Some(t) = p.remove(&id) {
+                        seen.push(t.elapsed().as_secs_f64() * 1000.0);
+                    }
+                }
+                let before = p.len();
+                p.retain(|_, t| t.elapsed() <= VISIBLE_LIMIT);
+                missed += (before - p.len()) as u64;
+            }
+            (seen, missed)
+        }));
+    }
     let mut gen = Generator::new(0x7265_6769_6f6e, DemoData::embedded());
-    // Each probe runs on its own, so that a slow one does not delay the next: one every
-    // `every`, whatever the others are doing.
+    // Each submission runs on its own, so that a slow one does not delay the next.
     let mut running = tokio::task::JoinSet::new();
     let mut tick = tokio::time::interval(every);
     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
@@ -928,81 +975,46 @@ async fn probe_visible(
             .map(channels::regional)
             .filter(|c| regional.contains(c))
             .unwrap_or_else(|| channels::PRIMARY.to_string());
-        let (ledger, nodes, http) = (ledger.clone(), nodes.clone(), http.clone());
+        let (ledger, pending) = (ledger.clone(), pending.clone());
         running.spawn(async move {
             let receipts = match ledger.submit(&channel, std::slice::from_ref(&p)).await {
                 Ok(r) => r,
                 Err(e) => {
                     tracing::warn!(error = %e, "probe submission failed");
-                    return None;
+                    return false;
                 }
             };
-            let id = receipts
+            let Some(id) = receipts
                 .first()
                 .filter(|r| r.validation == Validation::Valid)
-                .and_then(|r| r.property_id.clone())?;
-            let polls = nodes
-                .iter()
-                .map(|(base, home)| visible_after(http.clone(), base, &id, home));
-            Some(futures::future::join_all(polls).await)
+                .and_then(|r| r.property_id.clone())
+            else {
+                return false;
+            };
+            let now = Instant::now();
+            for p in &pending {
+                p.lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(id.clone(), now);
+            }
+            true
         });
     }
-    let mut visible = vec![Vec::new(); nodes.len()];
-    let mut timeouts = vec![0u64; nodes.len()];
-    let mut probes = 0u64;
-    for seen in running.join_all().await.into_iter().flatten() {
-        probes += 1;
-        for (i, r) in seen.into_iter().enumerate() {
-            match r {
-                Some(d) => visible[i].push(d.as_secs_f64() * 1000.0),
-                None => timeouts[i] += 1,
-            }
-        }
+    let probes = running
+        .join_all()
+        .await
+        .into_iter()
+        .filter(|ok| *ok)
+        .count() as u64;
+    submitting.store(false, std::sync::atomic::Ordering::Relaxed);
+    let mut visible = Vec::new();
+    let mut timeouts = Vec::new();
+    for poller in pollers {
+        let (seen, missed) = poller.await.context("a commit → visible poller")?;
+        visible.push(seen);
+        timeouts.push(missed);
     }
     Ok((visible, timeouts, probes))
-}
-
-/// Polls `base` for `id` (a new request every 10 ms, overlapping) until an answer comes
-/// from `home`; the time from the call to that answer, or `None` after [`VISIBLE_LIMIT`].
-async fn visible_after(
-    http: reqwest::Client,
-    base: &str,
-    id: &str,
-    home: &str,
-) -> Option<Duration> {
-    let started = Instant::now();
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
-    let mut tasks = tokio::task::JoinSet::new();
-    let mut tick = tokio::time::interval(Duration::from_millis(10));
-    let body = json!({ "query": VISIBLE, "variables": { "id": id } });
-    let url = format!("{base}/graphql");
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {
-                if started.elapsed() > VISIBLE_LIMIT {
-                    return None;
-                }
-                while tasks.try_join_next().is_some() {}
-                if tasks.len() < 32 {
-                    let (req, tx) = (http.post(&url).json(&body), tx.clone());
-                    tasks.spawn(async move {
-                        if let Ok(v) = ask(req).await {
-                            let db = v["data"]["property"]["provenance"]["database"]
-                                .as_str()
-                                .unwrap_or("none")
-                                .to_string();
-                            let _ = tx.send(db);
-                        }
-                    });
-                }
-            }
-            Some(db) = rx.recv() => {
-                if db == home {
-                    return Some(started.elapsed());
-                }
-            }
-        }
-    }
 }
 
 fn markdown(args: &RegionsBenchArgs, f: &Figures, load_before: &str) -> String {
@@ -1032,8 +1044,9 @@ fn markdown(args: &RegionsBenchArgs, f: &Figures, load_before: &str) -> String {
          replica's `now() - pg_last_xact_replay_timestamp()` (the age of the last commit \
          replayed — an upper bound, it includes the gap between the primary's commits). \
          *Commit → visible*: every {} ms one create is submitted; from its receipt each \
-         node is polled with `property(id, consistency: REPLICA)` (a request every 10 ms, \
-         overlapping) until its home replica answers with the record.\n",
+         region's replica is asked every 10 ms (one statement for all the probes it does \
+         not hold yet) until it holds the record — what that region's node serves while it \
+         reads its replica.\n",
         args.seconds, args.read_rate, args.write_rate, args.probe_ms
     );
     let _ = writeln!(
