@@ -328,6 +328,22 @@ pub fn verify_chain<'a>(
     blocks.into_iter().map(|b| verifier.check(b)).collect()
 }
 
+/// Flips one bit of a block's first orderer signature, `from_end` bytes from its end (the
+/// crate's tamper tests, on Fabric's blocks and on `orderer`'s).
+#[cfg(test)]
+pub(crate) fn flip_signature_byte(block: &mut Block, from_end: usize) {
+    let md = &mut block
+        .metadata
+        .as_mut()
+        .expect("a block with metadata")
+        .metadata[metadata_index::SIGNATURES];
+    let mut m = Metadata::decode(md.as_slice()).expect("SIGNATURES metadata");
+    let sig = &mut m.signatures[0].signature;
+    let at = sig.len() - from_end;
+    sig[at] ^= 0x01;
+    *md = m.encode_to_vec();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -475,12 +491,7 @@ mod tests {
     #[test]
     fn a_flipped_signature_byte_fails_the_signature_only() {
         let mut blocks = chain("sample_prod.blockfile");
-        let md = &mut blocks[3].metadata.as_mut().unwrap().metadata[metadata_index::SIGNATURES];
-        let mut m = Metadata::decode(md.as_slice()).unwrap();
-        let sig = &mut m.signatures[0].signature;
-        let at = sig.len() - 3;
-        sig[at] ^= 0x01;
-        *md = m.encode_to_vec();
+        flip_signature_byte(&mut blocks[3], 3);
         let reports = verify_chain(&blocks, true);
         assert_eq!(
             damaged(&reports),

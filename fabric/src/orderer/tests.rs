@@ -8,7 +8,7 @@ use super::*;
 use crate::msp::OrdererTrust;
 use crate::proto::{ChaincodeProposalPayload, SerializedIdentity};
 use crate::read::{read_block, read_block_file};
-use crate::verify::PREVIOUS_HASH_MISMATCH;
+use crate::verify::{flip_signature_byte, PREVIOUS_HASH_MISMATCH};
 use crate::verify::{verify_chain, BlockReport, ChainVerifier, Signatures, DATA_HASH_MISMATCH};
 use crate::writes::{chaincode_writes, Skipped, TxWrites};
 
@@ -249,7 +249,7 @@ fn transactions_are_endorser_transactions_signed_by_the_app_member() {
             payload.header.as_ref().unwrap().signature_header
         );
         let cap = ChaincodeActionPayload::decode(action.payload.as_slice()).unwrap();
-        let endorsed = cap.action.unwrap();
+        let endorsed = cap.action.as_ref().unwrap();
         let endorsement = &endorsed.endorsements[0];
         let mut signed = endorsed.proposal_response_payload.clone();
         signed.extend_from_slice(&endorsement.endorser);
@@ -266,12 +266,7 @@ fn transactions_are_endorser_transactions_signed_by_the_app_member() {
         h.update(&header.signature_header);
         h.update(&cap.chaincode_proposal_payload);
         assert_eq!(prp.proposal_hash, h.finalize().to_vec());
-        let proposal =
-            ChaincodeProposalPayload::decode(cap.chaincode_proposal_payload.as_slice()).unwrap();
-        let spec = ChaincodeInvocationSpec::decode(proposal.input.as_slice())
-            .unwrap()
-            .chaincode_spec
-            .unwrap();
+        let spec = invocation_spec(&cap);
         assert_eq!(spec.chaincode_id.unwrap().name, "land-registry");
         let cc_action = ChaincodeAction::decode(prp.extension.as_slice()).unwrap();
         assert_eq!(cc_action.response.unwrap().status, 200);
@@ -280,12 +275,7 @@ fn transactions_are_endorser_transactions_signed_by_the_app_member() {
     let (_, payload, _, _) = envelope(&blocks[1], 0);
     let transaction = Transaction::decode(payload.data.as_slice()).unwrap();
     let cap = ChaincodeActionPayload::decode(transaction.actions[0].payload.as_slice()).unwrap();
-    let proposal =
-        ChaincodeProposalPayload::decode(cap.chaincode_proposal_payload.as_slice()).unwrap();
-    let spec = ChaincodeInvocationSpec::decode(proposal.input.as_slice())
-        .unwrap()
-        .chaincode_spec
-        .unwrap();
+    let spec = invocation_spec(&cap);
     assert_eq!(
         spec.input.unwrap().args,
         [b"register".to_vec(), b"parcel-1".to_vec()]
@@ -523,12 +513,7 @@ fn a_flipped_header_byte_breaks_the_signature_and_the_next_link() {
 #[test]
 fn a_flipped_signature_byte_fails_the_signature_only() {
     let mut blocks = chain(&mut orderer());
-    let md = &mut blocks[1].metadata.as_mut().unwrap().metadata[metadata_index::SIGNATURES];
-    let mut m = Metadata::decode(md.as_slice()).unwrap();
-    let sig = &mut m.signatures[0].signature;
-    let at = sig.len() - 2;
-    sig[at] ^= 0x01;
-    *md = m.encode_to_vec();
+    flip_signature_byte(&mut blocks[1], 2);
     let reports = verify_chain(&blocks, true);
     assert_eq!(
         damaged(&reports),
@@ -1061,4 +1046,14 @@ fn rotations_are_deterministic_too() {
     let reports = verify_chain([o.genesis(), &first, &second], true);
     assert_eq!(damaged(&reports), vec![]);
     assert_eq!(last_config(&second), (2, 2));
+}
+
+/// The chaincode invocation a transaction's action carries.
+fn invocation_spec(cap: &ChaincodeActionPayload) -> ChaincodeSpec {
+    let proposal =
+        ChaincodeProposalPayload::decode(cap.chaincode_proposal_payload.as_slice()).unwrap();
+    ChaincodeInvocationSpec::decode(proposal.input.as_slice())
+        .unwrap()
+        .chaincode_spec
+        .unwrap()
 }
