@@ -328,6 +328,15 @@ pub fn verify_chain<'a>(
     blocks.into_iter().map(|b| verifier.check(b)).collect()
 }
 
+/// Flips bits (`mask`) of the last byte of a block's transaction `tx` — inside the
+/// envelope's signature, so it still decodes (the crate's tamper tests).
+#[cfg(test)]
+pub(crate) fn flip_last_tx_byte(block: &mut Block, tx: usize, mask: u8) {
+    let tx = &mut block.data.as_mut().expect("a block with data").data[tx];
+    let last = tx.len() - 1;
+    tx[last] ^= mask;
+}
+
 /// Flips one bit of a block's first orderer signature, `from_end` bytes from its end (the
 /// crate's tamper tests, on Fabric's blocks and on `orderer`'s).
 #[cfg(test)]
@@ -479,9 +488,7 @@ mod tests {
     #[test]
     fn a_flipped_transaction_byte_is_a_data_hash_mismatch() {
         let mut blocks = chain("sample_prod.blockfile");
-        let tx = &mut blocks[6].data.as_mut().unwrap().data[0];
-        let last = tx.len() - 1;
-        tx[last] ^= 0x40; // inside the envelope's signature: still decodes
+        flip_last_tx_byte(&mut blocks[6], 0, 0x40);
         assert_eq!(
             damaged(&verify_chain(&blocks, true)),
             vec![(6, strings(&[DATA_HASH_MISMATCH]))]

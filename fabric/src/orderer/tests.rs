@@ -8,7 +8,7 @@ use super::*;
 use crate::msp::OrdererTrust;
 use crate::proto::{ChaincodeProposalPayload, SerializedIdentity};
 use crate::read::{read_block, read_block_file};
-use crate::verify::{flip_signature_byte, PREVIOUS_HASH_MISMATCH};
+use crate::verify::{flip_last_tx_byte, flip_signature_byte, PREVIOUS_HASH_MISMATCH};
 use crate::verify::{verify_chain, BlockReport, ChainVerifier, Signatures, DATA_HASH_MISMATCH};
 use crate::writes::{chaincode_writes, Skipped, TxWrites};
 
@@ -457,10 +457,8 @@ fn the_same_seed_gives_the_same_bytes_another_seed_other_certificates() {
 #[test]
 fn a_flipped_transaction_byte_is_a_data_hash_mismatch() {
     let mut blocks = chain(&mut orderer());
-    let tx = &mut blocks[2].data.as_mut().unwrap().data[1];
-    let last = tx.len() - 1;
-    tx[last] ^= 0x01; // inside the envelope's signature: still decodes
-                      // The orderer signed the header, whose data hash is the true one.
+    flip_last_tx_byte(&mut blocks[2], 1, 0x01);
+    // The orderer signed the header, whose data hash is the true one.
     assert_eq!(
         damaged(&verify_chain(&blocks, true)),
         vec![(2, strings(&[DATA_HASH_MISMATCH]))]
