@@ -328,6 +328,22 @@ pub fn verify_chain<'a>(
     blocks.into_iter().map(|b| verifier.check(b)).collect()
 }
 
+/// The blocks a verification found damaged, with their errors (the crate's tests).
+#[cfg(test)]
+pub(crate) fn damaged(reports: &[BlockReport]) -> Vec<(u64, Vec<String>)> {
+    reports
+        .iter()
+        .filter(|r| !r.valid())
+        .map(|r| (r.number, r.errors.clone()))
+        .collect()
+}
+
+/// Owned strings, for comparing with a report's errors (the crate's tests).
+#[cfg(test)]
+pub(crate) fn strings(s: &[&str]) -> Vec<String> {
+    s.iter().map(|s| s.to_string()).collect()
+}
+
 /// Flips bits (`mask`) of the last byte of a block's transaction `tx` — inside the
 /// envelope's signature, so it still decodes (the crate's tamper tests).
 #[cfg(test)]
@@ -367,18 +383,6 @@ mod tests {
             .into_iter()
             .map(|b| b.block)
             .collect()
-    }
-
-    fn damaged(reports: &[BlockReport]) -> Vec<(u64, Vec<String>)> {
-        reports
-            .iter()
-            .filter(|r| !r.valid())
-            .map(|r| (r.number, r.errors.clone()))
-            .collect()
-    }
-
-    fn strings(s: &[&str]) -> Vec<String> {
-        s.iter().map(|s| s.to_string()).collect()
     }
 
     #[test]

@@ -8,8 +8,10 @@ use super::*;
 use crate::msp::OrdererTrust;
 use crate::proto::{ChaincodeProposalPayload, SerializedIdentity};
 use crate::read::{read_block, read_block_file};
-use crate::verify::{flip_last_tx_byte, flip_signature_byte, PREVIOUS_HASH_MISMATCH};
-use crate::verify::{verify_chain, BlockReport, ChainVerifier, Signatures, DATA_HASH_MISMATCH};
+use crate::verify::{
+    damaged, flip_last_tx_byte, flip_signature_byte, strings, PREVIOUS_HASH_MISMATCH,
+};
+use crate::verify::{verify_chain, ChainVerifier, Signatures, DATA_HASH_MISMATCH};
 use crate::writes::{chaincode_writes, Skipped, TxWrites};
 
 const SEED: [u8; 32] = [7; 32];
@@ -58,18 +60,6 @@ fn chain(o: &mut Orderer) -> Vec<Block> {
             .unwrap(),
     );
     blocks
-}
-
-fn damaged(reports: &[BlockReport]) -> Vec<(u64, Vec<String>)> {
-    reports
-        .iter()
-        .filter(|r| !r.valid())
-        .map(|r| (r.number, r.errors.clone()))
-        .collect()
-}
-
-fn strings(s: &[&str]) -> Vec<String> {
-    s.iter().map(|s| s.to_string()).collect()
 }
 
 fn envelope(block: &Block, tx: usize) -> (Envelope, Payload, ChannelHeader, SignatureHeader) {
