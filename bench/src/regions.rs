@@ -576,18 +576,28 @@ async fn measure(
         3,
     ));
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // The samplers' own pools, one per replica, shared by both and straight to the
+    // replica (not through the delay proxies).
+    let mut replica_pools = Vec::new();
+    for r in &replicas {
+        replica_pools.push(
+            migrations::connect(&r.database_url())
+                .await
+                .context("connecting to a replica")?,
+        );
+    }
     let lag_task = tokio::spawn(sample_lag(
         http.clone(),
         nodes
             .iter()
             .map(|n| (n.server.base.clone(), n.replica_name.clone()))
             .collect(),
-        replicas.iter().map(|r| r.database_url()).collect(),
+        replica_pools.clone(),
         stop.clone(),
     ));
     let probe_task = tokio::spawn(probe_visible(
         private.ledger_url.clone(),
-        replicas.iter().map(|r| r.database_url()).collect(),
+        replica_pools,
         Duration::from_millis(args.probe_ms.max(10)),
         stop.clone(),
     ));
@@ -836,17 +846,9 @@ async fn wait_replayed(primary: &sqlx::PgPool, url: &str, region: &str) -> anyho
 async fn sample_lag(
     http: reqwest::Client,
     nodes: Vec<(String, String)>,
-    replica_urls: Vec<String>,
+    pools: Vec<sqlx::PgPool>,
     stop: Arc<std::sync::atomic::AtomicBool>,
 ) -> anyhow::Result<Vec<LagSamples>> {
-    let mut pools = Vec::new();
-    for url in &replica_urls {
-        pools.push(
-            migrations::connect(url)
-                .await
-                .context("connecting to a replica")?,
-        );
-    }
     let mut out = vec![LagSamples::default(); nodes.len()];
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
@@ -906,7 +908,7 @@ async fn sample_lag(
 /// [`VISIBLE_LIMIT`], and how many probes were committed.
 async fn probe_visible(
     ledger_url: String,
-    replica_urls: Vec<String>,
+    replicas: Vec<sqlx::PgPool>,
     every: Duration,
     stop: Arc<std::sync::atomic::AtomicBool>,
 ) -> anyhow::Result<(Vec<Vec<f64>>, Vec<u64>, u64)> {
@@ -917,13 +919,10 @@ async fn probe_visible(
     let ledger = Arc::new(ledger);
     // Per region: probe ID → when its receipt came.
     type Pending = Arc<Mutex<BTreeMap<String, Instant>>>;
-    let pending: Vec<Pending> = replica_urls.iter().map(|_| Pending::default()).collect();
+    let pending: Vec<Pending> = replicas.iter().map(|_| Pending::default()).collect();
     let submitting = Arc::new(std::sync::atomic::AtomicBool::new(true));
     let mut pollers = Vec::new();
-    for (url, pending) in replica_urls.iter().zip(&pending) {
-        let pool = migrations::connect(url)
-            .await
-            .context("connecting to a replica")?;
+    for (pool, pending) in replicas.into_iter().zip(&pending) {
         let (pending, submitting) = (pending.clone(), submitting.clone());
         pollers.push(tokio::spawn(async move {
             let (mut seen, mut missed) = (Vec::new(), 0u64);
