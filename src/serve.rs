@@ -64,6 +64,16 @@ pub struct ServeArgs {
     /// unless the filter names a village or a survey number (NARROW_OR_SIGN_IN beyond).
     #[arg(long, env = "LANDQL_ANONYMOUS_DEEP_LISTS")]
     anonymous_deep_lists: bool,
+    /// Records with owner names (from `properties` and `search`) an anonymous client may
+    /// list a day, or `off`; the allowance refills evenly over the day. Past it such lists
+    /// answer DAILY_LIST_LIMIT. Off with --anonymous-deep-lists.
+    #[arg(
+        long,
+        env = "LANDQL_ANONYMOUS_LIST_QUOTA",
+        default_value = "5000",
+        value_parser = parse_list_quota
+    )]
+    anonymous_list_quota: ListQuota,
     /// Verify bearer tokens signed with HS256 and this shared secret (at least 32 bytes).
     #[arg(
         long,
@@ -179,6 +189,11 @@ impl ServeArgs {
             request_timeout: Duration::from_millis(self.request_timeout_ms),
             auth,
             rate_limits,
+            anonymous_list_quota: if self.anonymous_deep_lists {
+                None
+            } else {
+                self.anonymous_list_quota.0
+            },
             cors_origins: self.cors_origins.clone(),
             trusted_proxies: self.trusted_proxies.iter().cloned().collect(),
         })
@@ -517,6 +532,23 @@ pub async fn run(
     Ok(())
 }
 
+/// `--anonymous-list-quota`: records a day, `None` for `off`.
+#[derive(Debug, Clone, Copy)]
+struct ListQuota(Option<std::num::NonZeroU32>);
+
+fn parse_list_quota(s: &str) -> Result<ListQuota, String> {
+    let s = s.trim();
+    if s.eq_ignore_ascii_case("off") {
+        return Ok(ListQuota(None));
+    }
+    match s.parse::<u32>().ok().and_then(std::num::NonZeroU32::new) {
+        Some(n) => Ok(ListQuota(Some(n))),
+        None => Err(format!(
+            "`{s}` is not an allowance: give records a day (1 or more), or `off`"
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -559,5 +591,18 @@ mod tests {
         );
         let none = check_regions(&r(&[]), Some("KA")).unwrap_err().to_string();
         assert!(none.contains("none"), "{none}");
+    }
+
+    #[test]
+    fn list_quota_settings_parse() {
+        assert_eq!(
+            parse_list_quota("5000").map(|q| q.0),
+            Ok(std::num::NonZeroU32::new(5000))
+        );
+        assert_eq!(parse_list_quota(" OFF ").map(|q| q.0), Ok(None));
+        for bad in ["0", "-1", "lots", ""] {
+            let e = parse_list_quota(bad).map(|q| q.0).unwrap_err();
+            assert!(e.contains("records a day"), "{bad}: {e}");
+        }
     }
 }

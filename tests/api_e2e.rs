@@ -47,7 +47,7 @@ async fn serve(ledger_url: &str, database_url: &str) -> Serve {
         .arg(index.path())
         // This test pages through everything anonymously at ~50 requests a second; roles,
         // rate limits and the anonymous list depth have their own tests
-        // (api/src/tests/access.rs, tests/anonymous_lists.rs).
+        // (api/src/tests/access.rs).
         .args([
             "--rate-limit",
             "anonymous=off",

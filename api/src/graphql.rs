@@ -78,6 +78,20 @@ fn read_after(headers: &HeaderMap) -> Result<Option<schema::ReadAfter>, Refusal>
     })
 }
 
+/// One operation's data from the caller: who they are and, for anonymous callers, what
+/// they may still list today (schema's `list_quota`).
+fn caller(
+    req: async_graphql::Request,
+    principal: Principal,
+    charge: Option<&Charge>,
+) -> async_graphql::Request {
+    let req = req.data(principal);
+    match charge.and_then(Charge::list_allowance) {
+        Some(allowance) => req.data(allowance),
+        None => req,
+    }
+}
+
 /// `POST /graphql`.
 pub(crate) async fn post(
     State(state): State<AppState>,
@@ -128,7 +142,7 @@ pub(crate) async fn post(
         Body1::Single(req) => {
             let (resp, op) = execute(
                 &state,
-                req.data(principal),
+                caller(*req, principal, charge.as_deref()),
                 Transport::Post,
                 deadline,
                 after,
@@ -158,7 +172,7 @@ pub(crate) async fn post(
             let results = futures::future::join_all(reqs.into_iter().map(|r| {
                 execute(
                     &state,
-                    r.data(principal.clone()),
+                    caller(r, principal.clone(), charge.as_deref()),
                     Transport::Post,
                     deadline,
                     after,
@@ -216,7 +230,7 @@ pub(crate) async fn get_or_upgrade(State(state): State<AppState>, req: Request) 
     };
     let (resp, op) = execute(
         &state,
-        gql.data(principal),
+        caller(gql, principal, req.extensions().get::<Charge>()),
         Transport::Get,
         deadline,
         after.as_ref(),

@@ -93,6 +93,9 @@ pub struct Options {
     pub auth: Auth,
     /// Requests per second per client, by role (see `ratelimit`).
     pub rate_limits: RateLimits,
+    /// Records with owner names an anonymous client may list a day (`properties`, `search`;
+    /// see schema's `list_quota`); `None` = no bound.
+    pub anonymous_list_quota: Option<std::num::NonZeroU32>,
     /// Origins allowed to call the API from a browser; empty = any origin. Tokens travel in
     /// the Authorization header, never in cookies, so credentials are never allowed.
     pub cors_origins: Vec<HeaderValue>,
@@ -100,6 +103,10 @@ pub struct Options {
     /// default, so the TCP peer is the client.
     pub trusted_proxies: TrustedProxies,
 }
+
+/// Records with owner names an anonymous client may list a day, unless configured: many
+/// times what a person looking up their own parcels reads, 200 days for a registry of 1 M.
+pub const DEFAULT_ANONYMOUS_LIST_QUOTA: u32 = 5_000;
 
 impl Default for Options {
     fn default() -> Self {
@@ -112,6 +119,7 @@ impl Default for Options {
             request_timeout: Duration::from_secs(10),
             auth: Auth::disabled(),
             rate_limits: RateLimits::default(),
+            anonymous_list_quota: std::num::NonZeroU32::new(DEFAULT_ANONYMOUS_LIST_QUOTA),
             cors_origins: Vec::new(),
             trusted_proxies: TrustedProxies::none(),
         }
@@ -162,7 +170,11 @@ pub(crate) struct AppState {
 pub fn router(schema: LandqlSchema, services: Services, opts: Options) -> Router {
     let documents: Arc<documents::Documents> = Arc::default();
     let metrics = Arc::new(Metrics::new(services.clone(), documents.clone()));
-    let limiter = Arc::new(ratelimit::Limiter::new(&opts.rate_limits, metrics.clone()));
+    let limiter = Arc::new(ratelimit::Limiter::new(
+        &opts.rate_limits,
+        opts.anonymous_list_quota,
+        metrics.clone(),
+    ));
     let auth = auth::AuthState {
         auth: opts.auth.clone(),
         metrics: metrics.clone(),

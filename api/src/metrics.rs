@@ -38,7 +38,7 @@ use crate::AppState;
 pub const MAX_OPERATION_NAMES: usize = 200;
 
 /// The error codes counted by name in `landql_api_errors_total`; any other is `other`.
-pub const KNOWN_CODES: [&str; 18] = [
+pub const KNOWN_CODES: [&str; 19] = [
     "GRAPHQL_PARSE_FAILED",
     "GRAPHQL_VALIDATION_FAILED",
     "QUERY_TOO_COMPLEX",
@@ -56,6 +56,7 @@ pub const KNOWN_CODES: [&str; 18] = [
     "FORBIDDEN",
     "REQUEST_TIMEOUT",
     "NARROW_OR_SIGN_IN",
+    "DAILY_LIST_LIMIT",
     "INTERNAL_SERVER_ERROR",
 ];
 

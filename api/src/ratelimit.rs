@@ -141,9 +141,18 @@ struct RoleLimiter {
     limiter: Keyed,
 }
 
+/// Anonymous clients' daily allowance of listed records (schema's `list_quota`): a GCRA
+/// bucket per client that holds a day's records and refills evenly over the day, so a
+/// client that spent it gets records back at the daily rate rather than all at midnight.
+struct ListLimiter {
+    per_day: NonZeroU32,
+    limiter: Keyed,
+}
+
 /// The limiters of every role, shared by the layer and the handlers' [`Charge`]s.
 pub(crate) struct Limiter {
     roles: [Option<RoleLimiter>; 5],
+    lists: Option<ListLimiter>,
     clock: DefaultClock,
     started: Instant,
     /// Milliseconds since `started` of the last sweep.
@@ -154,6 +163,8 @@ pub(crate) struct Limiter {
 /// How often idle clients are forgotten.
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
 
+const DAY: Duration = Duration::from_secs(24 * 3600);
+
 /// A refusal: what to tell the client.
 struct Refused {
     retry_after_secs: u64,
@@ -161,7 +172,12 @@ struct Refused {
 }
 
 impl Limiter {
-    pub(crate) fn new(limits: &RateLimits, metrics: Arc<Metrics>) -> Limiter {
+    /// `list_quota`: records a day an anonymous client may list (`None` = no bound).
+    pub(crate) fn new(
+        limits: &RateLimits,
+        list_quota: Option<NonZeroU32>,
+        metrics: Arc<Metrics>,
+    ) -> Limiter {
         let clock = DefaultClock::default();
         let roles = Role::ALL.map(|role| {
             limits.get(role).map(|rate| RoleLimiter {
@@ -172,8 +188,19 @@ impl Limiter {
                 ),
             })
         });
+        let lists = list_quota.map(|per_day| ListLimiter {
+            per_day,
+            limiter: RateLimiter::dashmap_with_clock(
+                // A day's records refill evenly: one every 86 400 / per_day seconds.
+                Quota::with_period(DAY / per_day.get())
+                    .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
+                    .allow_burst(per_day),
+                clock.clone(),
+            ),
+        });
         Limiter {
             roles,
+            lists,
             clock,
             started: Instant::now(),
             last_sweep: AtomicU64::new(0),
@@ -235,12 +262,13 @@ impl Limiter {
             return; // another request is sweeping
         }
         let mut remembered = 0;
-        for rl in self.roles.iter().flatten() {
-            let before = rl.limiter.len();
-            rl.limiter.retain_recent();
-            let after = rl.limiter.len();
+        let lists = self.lists.iter().map(|l| &l.limiter);
+        for limiter in self.roles.iter().flatten().map(|r| &r.limiter).chain(lists) {
+            let before = limiter.len();
+            limiter.retain_recent();
+            let after = limiter.len();
             if before > 4 * after.max(1024) {
-                rl.limiter.shrink_to_fit();
+                limiter.shrink_to_fit();
             }
             remembered += after;
         }
@@ -288,9 +316,15 @@ impl Limiter {
         .is_ok()
     }
 
-    /// Clients remembered, over all roles.
+    /// Clients remembered, over all roles and the list allowance.
     pub(crate) fn remembered(&self) -> usize {
-        self.roles.iter().flatten().map(|r| r.limiter.len()).sum()
+        let lists = self.lists.iter().map(|l| l.limiter.len());
+        self.roles
+            .iter()
+            .flatten()
+            .map(|r| r.limiter.len())
+            .chain(lists)
+            .sum()
     }
 }
 
@@ -328,6 +362,19 @@ impl Charge {
             })
     }
 
+    /// The daily allowance of listed records, for the request's GraphQL data: only for
+    /// anonymous callers, and only when the allowance is bounded.
+    pub(crate) fn list_allowance(&self) -> Option<schema::ListAllowance> {
+        if self.role != Role::Anonymous {
+            return None;
+        }
+        self.limiter.lists.as_ref()?;
+        Some(schema::ListAllowance(Arc::new(ListCharge {
+            limiter: self.limiter.clone(),
+            key: self.key.clone(),
+        })))
+    }
+
     /// Charges `n` more requests: `None` when admitted, else the 429 response to send.
     pub(crate) fn more(&self, n: usize, request: &HeaderMap) -> Option<Response> {
         let n = u32::try_from(n).unwrap_or(u32::MAX);
@@ -335,6 +382,34 @@ impl Charge {
             .charge(self.role, &self.key, n)
             .err()
             .map(|refused| self.limiter.refuse(self.role, refused, request))
+    }
+}
+
+/// One anonymous client's daily allowance of listed records (see [`Charge::list_allowance`]).
+struct ListCharge {
+    limiter: Arc<Limiter>,
+    key: ClientKey,
+}
+
+impl schema::ListQuota for ListCharge {
+    fn take(&self, records: u32) -> Result<(), schema::QuotaSpent> {
+        let Some(lists) = &self.limiter.lists else {
+            return Ok(());
+        };
+        let Some(n) = NonZeroU32::new(records) else {
+            return Ok(());
+        };
+        // Refusals are counted as errors with their code (`landql_api_errors_total`).
+        let spent = |retry_after| schema::QuotaSpent {
+            per_day: lists.per_day.get(),
+            retry_after,
+        };
+        match lists.limiter.check_key_n(&self.key, n) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(not_until)) => Err(spent(not_until.wait_time_from(self.limiter.clock.now()))),
+            // More records at once than a whole day's allowance: never, at this allowance.
+            Err(_) => Err(spent(DAY)),
+        }
     }
 }
 

@@ -62,6 +62,7 @@ impl Server {
             .env_remove("LANDQL_REPLICA_URL")
             // The load comes from one address at thousands of requests a second.
             .env("LANDQL_RATE_LIMIT", "anonymous=off")
+            .env("LANDQL_ANONYMOUS_LIST_QUOTA", "off")
             .env("RUST_LOG", log_filter)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log)?)

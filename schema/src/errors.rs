@@ -19,6 +19,8 @@ pub enum Code {
     /// An anonymous caller read past the first page of a list that shows owner names
     /// without narrowing it to a village or survey number (`list_depth`).
     NarrowOrSignIn,
+    /// An anonymous caller's daily allowance of listed records is spent (`list_quota`).
+    DailyListLimit,
     Internal,
 }
 
@@ -32,6 +34,7 @@ impl Code {
             Code::Forbidden => "FORBIDDEN",
             Code::RequestTimeout => "REQUEST_TIMEOUT",
             Code::NarrowOrSignIn => "NARROW_OR_SIGN_IN",
+            Code::DailyListLimit => "DAILY_LIST_LIMIT",
             Code::Internal => "INTERNAL_SERVER_ERROR",
         }
     }

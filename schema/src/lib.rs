@@ -20,6 +20,7 @@ mod freshness;
 mod history;
 mod instruments;
 mod list_depth;
+mod list_quota;
 mod loaders;
 mod query;
 mod read_after;
@@ -33,6 +34,7 @@ use async_graphql::{EmptyMutation, Schema};
 
 pub use auth::{Principal, Role};
 pub use errors::Code;
+pub use list_quota::{ListAllowance, ListQuota, QuotaSpent};
 pub use query::Query;
 pub use read_after::{scoped as read_after_scoped, ReadAfter, ReadPlan};
 pub use routing::{DatabaseRole, DatabaseState, Databases, Replica, ReplicaLag, Routing};

@@ -102,6 +102,11 @@ impl Query {
                 .properties_page(&filter, order_by, key.as_ref(), limit + 1)
                 .await
                 .map_err(db_error)?;
+        let look = ctx.look_ahead();
+        if look.field("edges").exists() || look.field("nodes").exists() {
+            let listed = rows.len().min(usize::try_from(limit).unwrap_or(usize::MAX));
+            crate::list_quota::charge(ctx, "properties", listed)?;
+        }
         let extras = crate::types::property::prefetch(ctx, &rows).await?;
         Ok(PropertyConnection::page(
             rows,
@@ -213,6 +218,9 @@ impl Query {
                     })
                     .collect(),
             });
+        }
+        if ctx.look_ahead().field("hits").exists() {
+            crate::list_quota::charge(ctx, "search", hits.len())?;
         }
         let facet = |field: &str, values: &[search_index::FacetValue]| Facet {
             field: field.to_string(),

@@ -98,10 +98,14 @@ pub(crate) async fn websocket(state: AppState, req: Request) -> Response {
                             return Err(crate::auth::refused_init(&e));
                         }
                     };
-                    if let Some(charge) = &charge {
-                        let _ = signed_in.set(charge.for_principal(&principal));
-                    }
                     let mut data = async_graphql::Data::default();
+                    if let Some(charge) = &charge {
+                        let charge = charge.for_principal(&principal);
+                        if let Some(allowance) = charge.list_allowance() {
+                            data.insert(allowance);
+                        }
+                        let _ = signed_in.set(charge);
+                    }
                     data.insert(principal);
                     Ok(data)
                 })

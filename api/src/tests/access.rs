@@ -649,6 +649,139 @@ async fn anonymous_lists_stop_after_the_first_page_unless_narrowed() {
     assert!(body.get("errors").is_none(), "{body}");
 }
 
+/// Every record with owner names an anonymous client lists — narrowed or not, `properties`
+/// or `search` — is taken from a daily allowance per address (schema/src/list_quota.rs);
+/// counts take nothing, other addresses and signed-in callers have their own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anonymous_lists_spend_a_daily_allowance_per_address() {
+    let world = World::start().await;
+    let http = reqwest::Client::new();
+    let api = world
+        .serve(Options {
+            anonymous_list_quota: std::num::NonZeroU32::new(50),
+            ..with_auth(Auth::hs256(SECRET, rules()).expect("hs256"))
+        })
+        .await;
+    let list = |first: u32| {
+        json!({ "query": format!(
+            "{{ properties(first: {first}) {{ nodes {{ id owners {{ owner {{ name }} }} }} }} }}"
+        ) })
+    };
+    let listed = |body: &Value| {
+        assert!(body.get("errors").is_none(), "{body}");
+        body["data"]["properties"]["nodes"]
+            .as_array()
+            .map_or(0, Vec::len)
+    };
+
+    // Counts take nothing, however often.
+    for _ in 0..5 {
+        let (_, _, body) = post(
+            &http,
+            &api,
+            None,
+            json!({ "query": "{ properties(first: 20) { totalCount } }" }),
+        )
+        .await;
+        assert!(
+            body["data"]["properties"]["totalCount"].as_i64() > Some(40),
+            "{body}"
+        );
+    }
+    // 20 + 20 records listed, then a search's 5 hits: 45 of 50.
+    let (_, _, body) = post(&http, &api, None, list(20)).await;
+    assert_eq!(listed(&body), 20);
+    let name = body["data"]["properties"]["nodes"][0]["owners"][0]["owner"]["name"].clone();
+    let id = body["data"]["properties"]["nodes"][0]["id"].clone();
+    assert_eq!(listed(&post(&http, &api, None, list(20)).await.2), 20);
+    let search = |hits: bool| {
+        let what = if hits {
+            "hits { property { id } }"
+        } else {
+            "total"
+        };
+        json!({ "query": format!("query($t: String!) {{ search(text: $t, first: 5) {{ {what} }} }}"),
+                "variables": { "t": name } })
+    };
+    let (_, _, body) = post(&http, &api, None, search(true)).await;
+    assert!(body.get("errors").is_none(), "{body}");
+    let hits = body["data"]["search"]["hits"]
+        .as_array()
+        .map_or(0, Vec::len);
+    assert!(hits >= 1, "{body}");
+    let left = 50 - 40 - hits;
+    // A search's total takes nothing either.
+    let (_, _, body) = post(&http, &api, None, search(false)).await;
+    assert!(
+        body["data"]["search"]["total"].as_i64() >= Some(1),
+        "{body}"
+    );
+
+    // More than is left: refused whole, saying the allowance, when, and the ways on.
+    let (status, _, body) = post(&http, &api, None, list(left as u32 + 1)).await;
+    assert_eq!(status, 200, "{body}");
+    let (code, message) = first_error(&body);
+    assert_eq!(code, "DAILY_LIST_LIMIT", "{body}");
+    for says in ["50 records", "`properties`", "property(id)", "Bearer"] {
+        assert!(message.contains(says), "{says}: {message}");
+    }
+    let retry = body["errors"][0]["extensions"]["retryAfter"].as_u64();
+    // One record comes back every 86 400 / 50 s.
+    assert!(retry.is_some_and(|s| (1000..=1800).contains(&s)), "{body}");
+    assert!(body["data"].is_null(), "{body}");
+    // What is left is still there; then nothing is.
+    assert_eq!(
+        listed(&post(&http, &api, None, list(left as u32)).await.2),
+        left
+    );
+    let (_, _, body) = post(&http, &api, None, list(1)).await;
+    assert_eq!(first_error(&body).0, "DAILY_LIST_LIMIT", "{body}");
+    let (_, _, body) = post(&http, &api, None, search(true)).await;
+    let (code, message) = first_error(&body);
+    assert_eq!(code, "DAILY_LIST_LIMIT", "{body}");
+    assert!(message.contains("`search`"), "{message}");
+    // One parcel is always open.
+    let (_, _, body) = post(
+        &http,
+        &api,
+        None,
+        json!({ "query": "query($id: ID!) { property(id: $id) { owners { owner { name } } } }",
+                "variables": { "id": id } }),
+    )
+    .await;
+    assert!(body.get("errors").is_none(), "{body}");
+    assert!(
+        body["data"]["property"]["owners"][0]["owner"]["name"].is_string(),
+        "{body}"
+    );
+
+    // Another address has its own allowance; a signed-in caller is not counted.
+    let other = reqwest::Client::builder()
+        .local_address("127.0.0.2".parse::<std::net::IpAddr>().expect("ip"))
+        .build()
+        .expect("client");
+    assert_eq!(listed(&post(&other, &api, None, list(20)).await.2), 20);
+    let citizen = token("citizen");
+    for _ in 0..4 {
+        assert_eq!(
+            listed(&post(&http, &api, Some(&citizen), list(20)).await.2),
+            20
+        );
+    }
+    let metrics = http
+        .get(format!("http://{}/metrics", api.addr))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("code=\"DAILY_LIST_LIMIT\""),
+        "the refusals are counted by code"
+    );
+}
+
 /// Reads WebSocket messages until one of type `want`, a close frame or the deadline;
 /// (the message or `None` on close, close code and reason).
 async fn ws_until(ws: &mut Socket, want: &str) -> Result<Value, (u16, String)> {
@@ -1068,6 +1201,7 @@ async fn rate_limits_cors_compression_and_drain() {
     // Memory stays bounded under a flood of distinct clients: idle ones are forgotten.
     let limiter = crate::ratelimit::Limiter::new(
         &RateLimits::default(),
+        None,
         Arc::new(crate::Metrics::new(world.services.clone(), Arc::default())),
     );
     for i in 0..50_000u32 {

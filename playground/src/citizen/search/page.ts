@@ -36,7 +36,8 @@ export function mountSearch(): void {
   const main = mountLayout("search");
   let state: SearchState = fromUrl();
   let answer: Answer | null = null;
-  let error: { msg: string; retry: () => void } | null = null;
+  /** What went wrong, as the reader sees it; `retry` when asking again may help. */
+  let error: { text: string; retry?: () => void } | null = null;
   let loading = false;
   let slow = false;
   let loadingMore = false;
@@ -151,7 +152,7 @@ export function mountSearch(): void {
       return page;
     } catch (e) {
       if (ctrl !== mine || (e as Error).name === "AbortError") return null;
-      error = { msg: message(e), retry: () => void run() };
+      error = failure(e, () => void run());
       return null;
     } finally {
       if (ctrl === mine) {
@@ -179,7 +180,7 @@ export function mountSearch(): void {
       error = null;
     } catch (e) {
       if (e instanceof RequestError && e.code === "NARROW_OR_SIGN_IN") narrowFor = a.key;
-      else if ((e as Error).name !== "AbortError") error = { msg: message(e), retry: () => void loadMore() };
+      else if ((e as Error).name !== "AbortError") error = failure(e, () => void loadMore());
     } finally {
       loadingMore = false;
       render(false);
@@ -245,8 +246,8 @@ export function mountSearch(): void {
         ? h(
             "div",
             { class: "alert", role: "alert" },
-            h("p", {}, t("s.failed", { msg: error.msg })),
-            h("button", { type: "button", class: "secondary", onclick: error.retry }, t("s.retry")),
+            h("p", {}, error.text),
+            error.retry ? h("button", { type: "button", class: "secondary", onclick: error.retry }, t("s.retry")) : null,
           )
         : null,
     );
@@ -385,6 +386,14 @@ export function mountSearch(): void {
   render();
   if (state.q.trim()) void run();
   else input.focus();
+}
+
+/** A failed search as the reader sees it. Anonymous readers past their daily allowance of
+ * listed records (the server's DAILY_LIST_LIMIT) are told so in their language, with what
+ * still works; asking again would not help for hours, so there is no retry button. */
+function failure(e: unknown, retry: () => void): { text: string; retry?: () => void } {
+  if (e instanceof RequestError && e.code === "DAILY_LIST_LIMIT") return { text: t("s.daily") };
+  return { text: t("s.failed", { msg: message(e) }), retry };
 }
 
 function message(e: unknown): string {
