@@ -298,6 +298,10 @@ enum BenchCommand {
     /// 1000 tx/s of writes — reads from the home replica, local and cross-region latency,
     /// replica lag, commit → visible, a replica SIGKILLed; against one node on the primary.
     Regions(bench::regions::RegionsBenchArgs),
+    /// How soon a new record is searchable under writes: one `landql serve` with its index
+    /// follower, a probe creating a property every 200 ms and polling the read model and the
+    /// node's search for it, quiet and at 1000 tx/s (target: p99 ≤ 1 s).
+    Follow(bench::follow::FollowBenchArgs),
 }
 
 #[derive(clap::Args)]
@@ -351,6 +355,7 @@ fn main() -> ExitCode {
         Command::Bench(BenchCommand::Pages(args)) => run_async(bench::pages::run(args)),
         Command::Bench(BenchCommand::Tracing(args)) => run_async(bench::traces::run(args)),
         Command::Bench(BenchCommand::Regions(args)) => run_async(bench::regions::run(args)),
+        Command::Bench(BenchCommand::Follow(args)) => run_async(bench::follow::run(args)),
         Command::Bench(BenchCommand::Ledger(args)) => run_async(async move {
             alloc::for_bulk_jobs();
             bench::ledger::run(args).await

@@ -171,6 +171,18 @@ impl Backend {
         })
     }
 
+    /// [`Backend::start`], then a pool on its database once synced, a private one settled
+    /// ([`settle`]) for steady-state measurements.
+    pub async fn start_settled(args: &BackendArgs) -> anyhow::Result<(Backend, sqlx::PgPool)> {
+        let backend = Backend::start(args).await?;
+        let pool = migrations::connect(&backend.database_url).await?;
+        backend.wait_synced(&pool).await?;
+        if backend.private.is_some() {
+            settle(&pool).await?;
+        }
+        Ok((backend, pool))
+    }
+
     /// Waits until every channel's checkpoint is at the ledger's tip.
     pub async fn wait_synced(&self, pool: &sqlx::PgPool) -> anyhow::Result<f64> {
         wait_for_worker(

@@ -226,6 +226,7 @@ pub async fn measure(opts: &LedgerBenchOptions) -> Result<String, Box<dyn std::e
             duration: Duration::from_secs_f64(opts.load_seconds),
             seed: 1000 + i as u64,
             max_in_flight: 512,
+            after_parcels: 0,
         })
         .await?;
         writeln!(

@@ -52,9 +52,7 @@ use hdrhistogram::Histogram;
 use migrations::sqlx;
 use serde_json::{json, Value};
 
-use devnet::generate::{proposal_state, DemoData, Generator};
-use ledger::client::{HttpLedger, Ledger};
-use ledger::model::{channels, Validation};
+use devnet::generate::{DemoData, Generator};
 
 use crate::backend::{settle, Private};
 use crate::delay::{DelayProxy, Target};
@@ -63,6 +61,7 @@ use crate::load::ledger::{LoadOptions, LoadReport};
 use crate::machine::{load_average, machine, postgres_version, set_mode};
 use crate::random::pick;
 use crate::server::Server;
+use crate::visible::{self, Look};
 
 #[derive(clap::Args)]
 pub struct RegionsBenchArgs {
@@ -125,9 +124,6 @@ const PAGE: &str = "query D($state: String!, $district: String!) { \
     provenance { database } } } } }";
 
 const META: &str = "{ _meta { databases { name lagBytes lagBlocks reading } } }";
-
-/// Longest a commit may take to become visible before the probe gives up.
-const VISIBLE_LIMIT: Duration = Duration::from_secs(10);
 
 impl RegionsBenchArgs {
     /// One-way delay between two regions.
@@ -370,7 +366,8 @@ struct LagSamples {
     samples: u64,
 }
 
-fn quantile(v: &[f64], q: f64) -> Option<f64> {
+/// The `q` quantile of `v` (nearest rank); `None` when empty.
+pub(crate) fn quantile(v: &[f64], q: f64) -> Option<f64> {
     if v.is_empty() {
         return None;
     }
@@ -595,9 +592,10 @@ async fn measure(
         replica_pools.clone(),
         stop.clone(),
     ));
-    let probe_task = tokio::spawn(probe_visible(
+    let probe_task = tokio::spawn(visible::probe(
         private.ledger_url.clone(),
-        replica_pools,
+        Generator::new(0x7265_6769_6f6e, DemoData::embedded()),
+        replica_pools.into_iter().map(Look::Database).collect(),
         Duration::from_millis(args.probe_ms.max(10)),
         stop.clone(),
     ));
@@ -795,6 +793,7 @@ async fn write_load(
         duration,
         seed,
         max_in_flight: 256,
+        after_parcels: 0,
     };
     let r = crate::load::ledger::run(&opts)
         .await
@@ -897,122 +896,6 @@ async fn sample_lag(
     Ok(out)
 }
 
-/// Commit → visible: one create submitted every `every` until `stop`; from its receipt,
-/// each region's replica is asked every 10 ms — one statement per replica for all the
-/// probes it does not hold yet — until it holds the record (what that region's node serves
-/// while it reads its home replica, which `sample_lag` and the served-by counts show).
-/// Asking the node instead cost a GraphQL request per probe per poll, and each miss fell
-/// through to the primary (REPLICA's fallback): with probes outstanding that polling
-/// became the heaviest load of the run and slowed the very replication it measured.
-/// Returns per region the milliseconds of each probe seen, the probes not seen within
-/// [`VISIBLE_LIMIT`], and how many probes were committed.
-async fn probe_visible(
-    ledger_url: String,
-    replicas: Vec<sqlx::PgPool>,
-    every: Duration,
-    stop: Arc<std::sync::atomic::AtomicBool>,
-) -> anyhow::Result<(Vec<Vec<f64>>, Vec<u64>, u64)> {
-    let ledger = HttpLedger::new(&ledger_url, Duration::from_secs(10))
-        .with_context(|| format!("a client of {ledger_url}"))?;
-    let info = ledger.info().await.context("the ledger's channels")?;
-    let regional: Vec<String> = info.channels.iter().map(|c| c.name.clone()).collect();
-    let ledger = Arc::new(ledger);
-    // Per region: probe ID → when its receipt came.
-    type Pending = Arc<Mutex<BTreeMap<String, Instant>>>;
-    let pending: Vec<Pending> = replicas.iter().map(|_| Pending::default()).collect();
-    let submitting = Arc::new(std::sync::atomic::AtomicBool::new(true));
-    let mut pollers = Vec::new();
-    for (pool, pending) in replicas.into_iter().zip(&pending) {
-        let (pending, submitting) = (pending.clone(), submitting.clone());
-        pollers.push(tokio::spawn(async move {
-            let (mut seen, mut missed) = (Vec::new(), 0u64);
-            let mut tick = tokio::time::interval(Duration::from_millis(10));
-            loop {
-                tick.tick().await;
-                let ids: Vec<String> = {
-                    let p = pending.lock().unwrap_or_else(|p| p.into_inner());
-                    if p.is_empty() && !submitting.load(std::sync::atomic::Ordering::Relaxed) {
-                        break;
-                    }
-                    p.keys().cloned().collect()
-                };
-                if ids.is_empty() {
-                    continue;
-                }
-                // An error (the replica down or busy) finds nothing: the next tick asks
-                // again, and the limit below still applies.
-                let found: Vec<String> =
-                    sqlx::query_scalar("SELECT id FROM properties WHERE id = ANY($1)")
-                        .bind(&ids)
-                        .fetch_all(&pool)
-                        .await
-                        .unwrap_or_default();
-                let mut p = pending.lock().unwrap_or_else(|p| p.into_inner());
-                for id in found {
-                    if let Some(t) = p.remove(&id) {
-                        seen.push(t.elapsed().as_secs_f64() * 1000.0);
-                    }
-                }
-                let before = p.len();
-                p.retain(|_, t| t.elapsed() <= VISIBLE_LIMIT);
-                missed += (before - p.len()) as u64;
-            }
-            (seen, missed)
-        }));
-    }
-    let mut gen = Generator::new(0x7265_6769_6f6e, DemoData::embedded());
-    // Each submission runs on its own, so that a slow one does not delay the next.
-    let mut running = tokio::task::JoinSet::new();
-    let mut tick = tokio::time::interval(every);
-    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-        tick.tick().await;
-        let p = gen.create();
-        let channel = proposal_state(&p)
-            .map(channels::regional)
-            .filter(|c| regional.contains(c))
-            .unwrap_or_else(|| channels::PRIMARY.to_string());
-        let (ledger, pending) = (ledger.clone(), pending.clone());
-        running.spawn(async move {
-            let receipts = match ledger.submit(&channel, std::slice::from_ref(&p)).await {
-                Ok(r) => r,
-                Err(e) => {
-                    tracing::warn!(error = %e, "probe submission failed");
-                    return false;
-                }
-            };
-            let Some(id) = receipts
-                .first()
-                .filter(|r| r.validation == Validation::Valid)
-                .and_then(|r| r.property_id.clone())
-            else {
-                return false;
-            };
-            let now = Instant::now();
-            for p in &pending {
-                p.lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(id.clone(), now);
-            }
-            true
-        });
-    }
-    let probes = running
-        .join_all()
-        .await
-        .into_iter()
-        .filter(|ok| *ok)
-        .count() as u64;
-    submitting.store(false, std::sync::atomic::Ordering::Relaxed);
-    let mut visible = Vec::new();
-    let mut timeouts = Vec::new();
-    for poller in pollers {
-        let (seen, missed) = poller.await.context("a commit → visible poller")?;
-        visible.push(seen);
-        timeouts.push(missed);
-    }
-    Ok((visible, timeouts, probes))
-}
-
 fn markdown(args: &RegionsBenchArgs, f: &Figures, load_before: &str) -> String {
     use std::fmt::Write as _;
     let mut s = String::new();
@@ -1081,7 +964,7 @@ fn markdown(args: &RegionsBenchArgs, f: &Figures, load_before: &str) -> String {
             fmt_ms(quantile(&vis, 0.99)),
             vis.len(),
             if timeouts > 0 {
-                format!(", {timeouts} not visible within {} s", VISIBLE_LIMIT.as_secs())
+                format!(", {timeouts} not visible within {} s", visible::LIMIT.as_secs())
             } else {
                 String::new()
             }

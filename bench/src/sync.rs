@@ -529,6 +529,7 @@ async fn freshness(
         duration: opts.live_duration,
         seed: opts.seed + 1000,
         max_in_flight: 256,
+        after_parcels: 0,
     };
     tracing::info!(
         rate = opts.live_rate,

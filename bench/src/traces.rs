@@ -24,7 +24,7 @@ use migrations::sqlx;
 use serde_json::json;
 
 use crate::api::PROPERTY_QUERY;
-use crate::backend::{settle, Backend, BackendArgs};
+use crate::backend::{Backend, BackendArgs};
 use crate::load::http::{self as loadgen, GraphqlClient, Report};
 use crate::machine::load_average;
 use crate::proc::Proc;
@@ -135,12 +135,7 @@ pub async fn run(args: TracesBenchArgs) -> anyhow::Result<()> {
         bail!("--rounds must be at least 1");
     }
     let load_before = load_average();
-    let backend = Backend::start(&args.backend).await?;
-    let pool = migrations::connect(&backend.database_url).await?;
-    backend.wait_synced(&pool).await?;
-    if backend.private.is_some() {
-        settle(&pool).await?;
-    }
+    let (backend, pool) = Backend::start_settled(&args.backend).await?;
     let ids: Arc<Vec<String>> = Arc::new(
         sqlx::query_scalar("SELECT id FROM properties")
             .fetch_all(&pool)

@@ -256,6 +256,15 @@ impl Generator {
         }
     }
 
+    /// Numbers this generator's new parcels after the first `n` of every village, so that
+    /// its creates never collide (DUPLICATE_PARCEL) with those of a ledger that another
+    /// generator seeded with fewer than `n` parcels a village — for probes that create
+    /// records beside a seeded ledger and must see each one committed.
+    pub fn after_parcels(mut self, n: u32) -> Self {
+        self.survey_next.fill(n);
+        self
+    }
+
     /// Remembers at most `n` records instead of `RESERVOIR` (tests that need forgetting
     /// without seeding a hundred thousand records).
     pub(crate) fn with_reservoir(mut self, n: usize) -> Self {

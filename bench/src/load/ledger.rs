@@ -37,6 +37,11 @@ pub struct LoadArgs {
     /// Batches waiting for their block at once, at most.
     #[arg(long, default_value_t = 256)]
     max_in_flight: usize,
+    /// Number new parcels after the first N of every village: against a ledger seeded with
+    /// fewer than N parcels a village, every create is then a new parcel (else the first
+    /// ones repeat the seeded survey numbers and are refused as DUPLICATE_PARCEL).
+    #[arg(long, default_value_t = 0)]
+    after_parcels: u32,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -51,6 +56,7 @@ pub async fn command(args: LoadArgs) -> anyhow::Result<()> {
         duration: Duration::from_secs_f64(args.duration),
         seed: args.seed,
         max_in_flight: args.max_in_flight,
+        after_parcels: args.after_parcels,
     };
     let r = run(&opts)
         .await
@@ -89,6 +95,9 @@ pub struct LoadOptions {
     /// Batches that may be waiting for their block at once; past it the generator drops
     /// ticks (and counts them) rather than pile up unbounded work.
     pub max_in_flight: usize,
+    /// New parcels are numbered after the first this many of every village
+    /// (`Generator::after_parcels`); 0: from the first.
+    pub after_parcels: u32,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -143,7 +152,9 @@ pub async fn run(opts: &LoadOptions) -> Result<LoadReport, LedgerError> {
         }
     };
     let shared = Arc::new(Shared {
-        gen: Mutex::new(Generator::new(opts.seed, DemoData::embedded())),
+        gen: Mutex::new(
+            Generator::new(opts.seed, DemoData::embedded()).after_parcels(opts.after_parcels),
+        ),
         hist: Mutex::new(
             Histogram::new_with_bounds(1, 600_000_000, 3)
                 .map_err(|e| LedgerError::Decode(format!("histogram: {e}")))?,
