@@ -231,7 +231,7 @@ impl Metrics {
         let rate_limit_keys = Gauge::default();
         registry.register(
             "rate_limit_clients",
-            "Clients (subjects or addresses) the rate limiter remembers, as of its last sweep",
+            "Buckets the rate limiter remembers (a client's per role, an anonymous client's daily list allowance), as of its last sweep",
             rate_limit_keys.clone(),
         );
         services.register_metrics(&mut registry);
