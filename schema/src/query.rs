@@ -183,6 +183,11 @@ impl Query {
                 res
             }
         };
+        // Charged before the hits are read from the database, so a client past its allowance
+        // costs no query; a hit the replica no longer holds (below) is rare enough to count.
+        if ctx.look_ahead().field("hits").exists() {
+            crate::list_quota::charge(ctx, "search", res.hits.len())?;
+        }
         let loader = ctx.data_unchecked::<DataLoader<Loaders>>();
         let keys: Vec<PropertyKey> = res
             .hits
@@ -218,9 +223,6 @@ impl Query {
                     })
                     .collect(),
             });
-        }
-        if ctx.look_ahead().field("hits").exists() {
-            crate::list_quota::charge(ctx, "search", hits.len())?;
         }
         let facet = |field: &str, values: &[search_index::FacetValue]| Facet {
             field: field.to_string(),
