@@ -44,6 +44,24 @@ pub struct DevArgs {
     /// port and the ones after it; a standby sync worker beside the leader.
     #[arg(long, value_delimiter = ',', value_parser = regions::parse_region)]
     regions: Vec<String>,
+    /// Records with owner names an anonymous client may list a day, or `off`, as
+    /// `landql serve --anonymous-list-quota`.
+    #[arg(
+        long,
+        env = "LANDQL_ANONYMOUS_LIST_QUOTA",
+        default_value = "5000",
+        value_parser = crate::serve::parse_list_quota
+    )]
+    anonymous_list_quota: crate::serve::ListQuota,
+    /// A reverse proxy whose X-Forwarded-For names the client, as `landql serve
+    /// --trusted-proxy` (for a local proxy in front of the pages, or a test that acts as
+    /// several clients).
+    #[arg(
+        long = "trusted-proxy",
+        env = "LANDQL_TRUSTED_PROXY",
+        value_delimiter = ','
+    )]
+    trusted_proxies: Vec<api::TrustedProxies>,
 }
 
 fn bar(len: u64, what: &str) -> ProgressBar {
@@ -188,6 +206,8 @@ pub async fn run(
     )?;
     let opts = api::Options {
         auth: api::Auth::hs256(secret.as_bytes(), api::TokenRules::default())?,
+        anonymous_list_quota: args.anonymous_list_quota.0,
+        trusted_proxies: args.trusted_proxies.iter().cloned().collect(),
         ..api::Options::default()
     };
     let mut api_tasks = Vec::new();

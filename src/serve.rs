@@ -534,9 +534,9 @@ pub async fn run(
 
 /// `--anonymous-list-quota`: records a day, `None` for `off`.
 #[derive(Debug, Clone, Copy)]
-struct ListQuota(Option<std::num::NonZeroU32>);
+pub(crate) struct ListQuota(pub(crate) Option<std::num::NonZeroU32>);
 
-fn parse_list_quota(s: &str) -> Result<ListQuota, String> {
+pub(crate) fn parse_list_quota(s: &str) -> Result<ListQuota, String> {
     let s = s.trim();
     if s.eq_ignore_ascii_case("off") {
         return Ok(ListQuota(None));

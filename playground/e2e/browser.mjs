@@ -37,8 +37,8 @@ export async function launch() {
  * A new page at `path` with the watchers attached. Returns `{ page, problems }`; call
  * `assertClean(problems)` at the end of the test.
  */
-export async function open(browser, path, { width = 1280, height = 900, locale } = {}) {
-  const context = await browser.newContext({ viewport: { width, height }, locale });
+export async function open(browser, path, { width = 1280, height = 900, locale, headers } = {}) {
+  const context = await browser.newContext({ viewport: { width, height }, locale, extraHTTPHeaders: headers });
   const page = await context.newPage();
   const problems = [];
   page.on("request", (req) => {

@@ -196,7 +196,7 @@ test("keyboard only: / focuses the box, arrows move through results, Enter opens
   const id = await page.evaluate(() => document.activeElement?.getAttribute("data-id"));
   await page.keyboard.press("Enter");
   await page.waitForURL(`**/property/${id}`);
-  await page.locator("h1", { hasText: id }).waitFor();
+  await page.locator("h1.prop-title", { hasText: id }).waitFor();
   assertClean(problems);
   await context.close();
 });
@@ -246,6 +246,38 @@ test("labels switch language; results load; further pages need narrowing or a to
   assert.match(await page.locator("#status").innerText(), /రికార్డులు/);
   assert.match(await note.innerText(), /గ్రామాన్ని/);
   await page.selectOption("#lang", "en");
+  assertClean(problems);
+  await context.close();
+});
+
+test("past the daily allowance an anonymous reader is told so, in their language, and property pages still open", async () => {
+  // A client of its own, so the other tests' allowance is not spent: tests/browser.rs runs
+  // landql dev with --trusted-proxy 127.0.0.1, so X-Forwarded-For names the client.
+  const headers = { "x-forwarded-for": "198.51.100.23" };
+  const query = `{ ${Array.from({ length: 10 }, (_, i) => `p${i}: properties(first: 20) { nodes { id } }`).join(" ")} }`;
+  let refused;
+  for (let i = 0; i < 200 && !refused; i++) {
+    const res = await fetch(`${BASE}/graphql`, { method: "POST", headers: { ...headers, "content-type": "application/json" }, body: JSON.stringify({ query }) });
+    const body = await res.json();
+    if (res.status === 429) await new Promise((r) => setTimeout(r, 1000));
+    else refused = body.errors?.find((e) => e.extensions?.code === "DAILY_LIST_LIMIT");
+  }
+  assert.ok(refused, "the address's allowance ran out");
+  assert.ok(refused.extensions.retryAfter > 0, JSON.stringify(refused));
+  const id = (await ask("{ properties(first: 1) { nodes { id } } }")).properties.nodes[0].id;
+
+  const { page, context, problems } = await open(browser, "/search?q=reddy", { headers });
+  const alert = page.getByRole("alert");
+  await alert.waitFor();
+  assert.match(await alert.innerText(), /Today's limit of search results .* has been reached .* property ID; sign in to search more/);
+  assert.equal(await alert.getByRole("button").count(), 0, "asking again would not help: no retry button");
+  assert.equal(await page.locator("a.hit").count(), 0);
+  await page.selectOption("#lang", "hi");
+  assert.match(await alert.innerText(), /आज के खोज परिणामों की सीमा/);
+  await page.selectOption("#lang", "en");
+  // What the message promises: a parcel's page opens by its ID from the same address.
+  await page.goto(`${BASE}/property/${id}`);
+  await page.locator("h1.prop-title", { hasText: id }).waitFor();
   assertClean(problems);
   await context.close();
 });
