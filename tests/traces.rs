@@ -9,7 +9,8 @@
 //! 2. Sampling over 10 000 requests: at ratio 0.1 about a tenth of the traces arrive (a
 //!    binomial bound of 6σ), every request that erred arrives (503s from `/readyz`), a
 //!    caller's sampled `traceparent` is kept and an unsampled one dropped; with the slow
-//!    threshold at 0 ms, every trace is slow and arrives, unsampled callers' included.
+//!    threshold at 0 ms, every trace is slow and arrives, unsampled callers' included — as
+//!    the request's span alone, since below the root only sampled traces are recorded.
 
 mod common;
 
@@ -261,7 +262,11 @@ async fn one_verify_property_is_one_trace_across_the_api_and_the_ledger() {
         .status()
         .expect("landql seed");
     assert!(seeded.success());
-    let ledger = common::LedgerProcess::start(&data, &["--otlp-endpoint", &otlp.url]);
+    // Every trace slow at the ledger: its part of a trace the API did not sample is kept.
+    let ledger = common::LedgerProcess::start(
+        &data,
+        &["--otlp-endpoint", &otlp.url, "--trace-slow-ms", "0"],
+    );
     let (pg, pool) = testkit::database().await;
     let mut sync = Proc(
         common::landql()
@@ -300,37 +305,8 @@ async fn one_verify_property_is_one_trace_across_the_api_and_the_ledger() {
         .await
         .unwrap();
 
-    let trace = random_hex(16);
-    let caller = random_hex(8);
-    let r: Value = http
-        .post(format!("{api}/graphql"))
-        .header("traceparent", format!("00-{trace}-{caller}-01"))
-        .json(&json!({
-            "query": "query Verify($id: ID!) { verifyProperty(id: $id) { outcome } }",
-            "variables": {"id": id},
-        }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(r["data"]["verifyProperty"]["outcome"], "MATCH", "{r}");
-
-    let of_trace = |spans: &[Span]| -> Vec<Span> {
-        spans
-            .iter()
-            .filter(|s| s.trace_id == trace)
-            .cloned()
-            .collect()
-    };
-    otlp.wait_for(Duration::from_secs(30), "the trace", |spans| {
-        let t = of_trace(spans);
-        t.iter().any(|s| s.name == "POST /graphql")
-            && t.iter().any(|s| s.service == "landql-ledger")
-    })
-    .await;
-    let spans = of_trace(&otlp.settle(Duration::from_secs(2)).await);
+    let (trace, caller) = (random_hex(16), random_hex(8));
+    let spans = verify_traced(&http, &api, &id, &trace, &caller, "01", &otlp).await;
     let by_id: HashMap<&str, &Span> = spans.iter().map(|s| (s.span_id.as_str(), s)).collect();
     let one = |service, name| one_span(&spans, service, name);
     let request = one("landql-serve", "POST /graphql");
@@ -398,6 +374,95 @@ async fn one_verify_property_is_one_trace_across_the_api_and_the_ledger() {
     assert_eq!(line["span"]["name"], "request", "{line}");
     assert_eq!(line["level"], "INFO");
     assert_eq!(line["status"], 200);
+
+    // A caller that did not sample, at an API that keeps every trace as slow: of such a
+    // trace only the spans that start or cross a process's part are recorded — the API's
+    // request span, its ledger calls, the ledger node's request spans (the node follows the
+    // caller's decision, so not its handlers' spans) — all in the caller's trace.
+    let index2 = dir.path().join("index2");
+    let (_api2, api2) = serve(
+        &ledger.url,
+        &pg.database_url(),
+        &otlp.url,
+        &[
+            "--trace-sample",
+            "0",
+            "--trace-slow-ms",
+            "0",
+            "--index-dir",
+            index2.to_str().unwrap(),
+        ],
+        None,
+    )
+    .await;
+    let (trace2, caller2) = (random_hex(16), random_hex(8));
+    let spans = verify_traced(&http, &api2, &id, &trace2, &caller2, "00", &otlp).await;
+    let one = |service, name| one_span(&spans, service, name);
+    let request = one("landql-serve", "POST /graphql");
+    assert_eq!(request.parent, caller2);
+    assert_eq!(
+        request
+            .attributes
+            .get("graphql.operation.name")
+            .map(String::as_str),
+        Some("Verify")
+    );
+    let call = one("landql-serve", "ledger.proof");
+    assert_eq!(call.parent, request.span_id, "the call hangs off the root");
+    let node = one("landql-ledger", "GET /v1/transactions/{tx_id}/proof");
+    assert_eq!(node.parent, call.span_id);
+    let unexpected: Vec<&Span> = spans
+        .iter()
+        .filter(|s| match s.service.as_str() {
+            "landql-serve" => s.name != "POST /graphql" && !s.name.starts_with("ledger."),
+            _ => !s.name.starts_with("GET ") && !s.name.starts_with("POST "),
+        })
+        .collect();
+    assert!(
+        unexpected.is_empty(),
+        "spans below the roots of an unsampled trace: {unexpected:#?}"
+    );
+}
+
+/// Verifies property `id` at `api` as a caller whose span `caller` of trace `trace` has the
+/// W3C `flags`; returns the spans of that trace once the API's and the ledger's have arrived.
+async fn verify_traced(
+    http: &reqwest::Client,
+    api: &str,
+    id: &str,
+    trace: &str,
+    caller: &str,
+    flags: &str,
+    otlp: &Receiver,
+) -> Vec<Span> {
+    let r: Value = http
+        .post(format!("{api}/graphql"))
+        .header("traceparent", format!("00-{trace}-{caller}-{flags}"))
+        .json(&json!({
+            "query": "query Verify($id: ID!) { verifyProperty(id: $id) { outcome } }",
+            "variables": {"id": id},
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["data"]["verifyProperty"]["outcome"], "MATCH", "{r}");
+    let of_trace = |spans: &[Span]| -> Vec<Span> {
+        spans
+            .iter()
+            .filter(|s| s.trace_id == trace)
+            .cloned()
+            .collect()
+    };
+    otlp.wait_for(Duration::from_secs(30), "the trace", |spans| {
+        let t = of_trace(spans);
+        t.iter().any(|s| s.name == "POST /graphql")
+            && t.iter().any(|s| s.service == "landql-ledger")
+    })
+    .await;
+    of_trace(&otlp.settle(Duration::from_secs(2)).await)
 }
 
 /// Sends `n` requests made by `make`, `concurrency` at a time; returns the statuses.
@@ -528,18 +593,41 @@ async fn sampling_keeps_the_ratio_the_errors_the_slow_and_the_callers_decision()
     })
     .await;
     assert!(statuses.iter().all(|s| *s == 200));
+    // Of a trace the head did not pick only the request's span is recorded; it names the
+    // operation.
+    let is_slow_request = |s: &Span| {
+        s.name == "POST /graphql"
+            && s.attributes
+                .get("graphql.operation.name")
+                .map(String::as_str)
+                == Some("Slow")
+    };
     slow.wait_for(Duration::from_secs(30), "every slow trace", |spans| {
-        spans.iter().filter(|s| s.name == "graphql Slow").count() >= 300
+        spans.iter().filter(|s| is_slow_request(s)).count() >= 300
     })
     .await;
     let spans = slow.settle(Duration::from_secs(2)).await;
     let slow_traces: HashSet<&str> = spans
         .iter()
-        .filter(|s| s.name == "graphql Slow")
+        .filter(|s| is_slow_request(s))
         .map(|s| s.trace_id.as_str())
         .collect();
     assert_eq!(slow_traces.len(), 300);
-    for (trace, _, _) in &slow_callers {
+    for (trace, parent, _) in &slow_callers {
         assert!(slow_traces.contains(trace.as_str()));
+        let request = spans.iter().find(|s| &s.trace_id == trace).expect("span");
+        assert_eq!(&request.parent, parent, "the caller's span is the parent");
     }
+    assert!(
+        spans
+            .iter()
+            .filter(|s| slow_traces.contains(s.trace_id.as_str()))
+            .all(is_slow_request),
+        "an unpicked trace is its root span alone: {:#?}",
+        spans
+            .iter()
+            .filter(|s| !is_slow_request(s))
+            .take(3)
+            .collect::<Vec<_>>()
+    );
 }

@@ -142,6 +142,10 @@ pub(crate) async fn layer(
                 .iter()
                 .map(|o| o.name.as_deref().unwrap_or("anonymous"))
                 .collect();
+            let operation = names.join(",");
+            // On the request's span too: of a trace the head did not sample, that span is
+            // all that is recorded, and what a slow or failed request kept by the tail shows.
+            telemetry::set_attribute(&span, "graphql.operation.name", operation.clone());
             let types: Vec<&str> = ops.iter().map(|o| o.ty.as_str()).collect();
             let outcomes: Vec<&str> = ops.iter().map(|o| o.outcome.as_str()).collect();
             tracing::info!(
@@ -150,7 +154,7 @@ pub(crate) async fn layer(
                 path,
                 status,
                 duration_ms,
-                operation = names.join(","),
+                operation,
                 r#type = types.join(","),
                 outcome = outcomes.join(","),
                 "request"

@@ -2,19 +2,20 @@
 //!
 //! `{"timestamp", "level", "target", "message", …the event's fields, "span": the innermost
 //! span {name, fields}, "spans": the stack from the root, "trace_id", "span_id"}`. The ids
-//! are those of the OpenTelemetry span current on the thread — the `tracing` span entered
-//! when the line was written — and appear only while traces are on.
+//! are those of the event's span (its explicit parent, else the span entered when it was
+//! written), or of the nearest span above it that is an OpenTelemetry span (those below
+//! INFO are not); they appear only while traces are on.
 
 use std::fmt;
 
-use opentelemetry::trace::TraceContextExt;
+use opentelemetry::trace::{SpanContext, TraceContextExt};
 use serde_json::{Map, Value};
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::fmt::format::{JsonFields, Writer};
 use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormattedFields};
-use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::registry::{LookupSpan, Registry};
 
 /// The event formatter (see the module docs).
 pub(crate) struct JsonLines;
@@ -83,12 +84,39 @@ where
             }
             line.insert("spans".into(), Value::Array(spans));
         }
-        let cx = opentelemetry::Context::current();
-        let sc = cx.span().span_context().clone();
-        if sc.is_valid() {
+        let ids = otel_span_context(event);
+        if let Some(sc) = ids {
             line.insert("trace_id".into(), sc.trace_id().to_string().into());
             line.insert("span_id".into(), sc.span_id().to_string().into());
         }
         writeln!(writer, "{}", Value::Object(line))
     }
+}
+
+/// The OpenTelemetry span context of `event`'s span or the nearest one above it. The span
+/// tree is walked in the registry itself: the fmt layer's own view leaves out the spans its
+/// log filter does not enable, and the OpenTelemetry layer does not make its spans the
+/// thread's current context (`lib.rs`, context activation).
+fn otel_span_context(event: &Event<'_>) -> Option<SpanContext> {
+    // The global dispatcher (the binary's, set by `init`); a nested `get_default` under a
+    // scoped one would see none, and the line would go without ids.
+    tracing::dispatcher::get_default(|dispatch| {
+        let registry = dispatch.downcast_ref::<Registry>()?;
+        let leaf = match event.parent() {
+            Some(id) => id.clone(),
+            None if event.is_contextual() => registry.current_span().id()?.clone(),
+            None => return None,
+        };
+        let mut span = registry.span(&leaf);
+        while let Some(s) = span {
+            if let Some(cx) = tracing_opentelemetry::get_otel_context(&s.id(), dispatch) {
+                let sc = cx.span().span_context().clone();
+                if sc.is_valid() {
+                    return Some(sc);
+                }
+            }
+            span = s.parent();
+        }
+        None
+    })
 }

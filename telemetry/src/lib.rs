@@ -8,16 +8,17 @@
 //!   over OTLP/HTTP (protobuf) to `{endpoint}/v1/traces`.
 //! - Sampling is decided twice. At the head, by trace id with the configured ratio, or by the
 //!   incoming `traceparent`'s sampled flag when there is one (parent-based); that decision is
-//!   the flag sent on to the ledger. At the tail, in process: every span is recorded, those
-//!   of traces the head did not pick are buffered until the trace's local root ends, and the
-//!   trace is exported anyway when any of its spans ended in error or the root took at least
-//!   the slow threshold ([`tail`]). The buffer is bounded; what it drops is counted
-//!   ([`Telemetry::stats`]).
+//!   the flag sent on to the ledger. A sampled trace is recorded whole; of one the head did
+//!   not pick, only the local root and the calls to other processes are recorded (`record`).
+//!   At the tail, in process: those recorded spans of unpicked traces are buffered until the
+//!   trace's local root ends, and exported anyway when any of them ended in error or the
+//!   root took at least the slow threshold ([`tail`]). The buffer is bounded; what it drops
+//!   is counted ([`Telemetry::stats`]).
 //! - [`accept_parent`] continues a trace from an incoming `traceparent` (the API's and the
 //!   devnet's request layers); [`set_http_status`] and [`mark_error`] mark what the tail
-//!   keeps. Outgoing requests carry the current span's context through the global W3C
+//!   keeps. Outgoing requests carry the entered span's context through the global W3C
 //!   propagator that [`init`] installs (the ledger client injects it with the OpenTelemetry
-//!   API alone).
+//!   API and `tracing-opentelemetry` alone).
 //!
 //! Without an endpoint nothing OpenTelemetry is installed: spans are the fmt layer's alone and
 //! cost what they cost before.
@@ -33,9 +34,7 @@ use opentelemetry_otlp::{Protocol, WithExportConfig};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider};
 use opentelemetry_sdk::Resource;
-use tracing::Level;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
-use tracing_subscriber::filter::filter_fn;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer, Registry};
@@ -45,6 +44,7 @@ pub use exposition::Exposition;
 pub mod exposition;
 mod json;
 mod process;
+mod record;
 pub mod tail;
 mod text;
 
@@ -220,26 +220,19 @@ pub fn init(config: Config) -> Result<Telemetry, TelemetryError> {
         .build();
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
     let tracer = provider.tracer("landql");
-    // Spans at INFO and above, whatever RUST_LOG says of the log lines (dependencies' spans
-    // are at DEBUG or TRACE and stay out; tantivy's INFO too). Events become span events
-    // only at WARN and above: the access line at INFO would repeat the span's own
-    // attributes on every request; an ERROR event marks its span as an error.
-    let otel_filter = filter_fn(|meta| {
-        let most = if meta.is_span() && !meta.target().starts_with("tantivy") {
-            Level::INFO
-        } else {
-            Level::WARN
-        };
-        *meta.level() <= most
-    });
     let otel = tracing_opentelemetry::layer()
         .with_tracer(tracer)
+        // Not the thread's current OpenTelemetry context on every enter: that is a context
+        // clone and attach per poll of every instrumented future. Parents come from the
+        // `tracing` span tree, the ledger client's `traceparent` and the JSON logs' ids from
+        // the span's own context (`OpenTelemetrySpanExt::context`, `get_otel_context`).
+        .with_context_activation(false)
         .with_tracked_inactivity(false)
         .with_location(false)
         .with_threads(false)
         .with_level(false)
         .with_target(false)
-        .with_filter(otel_filter)
+        .with_filter(record::Recorded)
         .boxed();
     tracing_subscriber::registry()
         .with(fmt)
@@ -284,6 +277,12 @@ pub fn set_http_status(span: &tracing::Span, status: u16) {
     if status >= 500 {
         span.set_status(Status::error(format!("HTTP {status}")));
     }
+}
+
+/// Sets an attribute of `span`'s OpenTelemetry span (nothing when traces are off or the span
+/// is not recorded).
+pub fn set_attribute(span: &tracing::Span, key: &'static str, value: String) {
+    span.set_attribute(key, value);
 }
 
 /// Marks `span` as ended in error, with a short description (no user data): its trace is

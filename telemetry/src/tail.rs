@@ -1,9 +1,11 @@
 //! Head and tail sampling.
 //!
-//! [`HeadSampler`] records every span and samples (the W3C flag) by the ratio, by trace id,
-//! or by the parent's flag when there is a parent — the incoming `traceparent`'s for a local
-//! root, so a caller's decision is respected, and the local parent's below it, so a trace is
-//! decided once. The flag travels on to the ledger in the `traceparent` the client sends.
+//! [`HeadSampler`] records every span it is given (of a trace it did not sample, the layer's
+//! filter gives it only the local root and the calls to other processes: `record.rs`) and
+//! samples (the W3C flag) by the ratio, by trace id, or by the parent's flag when there is a
+//! parent — the incoming `traceparent`'s for a local root, so a caller's decision is
+//! respected, and the local parent's below it, so a trace is decided once. The flag travels
+//! on to the ledger in the `traceparent` the client sends.
 //!
 //! [`TailProcessor`] sits in front of the batch exporter. A span of a sampled trace goes
 //! straight on. A span of an unsampled trace waits in a buffer, by trace id, until the
@@ -148,14 +150,48 @@ impl TailStats {
     }
 }
 
+/// Hashes a trace id by its low 64 bits, spread by one multiplication: they are random
+/// already (W3C asks so of the rightmost bytes), so SipHash's work — a visible share of a
+/// request's tracing cost, two maps touched per trace — buys little here. Callers choosing
+/// colliding ids can at worst lengthen probes in maps of a few thousand entries.
+#[derive(Debug, Default, Clone, Copy)]
+struct ById;
+
+impl std::hash::BuildHasher for ById {
+    type Hasher = IdHasher;
+    fn build_hasher(&self) -> IdHasher {
+        IdHasher(0)
+    }
+}
+
+#[derive(Debug, Default)]
+struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Not reached for a `TraceId` (it hashes as one u128); any other input is folded in.
+        for chunk in bytes.chunks(8) {
+            let mut b = [0u8; 8];
+            b[..chunk.len()].copy_from_slice(chunk);
+            self.0 = self.0.rotate_left(5) ^ u64::from_le_bytes(b);
+        }
+    }
+    fn write_u128(&mut self, n: u128) {
+        self.0 ^= (n as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
 #[derive(Debug, Default)]
 struct Buffer {
-    traces: HashMap<TraceId, Vec<SpanData>>,
+    traces: HashMap<TraceId, Vec<SpanData>, ById>,
     /// Trace ids in arrival order, for dropping the oldest; ids of traces already gone are
     /// skipped then, and compacted away when they outnumber the live ones.
     order: VecDeque<TraceId>,
     spans: usize,
-    decided: HashMap<TraceId, bool>,
+    decided: HashMap<TraceId, bool, ById>,
     decided_order: VecDeque<TraceId>,
 }
 

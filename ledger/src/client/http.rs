@@ -25,9 +25,9 @@ macro_rules! call_span {
     };
 }
 
-/// Adds the current OpenTelemetry context (the entered span's) as W3C `traceparent` and
-/// `tracestate` headers, through the process's global propagator; with none installed (no
-/// traces) nothing is added.
+/// Adds the entered span's OpenTelemetry context as W3C `traceparent` and `tracestate`
+/// headers, through the process's global propagator; with none installed (no traces)
+/// nothing is added.
 fn with_trace_context(req: RequestBuilder) -> RequestBuilder {
     struct Headers(Vec<(String, String)>);
     impl opentelemetry::propagation::Injector for Headers {
@@ -37,7 +37,8 @@ fn with_trace_context(req: RequestBuilder) -> RequestBuilder {
     }
     let mut headers = Headers(Vec::new());
     opentelemetry::global::get_text_map_propagator(|p| {
-        p.inject_context(&opentelemetry::Context::current(), &mut headers);
+        let cx = tracing_opentelemetry::OpenTelemetrySpanExt::context(&tracing::Span::current());
+        p.inject_context(&cx, &mut headers);
     });
     headers.0.into_iter().fold(req, |r, (k, v)| r.header(k, v))
 }
