@@ -5,16 +5,23 @@
 //! One run:
 //! 1. the backend of `bench api` (a private PostgreSQL, a seeded devnet and the sync worker
 //!    until synced, or an existing synced pair);
-//! 2. an OTLP/HTTP sink in this process on loopback that accepts every export and discards
-//!    it (it counts requests and bytes, so the report can say that spans went out);
-//! 3. for each round, for each variant — off, `--trace-sample 0.001`, `--trace-sample 1.0` —
-//!    `landql serve` as a child process (the index directory kept between them, so only the
-//!    first builds it), a closed-loop warm-up, then peak `property(id)` over random IDs for
-//!    `--peak-seconds` on `--peak-connections` connections; the server's CPU from /proc.
-//!    The variants alternate within a round so that drift in the shared machine falls on
-//!    all three; each variant's best round is reported, beside every round's figure.
+//! 2. one OTLP/HTTP sink per variant in this process on loopback, each accepting every
+//!    export and discarding it (it counts requests and bytes, so the report can say that
+//!    spans went out);
+//! 3. one `landql serve` child process per variant — off, `--trace-sample 0.001`,
+//!    `--trace-sample 1.0` — all running at once, each with its own index directory, and a
+//!    closed-loop warm-up of each;
+//! 4. `--cycles` cycles of short closed-loop slices of peak `property(id)` over random IDs,
+//!    one slice per variant, on `--connections` connections, each cycle starting one
+//!    variant later; the loaded server's CPU from /proc over its slice. Only one server is
+//!    loaded at a time; the others sit idle.
+//!
+//! Why slices and not one long run per variant: this machine drifts by ±10 % from one
+//! minute to the next (checkpoints, autovacuum, the shared cores), far more than the 5 %
+//! being measured. Adjacent slices share the drift, so each variant is compared with the
+//! off slice of the same cycle, and the median (with the quartiles) of those ratios over
+//! the cycles is reported.
 
-use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,18 +42,20 @@ use crate::server::Server;
 pub struct TracesBenchArgs {
     #[command(flatten)]
     backend: BackendArgs,
-    /// Connections of the closed-loop peak.
+    /// Connections of each closed-loop slice.
     #[arg(long, default_value_t = 64)]
-    peak_connections: usize,
-    /// Seconds of each peak.
+    connections: usize,
+    /// Seconds of each slice (shorter slices drift less apart but each is noisier: at 3 s
+    /// one slice's throughput ranged ±20 % of the median here).
     #[arg(long, default_value_t = 10.0)]
-    peak_seconds: f64,
-    /// Seconds of the warm-up before each peak.
-    #[arg(long, default_value_t = 3.0)]
+    slice_seconds: f64,
+    /// Seconds of each server's warm-up.
+    #[arg(long, default_value_t = 5.0)]
     warm_seconds: f64,
-    /// Rounds of the three variants.
-    #[arg(long, default_value_t = 2)]
-    rounds: usize,
+    /// Cycles of one slice per variant (a multiple of 3 puts each variant in each position
+    /// equally often).
+    #[arg(long, default_value_t = 9)]
+    cycles: usize,
     /// RUST_LOG of the server (as `bench api`: one access line per request, as in production).
     #[arg(long, default_value = "info,tantivy=warn")]
     server_log: String,
@@ -120,19 +129,25 @@ async fn start_sink(sink: Arc<Sink>) -> anyhow::Result<(String, tokio::task::Joi
     Ok((format!("http://{addr}"), task))
 }
 
-/// One variant's run.
+/// One slice of one variant.
 struct Run {
     variant: usize,
+    cycle: usize,
     peak: Report,
     /// Server CPU per completed request, µs.
     server_us: f64,
-    exports: u64,
-    export_bytes: u64,
+}
+
+/// A variant's server and its sink.
+struct Running {
+    server: Server,
+    sink: Arc<Sink>,
+    sink_task: tokio::task::JoinHandle<()>,
 }
 
 pub async fn run(args: TracesBenchArgs) -> anyhow::Result<()> {
-    if args.rounds == 0 {
-        bail!("--rounds must be at least 1");
+    if args.cycles == 0 {
+        bail!("--cycles must be at least 1");
     }
     let load_before = load_average();
     let (backend, pool) = Backend::start_settled(&args.backend).await?;
@@ -145,132 +160,165 @@ pub async fn run(args: TracesBenchArgs) -> anyhow::Result<()> {
     if ids.is_empty() {
         bail!("the database holds no properties");
     }
-    let sink = Arc::new(Sink::default());
-    let (sink_url, sink_task) = start_sink(sink.clone()).await?;
     let http = reqwest::Client::new();
+    let mut variants: Vec<Running> = Vec::new();
     let mut runs = Vec::new();
     let result = async {
-        for round in 0..args.rounds {
-            for (v, variant) in VARIANTS.iter().enumerate() {
-                tracing::info!(round, variant = variant.name, "starting landql serve");
-                let run = measure(
-                    &args,
-                    &backend,
-                    backend.root.path(),
-                    &http,
-                    &sink,
-                    &sink_url,
-                    v,
-                    &ids,
-                )
-                .await?;
-                tracing::info!(
-                    round,
-                    variant = variant.name,
-                    peak = run.peak.achieved_per_s,
-                    server_us = run.server_us,
-                    "done"
+        for (v, variant) in VARIANTS.iter().enumerate() {
+            let sink = Arc::new(Sink::default());
+            let (sink_url, sink_task) = start_sink(sink.clone()).await?;
+            let dir = backend.root.path().join(format!("variant-{v}"));
+            std::fs::create_dir_all(&dir)?;
+            let mut flags: Vec<&str> = Vec::new();
+            if let Some(ratio) = variant.ratio {
+                flags.extend(["--otlp-endpoint", &sink_url, "--trace-sample", ratio]);
+            }
+            tracing::info!(variant = variant.name, "starting landql serve");
+            let server = Server::start(&backend, &dir, &args.server_log, &flags).await?;
+            variants.push(Running {
+                server,
+                sink,
+                sink_task,
+            });
+            variants[v].server.wait_ready(&http).await?;
+            let warm = slice(&args, &variants[v].server, &ids, args.warm_seconds).await?;
+            if warm.0.errors > 0 {
+                bail!(
+                    "property(id) fails during the warm-up: {}",
+                    warm.0.first_error.unwrap_or_default()
                 );
-                runs.push(run);
             }
         }
+        for cycle in 0..args.cycles {
+            for position in 0..VARIANTS.len() {
+                let v = (cycle + position) % VARIANTS.len();
+                let (peak, server_us) =
+                    slice(&args, &variants[v].server, &ids, args.slice_seconds).await?;
+                variants[v].server.check()?;
+                tracing::info!(
+                    cycle,
+                    variant = VARIANTS[v].name,
+                    per_s = peak.achieved_per_s,
+                    server_us,
+                    "slice"
+                );
+                runs.push(Run {
+                    variant: v,
+                    cycle,
+                    peak,
+                    server_us,
+                });
+            }
+            tracing::info!(cycle, "cycle done");
+        }
+        // The exports of the last half second of spans land after the slices; wait for them.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
         anyhow::Ok(())
     }
     .await;
-    sink_task.abort();
+    let exports: Vec<(u64, u64)> = variants.iter().map(|v| v.sink.counts()).collect();
+    for v in variants {
+        v.server.stop().await;
+        v.sink_task.abort();
+    }
     let records_note = backend.records_note.clone();
     backend.stop().await;
     result?;
-    let body = markdown(&args, &runs, &records_note, &load_before);
+    let body = markdown(&args, &runs, &exports, &records_note, &load_before);
     args.out
         .write("tracing", "Tracing cost (property by ID)", &body)
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn measure(
+/// One closed-loop slice of `property(id)` against `server`: the load report and the
+/// server's CPU per completed request (µs).
+async fn slice(
     args: &TracesBenchArgs,
-    backend: &Backend,
-    dir: &Path,
-    http: &reqwest::Client,
-    sink: &Sink,
-    sink_url: &str,
-    variant: usize,
+    server: &Server,
     ids: &Arc<Vec<String>>,
-) -> anyhow::Result<Run> {
-    let v = VARIANTS[variant];
-    let mut flags: Vec<&str> = Vec::new();
-    if let Some(ratio) = v.ratio {
-        flags.extend(["--otlp-endpoint", sink_url, "--trace-sample", ratio]);
-    }
-    let mut server = Server::start(backend, dir, &args.server_log, &flags).await?;
-    let measured = async {
-        server.wait_ready(http).await?;
-        let client = GraphqlClient::new(&format!("{}/graphql", server.base))?;
-        let property = {
-            let ids = ids.clone();
-            move |i: u64| {
-                let id = &ids[pick(i, ids.len())];
-                let body =
-                    json!({ "query": PROPERTY_QUERY, "variables": { "id": id } }).to_string();
-                client.post(body)
-            }
-        };
-        let warm = loadgen::closed_loop(
-            args.peak_connections,
-            Duration::from_secs_f64(args.warm_seconds),
-            property.clone(),
-        )
-        .await?;
-        if warm.errors > 0 {
-            bail!(
-                "property(id) fails during the warm-up: {}",
-                warm.first_error.unwrap_or_default()
-            );
+    seconds: f64,
+) -> anyhow::Result<(Report, f64)> {
+    let client = GraphqlClient::new(&format!("{}/graphql", server.base))?;
+    let property = {
+        let ids = ids.clone();
+        move |i: u64| {
+            let id = &ids[pick(i, ids.len())];
+            let body = json!({ "query": PROPERTY_QUERY, "variables": { "id": id } }).to_string();
+            client.post(body)
         }
-        let (exports_before, bytes_before) = sink.counts();
-        let pid = server.pid().context("the server has exited")?;
-        let cpu_before = Proc::Pid(pid).cpu_secs();
-        let peak = loadgen::closed_loop(
-            args.peak_connections,
-            Duration::from_secs_f64(args.peak_seconds),
-            property,
-        )
-        .await?;
-        let server_us = (Proc::Pid(pid).cpu_secs() - cpu_before) * 1e6 / peak.ok.max(1) as f64;
-        server.check()?;
-        // The exports of the last half second of spans land after the peak; wait for them.
-        tokio::time::sleep(Duration::from_millis(1500)).await;
-        let (exports, bytes) = sink.counts();
-        anyhow::Ok(Run {
-            variant,
-            peak,
-            server_us,
-            exports: exports - exports_before,
-            export_bytes: bytes - bytes_before,
-        })
+    };
+    let pid = server.pid().context("the server has exited")?;
+    let cpu_before = Proc::Pid(pid).cpu_secs();
+    let peak =
+        loadgen::closed_loop(args.connections, Duration::from_secs_f64(seconds), property).await?;
+    let server_us = (Proc::Pid(pid).cpu_secs() - cpu_before) * 1e6 / peak.ok.max(1) as f64;
+    if peak.errors > 0 {
+        bail!(
+            "property(id) failed {} times: {}",
+            peak.errors,
+            peak.first_error.unwrap_or_default()
+        );
     }
-    .await;
-    server.stop().await;
-    measured
+    Ok((peak, server_us))
 }
 
-fn markdown(args: &TracesBenchArgs, runs: &[Run], records_note: &str, load_before: &str) -> String {
+/// The quantile `q` (0 to 1) of `xs`, by linear interpolation; `None` when empty.
+fn quantile(mut xs: Vec<f64>, q: f64) -> Option<f64> {
+    if xs.is_empty() {
+        return None;
+    }
+    xs.sort_by(f64::total_cmp);
+    let at = q.clamp(0.0, 1.0) * (xs.len() - 1) as f64;
+    let (lo, hi) = (at.floor() as usize, at.ceil() as usize);
+    Some(xs[lo] + (xs[hi] - xs[lo]) * (at - lo as f64))
+}
+
+fn median(xs: Vec<f64>) -> Option<f64> {
+    quantile(xs, 0.5)
+}
+
+fn markdown(
+    args: &TracesBenchArgs,
+    runs: &[Run],
+    exports: &[(u64, u64)],
+    records_note: &str,
+    load_before: &str,
+) -> String {
     use std::fmt::Write as _;
-    let best = |v: usize| {
-        runs.iter()
-            .filter(|r| r.variant == v)
-            .max_by(|a, b| a.peak.achieved_per_s.total_cmp(&b.peak.achieved_per_s))
+    let of = |v: usize| runs.iter().filter(move |r| r.variant == v);
+    // A variant's figure over the off slice of the same cycle, per cycle.
+    let paired = |v: usize, figure: fn(&Run) -> f64| -> Vec<f64> {
+        of(v)
+            .filter_map(|r| {
+                let off = figure(of(0).find(|o| o.cycle == r.cycle)?);
+                (off > 0.0).then(|| figure(r) / off)
+            })
+            .collect()
     };
-    let off = best(0).map_or(0.0, |r| r.peak.achieved_per_s);
+    // "−4.1 % (−7.0 … −1.2)": the median ratio and its quartiles, as changes.
+    let change = |xs: Vec<f64>| -> String {
+        let pct = |x: f64| format!("{:+.1} %", (x - 1.0) * 100.0);
+        match (
+            median(xs.clone()),
+            quantile(xs.clone(), 0.25),
+            quantile(xs, 0.75),
+        ) {
+            (Some(m), Some(a), Some(b)) => format!("{} ({} … {})", pct(m), pct(a), pct(b)),
+            _ => "—".to_string(),
+        }
+    };
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "`landql bench tracing` — {records_note}; peak `property(id)` over random IDs, closed \
-         loop, {} connections, {} s per run after a {} s warm-up, {} round(s) of the three \
-         variants alternated; the best round of each is shown. Traces go to an OTLP/HTTP sink \
-         in the benchmark process that discards them (slow threshold at its default, 1 s). \
-         The generator, the server, PostgreSQL and the sink share the machine's cores.\n",
-        args.peak_connections, args.peak_seconds, args.warm_seconds, args.rounds
+        "`landql bench tracing` — {records_note}; one `landql serve` per variant, all running, \
+         each warmed up for {} s; then {} cycles of one {} s closed-loop slice of peak \
+         `property(id)` over random IDs per variant ({} connections), each cycle starting \
+         one variant later. *vs off* is the median over the cycles of the variant's figure \
+         divided by the same cycle's off slice, with the quartiles in brackets (the machine \
+         drifts more between minutes than the cost measured). Traces go to an OTLP/HTTP sink \
+         per variant in the benchmark process that discards them (slow threshold at its \
+         default, 1 s). The generator, the servers, PostgreSQL and the sinks share the \
+         machine's cores.\n",
+        args.warm_seconds, args.cycles, args.slice_seconds, args.connections
     );
     let _ = writeln!(
         s,
@@ -279,33 +327,35 @@ fn markdown(args: &TracesBenchArgs, runs: &[Run], records_note: &str, load_befor
     );
     let _ = writeln!(
         s,
-        "| variant | peak req/s | vs off | p50 ms | p99 ms | server CPU µs/req | OTLP exports (bytes) | every round, req/s |"
+        "| variant | req/s (median) | req/s vs off | server CPU µs/req (median) | CPU vs off | p50 / p99 ms (median) | OTLP exports (bytes) |"
     );
-    let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---|");
+    let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|");
     for (v, variant) in VARIANTS.iter().enumerate() {
-        let Some(r) = best(v) else { continue };
-        let all: Vec<String> = runs
-            .iter()
-            .filter(|x| x.variant == v)
-            .map(|x| format!("{:.0}", x.peak.achieved_per_s))
-            .collect();
-        let vs = if v == 0 || off <= 0.0 {
-            "—".to_string()
-        } else {
-            format!("{:+.1} %", (r.peak.achieved_per_s / off - 1.0) * 100.0)
+        let figures = |f: fn(&Run) -> f64| median(of(v).map(f).collect());
+        let Some(rate) = figures(|r| r.peak.achieved_per_s) else {
+            continue;
         };
+        let (vs, cpu_vs) = if v == 0 {
+            ("—".to_string(), "—".to_string())
+        } else {
+            (
+                change(paired(v, |r| r.peak.achieved_per_s)),
+                change(paired(v, |r| r.server_us)),
+            )
+        };
+        let (n, bytes) = exports.get(v).copied().unwrap_or_default();
         let _ = writeln!(
             s,
-            "| {} | {:.0} | {} | {:.2} | {:.2} | {:.0} | {} ({:.1} MB) | {} |",
+            "| {} | {:.0} | {} | {:.0} | {} | {:.2} / {:.2} | {} ({:.1} MB) |",
             variant.name,
-            r.peak.achieved_per_s,
+            rate,
             vs,
-            r.peak.p50_ms,
-            r.peak.p99_ms,
-            r.server_us,
-            r.exports,
-            r.export_bytes as f64 / 1e6,
-            all.join(", ")
+            figures(|r| r.server_us).unwrap_or(0.0),
+            cpu_vs,
+            figures(|r| r.peak.p50_ms).unwrap_or(0.0),
+            figures(|r| r.peak.p99_ms).unwrap_or(0.0),
+            n,
+            bytes as f64 / 1e6,
         );
     }
     s
