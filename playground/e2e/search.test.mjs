@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { after, before, test } from "node:test";
-import { TOKEN, assertAccessible, assertClean, gql, launch, open, screenshots, ask } from "./browser.mjs";
+import { BASE, TOKEN, assertAccessible, assertClean, gql, launch, open, screenshots, ask } from "./browser.mjs";
 
 let browser;
 /** A record with an owner's name in Telugu, found by its Telugu name and by a Latin variant. */

@@ -37,7 +37,7 @@ export function mountSearch(): void {
   let state: SearchState = fromUrl();
   let answer: Answer | null = null;
   /** What went wrong, as the reader sees it; `retry` when asking again may help. */
-  let error: { text: string; retry?: () => void } | null = null;
+  let error: { text: () => string; retry?: () => void } | null = null;
   let loading = false;
   let slow = false;
   let loadingMore = false;
@@ -246,7 +246,7 @@ export function mountSearch(): void {
         ? h(
             "div",
             { class: "alert", role: "alert" },
-            h("p", {}, error.text),
+            h("p", {}, error.text()),
             error.retry ? h("button", { type: "button", class: "secondary", onclick: error.retry }, t("s.retry")) : null,
           )
         : null,
@@ -388,12 +388,13 @@ export function mountSearch(): void {
   else input.focus();
 }
 
-/** A failed search as the reader sees it. Anonymous readers past their daily allowance of
+/** A failed search as the reader sees it (its text made at each render, so that it follows
+ * the language). Anonymous readers past their daily allowance of
  * listed records (the server's DAILY_LIST_LIMIT) are told so in their language, with what
  * still works; asking again would not help for hours, so there is no retry button. */
-function failure(e: unknown, retry: () => void): { text: string; retry?: () => void } {
-  if (e instanceof RequestError && e.code === "DAILY_LIST_LIMIT") return { text: t("s.daily") };
-  return { text: t("s.failed", { msg: message(e) }), retry };
+function failure(e: unknown, retry: () => void): { text: () => string; retry?: () => void } {
+  if (e instanceof RequestError && e.code === "DAILY_LIST_LIMIT") return { text: () => t("s.daily") };
+  return { text: () => t("s.failed", { msg: message(e) }), retry };
 }
 
 function message(e: unknown): string {
