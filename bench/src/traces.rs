@@ -360,3 +360,18 @@ fn markdown(
     }
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_interpolate_and_medians_of_even_counts_are_the_middle_pair_s_mean() {
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(vec![4.0, 1.0, 3.0, 2.0]), Some(2.5));
+        assert_eq!(quantile(vec![1.0, 2.0, 3.0, 4.0, 5.0], 0.25), Some(2.0));
+        assert_eq!(quantile(vec![1.0, 3.0], 0.75), Some(2.5));
+        assert_eq!(quantile(vec![7.0], 0.9), Some(7.0));
+        assert_eq!(median(Vec::new()), None);
+    }
+}
