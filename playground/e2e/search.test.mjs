@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { after, before, test } from "node:test";
-import { BASE, TOKEN, assertAccessible, assertClean, gql, launch, open, screenshots, ask } from "./browser.mjs";
+import { BASE, OUT, TOKEN, assertAccessible, assertClean, gql, launch, open, screenshots, ask } from "./browser.mjs";
 
 let browser;
 /** A record with an owner's name in Telugu, found by its Telugu name and by a Latin variant. */
@@ -272,6 +272,9 @@ test("past the daily allowance an anonymous reader is told so, in their language
   assert.match(await alert.innerText(), /Today's limit of search results .* has been reached .* property ID; sign in to search more/);
   assert.equal(await alert.getByRole("button").count(), 0, "asking again would not help: no retry button");
   assert.equal(await page.locator("a.hit").count(), 0);
+  assert.equal(await page.locator("#status").innerText(), "", "no stale 'Searching…' beside the alert");
+  await page.setViewportSize({ width: 360, height: 800 });
+  await page.screenshot({ path: `${OUT}search-daily-limit-360.png`, fullPage: true });
   await page.selectOption("#lang", "hi");
   assert.match(await alert.innerText(), /आज के खोज परिणामों की सीमा/);
   await page.selectOption("#lang", "en");

@@ -238,7 +238,7 @@ export function mountSearch(): void {
         h("strong", {}, n === 1 ? t("s.count1") : t("s.count", { n: indianNumber(n) })),
         current.hits.length < n && current.hits.length > 0 ? ` · ${t("s.showing", { shown: indianNumber(current.hits.length) })}` : "",
       );
-    }
+    } else replace(status, ""); // no answer (a failure): the alert says what happened
 
     replace(
       alertBox,
